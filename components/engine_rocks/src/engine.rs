@@ -1,0 +1,162 @@
+use std::path::Path;
+use std::sync::Arc;
+
+use engine_traits::{
+    CfName, Error, IterOptions, Iterable, KvEngine, Peekable, RangeStats, Result, ALL_CFS,
+};
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options,
+};
+
+use crate::{engine_error, Db, RocksConfig, RocksIterator, RocksSnapshot, RocksWriteBatch};
+
+/// A RocksDB database with every column family of [`ALL_CFS`]. Clones share the database.
+#[derive(Clone)]
+pub struct RocksEngine {
+    db: Arc<Db>,
+}
+
+impl RocksEngine {
+    /// Opens (creating if needed) the database at `path`.
+    ///
+    /// # Errors
+    /// An engine error when RocksDB cannot open the directory (locked by another process,
+    /// corrupt, unreadable).
+    pub fn open(path: &Path, cfg: &RocksConfig) -> Result<Self> {
+        let mut db_opts = Options::default();
+        db_opts.create_if_missing(true);
+        db_opts.create_missing_column_families(true);
+        let jobs = cfg.max_background_jobs.min(num_cores()).max(2);
+        db_opts.set_max_background_jobs(jobs);
+        let cache = Cache::new_lru_cache(cfg.block_cache_size);
+        let descriptors = ALL_CFS
+            .iter()
+            .map(|cf| ColumnFamilyDescriptor::new(*cf, cf_options(cfg, &cache)));
+        let db = Db::open_cf_descriptors(&db_opts, path, descriptors).map_err(engine_error)?;
+        Ok(RocksEngine { db: Arc::new(db) })
+    }
+
+    pub(crate) fn db(&self) -> &Arc<Db> {
+        &self.db
+    }
+
+    pub(crate) fn cf(&self, cf: CfName) -> Result<&ColumnFamily> {
+        cf_handle(&self.db, cf)
+    }
+
+    /// Bytes and keys of `cf` in SST files, summed over its live files.
+    fn file_totals(&self, cf: CfName) -> Result<(u64, u64)> {
+        let files = self.db.live_files().map_err(engine_error)?;
+        let (mut size, mut keys) = (0, 0);
+        for file in files.iter().filter(|f| f.column_family_name == cf) {
+            size += file.size as u64;
+            keys += file.num_entries.saturating_sub(file.num_deletions);
+        }
+        Ok((size, keys))
+    }
+
+    /// The smallest key greater than every key now in `cf`, or `None` when `cf` is empty.
+    fn end_of_cf(&self, cf: CfName) -> Result<Option<Vec<u8>>> {
+        let mut it = self.db.raw_iterator_cf(self.cf(cf)?);
+        it.seek_to_last();
+        it.status().map_err(engine_error)?;
+        Ok(it.key().map(|k| {
+            let mut end = k.to_vec();
+            end.push(0);
+            end
+        }))
+    }
+}
+
+pub(crate) fn cf_handle(db: &Db, cf: CfName) -> Result<&ColumnFamily> {
+    db.cf_handle(cf)
+        .ok_or_else(|| Error::CfNotFound { cf: cf.to_owned() })
+}
+
+fn num_cores() -> i32 {
+    std::thread::available_parallelism().map_or(2, |n| n.get() as i32)
+}
+
+fn cf_options(cfg: &RocksConfig, cache: &Cache) -> Options {
+    let mut opts = Options::default();
+    opts.set_write_buffer_size(cfg.write_buffer_size);
+    // As TiKV: fresh data in levels 0 and 1 stays uncompressed (cheap to write and to compact),
+    // lz4 in the middle, zstd at the bottom where most data lives.
+    use DBCompressionType::{Lz4, None as NoCompression, Zstd};
+    opts.set_compression_per_level(&[NoCompression, NoCompression, Lz4, Lz4, Lz4, Zstd, Zstd]);
+    let mut table = BlockBasedOptions::default();
+    table.set_block_cache(cache);
+    table.set_bloom_filter(10.0, false);
+    table.set_cache_index_and_filter_blocks(true);
+    opts.set_block_based_table_factory(&table);
+    opts
+}
+
+impl Peekable for RocksEngine {
+    fn get_value_cf(&self, cf: CfName, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.db.get_cf(self.cf(cf)?, key).map_err(engine_error)
+    }
+}
+
+impl Iterable for RocksEngine {
+    type Iterator = RocksIterator;
+
+    fn iterator_opt(&self, cf: CfName, opts: IterOptions) -> Result<RocksIterator> {
+        RocksIterator::from_db(self.db.clone(), cf, opts)
+    }
+}
+
+impl KvEngine for RocksEngine {
+    type Snapshot = RocksSnapshot;
+    type WriteBatch = RocksWriteBatch;
+
+    fn snapshot(&self) -> RocksSnapshot {
+        RocksSnapshot::new(self.db.clone())
+    }
+
+    fn write_batch(&self) -> RocksWriteBatch {
+        RocksWriteBatch::new(self.clone())
+    }
+
+    /// Sizes are RocksDB's `GetApproximateSizes` over SST files (on-disk bytes, so compressed
+    /// below level 1; unflushed memtable data is not counted). Keys are estimated from the
+    /// column family's average entry size in its SST files.
+    fn approximate_range_stats(&self, cf: CfName, start: &[u8], end: &[u8]) -> Result<RangeStats> {
+        Error::check_range(start, end)?;
+        let handle = self.cf(cf)?;
+        let end = if end.is_empty() {
+            match self.end_of_cf(cf)? {
+                Some(end) => end,
+                None => return Ok(RangeStats::default()),
+            }
+        } else {
+            end.to_vec()
+        };
+        if start >= end.as_slice() {
+            return Ok(RangeStats::default());
+        }
+        let range = rocksdb::Range::new(start, &end);
+        let size = self.db.get_approximate_sizes_cf(handle, &[range])[0];
+        let (total_size, total_keys) = self.file_totals(cf)?;
+        let keys = if total_size == 0 {
+            0
+        } else {
+            (u128::from(size) * u128::from(total_keys) / u128::from(total_size)) as u64
+        };
+        Ok(RangeStats { size, keys })
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.db.flush_wal(true).map_err(engine_error)
+    }
+
+    fn flush(&self) -> Result<()> {
+        let handles: Vec<&ColumnFamily> = ALL_CFS
+            .iter()
+            .map(|cf| self.cf(cf))
+            .collect::<Result<_>>()?;
+        self.db
+            .flush_cfs_opt(&handles, &rocksdb::FlushOptions::default())
+            .map_err(engine_error)
+    }
+}

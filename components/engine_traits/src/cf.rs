@@ -1,0 +1,18 @@
+//! Column family names.
+
+/// The name of a column family. Every engine creates all of [`ALL_CFS`] when it opens.
+pub type CfName = &'static str;
+
+/// User values of raw KV, and large values of transactional writes (key + start_ts).
+pub const CF_DEFAULT: CfName = "default";
+/// Percolator locks (key -> lock), at most one per key.
+pub const CF_LOCK: CfName = "lock";
+/// Percolator commit and rollback records (key + commit_ts -> write record).
+pub const CF_WRITE: CfName = "write";
+/// Per-region replica metadata: region local state and apply state.
+pub const CF_RAFT: CfName = "raft";
+
+/// Column families that hold user data, in the order snapshots send them.
+pub const DATA_CFS: &[CfName] = &[CF_DEFAULT, CF_LOCK, CF_WRITE];
+/// Every column family an engine must have.
+pub const ALL_CFS: &[CfName] = &[CF_DEFAULT, CF_LOCK, CF_WRITE, CF_RAFT];

@@ -1,0 +1,328 @@
+//! One region's raft log as raft-rs's [`Storage`].
+
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use raft::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
+use raft::{GetEntriesContext, RaftState, Storage, StorageError};
+use types::RegionId;
+
+use crate::engine::{MetaKey, RaftLogBatch, RaftLogEngine};
+use crate::{Error, Result};
+
+/// What the storage keeps in memory; always equal to what is on disk after a write returns.
+#[derive(Clone, Debug, Default)]
+struct State {
+    hard_state: HardState,
+    conf_state: ConfState,
+    /// The compaction point: the log holds entries after `index` only; `term` is kept so that
+    /// `term(first_index - 1)` stays answerable, as raft requires.
+    truncated: SnapshotMetadata,
+    last_index: u64,
+    last_term: u64,
+}
+
+impl State {
+    fn first_index(&self) -> u64 {
+        self.truncated.index + 1
+    }
+}
+
+/// The raft log of one region on a shared [`RaftLogEngine`]. Clones share the cached state.
+///
+/// Error contract of the [`Storage`] methods (what raft-rs expects, plus our choice where it
+/// would panic):
+/// - an index at or below the compaction point yields `StorageError::Compacted`;
+/// - an index above the last one yields `StorageError::Unavailable` (raft-rs's own
+///   `MemStorage` panics for `entries` with `high > last_index + 1`; we return the error);
+/// - a snapshot older than the requested index yields `SnapshotTemporarilyUnavailable`.
+#[derive(Clone)]
+pub struct RaftLogStorage<E: RaftLogEngine> {
+    region: RegionId,
+    engine: E,
+    state: Arc<RwLock<State>>,
+}
+
+/// A set of changes to one region's log, persisted in one batch.
+#[derive(Default)]
+struct Changes<'a> {
+    /// Install this compaction point (a snapshot): all entries are removed first.
+    snapshot: Option<&'a SnapshotMetadata>,
+    entries: &'a [Entry],
+    hard_state: Option<&'a HardState>,
+    conf_state: Option<&'a ConfState>,
+}
+
+impl<E: RaftLogEngine> RaftLogStorage<E> {
+    /// Loads the region's state from `engine`. A region with nothing stored starts empty:
+    /// first index 1, last index 0.
+    ///
+    /// # Errors
+    /// Backend read errors and corrupt metadata.
+    pub fn open(engine: E, region: RegionId) -> Result<Self> {
+        let mut state = State {
+            hard_state: engine.meta(region, MetaKey::HardState)?.unwrap_or_default(),
+            conf_state: engine.meta(region, MetaKey::ConfState)?.unwrap_or_default(),
+            truncated: engine
+                .meta(region, MetaKey::SnapshotMeta)?
+                .unwrap_or_default(),
+            ..State::default()
+        };
+        state.last_index = state.truncated.index;
+        state.last_term = state.truncated.term;
+        if let Some((_, last)) = engine.entry_span(region)? {
+            if last > state.truncated.index {
+                let entry = engine.entry(region, last)?;
+                let entry = entry.ok_or(Error::MissingEntry {
+                    region,
+                    index: last,
+                })?;
+                state.last_index = last;
+                state.last_term = entry.term;
+            }
+        }
+        Ok(RaftLogStorage {
+            region,
+            engine,
+            state: Arc::new(RwLock::new(state)),
+        })
+    }
+
+    pub fn region(&self) -> RegionId {
+        self.region
+    }
+
+    pub fn hard_state(&self) -> HardState {
+        self.state.read().hard_state.clone()
+    }
+
+    pub fn conf_state(&self) -> ConfState {
+        self.state.read().conf_state.clone()
+    }
+
+    /// The compaction point: index and term the log starts after.
+    pub fn truncated(&self) -> (u64, u64) {
+        let state = self.state.read();
+        (state.truncated.index, state.truncated.term)
+    }
+
+    /// Persists what a raft `Ready` asks for: new entries (replacing any conflicting tail) and
+    /// the hard state, in one write.
+    ///
+    /// # Errors
+    /// [`Error::NonContiguous`] when the entries would leave a gap after the stored log or
+    /// overwrite its compacted part; backend errors.
+    pub fn append(
+        &self,
+        entries: &[Entry],
+        hard_state: Option<&HardState>,
+        sync: bool,
+    ) -> Result<()> {
+        self.write(
+            Changes {
+                entries,
+                hard_state,
+                ..Changes::default()
+            },
+            sync,
+        )
+    }
+
+    pub fn set_hard_state(&self, hard_state: &HardState) -> Result<()> {
+        self.write(
+            Changes {
+                hard_state: Some(hard_state),
+                ..Changes::default()
+            },
+            true,
+        )
+    }
+
+    pub fn set_conf_state(&self, conf_state: &ConfState) -> Result<()> {
+        self.write(
+            Changes {
+                conf_state: Some(conf_state),
+                ..Changes::default()
+            },
+            true,
+        )
+    }
+
+    /// Installs a snapshot's metadata: drops every entry, moves the compaction point to the
+    /// snapshot and adopts its configuration; the commit index moves up to it. The snapshot's
+    /// data belongs to the state machine and is applied by the caller.
+    ///
+    /// # Errors
+    /// `StorageError::SnapshotOutOfDate` (wrapped in [`raft::Error`]) when the snapshot is
+    /// older than the compaction point.
+    pub fn apply_snapshot(&self, meta: &SnapshotMetadata) -> raft::Result<()> {
+        let mut hard_state = {
+            let state = self.state.read();
+            if meta.index < state.truncated.index {
+                return Err(raft::Error::Store(StorageError::SnapshotOutOfDate));
+            }
+            state.hard_state.clone()
+        };
+        hard_state.term = hard_state.term.max(meta.term);
+        hard_state.commit = hard_state.commit.max(meta.index);
+        let changes = Changes {
+            snapshot: Some(meta),
+            hard_state: Some(&hard_state),
+            conf_state: meta.conf_state.as_ref(),
+            ..Changes::default()
+        };
+        Ok(self.write(changes, true)?)
+    }
+
+    /// Drops entries before `compact_index`, so that it becomes the first index. Compacting
+    /// to or below the current first index does nothing.
+    ///
+    /// # Errors
+    /// `StorageError::Unavailable` when `compact_index` is beyond `last_index + 1`.
+    pub fn compact(&self, compact_index: u64) -> raft::Result<()> {
+        let truncated = {
+            let state = self.state.read();
+            if compact_index <= state.first_index() {
+                return Ok(());
+            }
+            if compact_index > state.last_index + 1 {
+                return Err(raft::Error::Store(StorageError::Unavailable));
+            }
+            let mut truncated = state.truncated.clone();
+            truncated.index = compact_index - 1;
+            truncated.term = self.term(compact_index - 1)?;
+            truncated.set_conf_state(state.conf_state.clone());
+            truncated
+        };
+        let mut batch = self.engine.new_batch();
+        batch.put_meta(self.region, MetaKey::SnapshotMeta, &truncated)?;
+        self.engine.write(&mut batch, true)?;
+        self.state.write().truncated = truncated;
+        self.engine.compact_to(self.region, compact_index)?;
+        Ok(())
+    }
+
+    fn write(&self, changes: Changes<'_>, sync: bool) -> Result<()> {
+        let region = self.region;
+        let mut state = self.state.write();
+        let mut batch = self.engine.new_batch();
+        let mut next = state.clone();
+        if let Some(meta) = changes.snapshot {
+            batch.clear_entries(region)?;
+            batch.put_meta(region, MetaKey::SnapshotMeta, meta)?;
+            next.truncated = meta.clone();
+            next.last_index = meta.index;
+            next.last_term = meta.term;
+        }
+        if let (Some(first), Some(last)) = (changes.entries.first(), changes.entries.last()) {
+            if first.index < next.first_index() || first.index > next.last_index + 1 {
+                let (log_first, log_last) = (next.first_index(), next.last_index);
+                return Err(Error::NonContiguous {
+                    region,
+                    first: first.index,
+                    log_first,
+                    log_last,
+                });
+            }
+            batch.append(region, changes.entries)?;
+            next.last_index = last.index;
+            next.last_term = last.term;
+        }
+        if let Some(hard_state) = changes.hard_state {
+            batch.put_meta(region, MetaKey::HardState, hard_state)?;
+            next.hard_state = hard_state.clone();
+        }
+        if let Some(conf_state) = changes.conf_state {
+            batch.put_meta(region, MetaKey::ConfState, conf_state)?;
+            next.conf_state = conf_state.clone();
+        }
+        self.engine.write(&mut batch, sync)?;
+        *state = next;
+        Ok(())
+    }
+}
+
+impl<E: RaftLogEngine> Storage for RaftLogStorage<E> {
+    fn initial_state(&self) -> raft::Result<RaftState> {
+        let state = self.state.read();
+        Ok(RaftState::new(
+            state.hard_state.clone(),
+            state.conf_state.clone(),
+        ))
+    }
+
+    fn entries(
+        &self,
+        low: u64,
+        high: u64,
+        max_size: impl Into<Option<u64>>,
+        _context: GetEntriesContext,
+    ) -> raft::Result<Vec<Entry>> {
+        {
+            let state = self.state.read();
+            if low < state.first_index() {
+                return Err(raft::Error::Store(StorageError::Compacted));
+            }
+            if high > state.last_index + 1 {
+                return Err(raft::Error::Store(StorageError::Unavailable));
+            }
+        }
+        let mut entries = Vec::with_capacity(high.saturating_sub(low) as usize);
+        let max_size = max_size.into().filter(|m| *m != raft::NO_LIMIT);
+        self.engine
+            .fetch_entries(self.region, low, high, max_size, &mut entries)?;
+        Ok(entries)
+    }
+
+    fn term(&self, idx: u64) -> raft::Result<u64> {
+        {
+            let state = self.state.read();
+            if idx == state.truncated.index {
+                return Ok(state.truncated.term);
+            }
+            if idx < state.truncated.index {
+                return Err(raft::Error::Store(StorageError::Compacted));
+            }
+            if idx > state.last_index {
+                return Err(raft::Error::Store(StorageError::Unavailable));
+            }
+            if idx == state.last_index {
+                return Ok(state.last_term);
+            }
+        }
+        match self.engine.entry(self.region, idx)? {
+            Some(entry) => Ok(entry.term),
+            None => Err(Error::MissingEntry {
+                region: self.region,
+                index: idx,
+            }
+            .into()),
+        }
+    }
+
+    fn first_index(&self) -> raft::Result<u64> {
+        Ok(self.state.read().first_index())
+    }
+
+    fn last_index(&self) -> raft::Result<u64> {
+        Ok(self.state.read().last_index)
+    }
+
+    /// Returns the metadata of a snapshot at the commit index with the current configuration.
+    /// The data is empty: the state machine (raftstore) fills it in.
+    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        let commit = self.state.read().hard_state.commit;
+        if commit < request_index {
+            return Err(raft::Error::Store(
+                StorageError::SnapshotTemporarilyUnavailable,
+            ));
+        }
+        let term = self.term(commit)?;
+        let mut snapshot = Snapshot::default();
+        let meta = snapshot.mut_metadata();
+        meta.index = commit;
+        meta.term = term;
+        meta.set_conf_state(self.state.read().conf_state.clone());
+        Ok(snapshot)
+    }
+}

@@ -1,0 +1,330 @@
+//! raft-rs `Storage` semantics, one test per method and per edge, run on both backends.
+
+use protobuf::Message;
+use raft::eraftpb::{ConfState, Entry, HardState, SnapshotMetadata};
+use raft::{GetEntriesContext, Storage, StorageError};
+use tempfile::TempDir;
+use types::RegionId;
+
+use crate::{RaftEngineConfig, RaftEngineLog, RaftLogEngine, RaftLogStorage, RocksLog};
+
+const REGION: RegionId = RegionId(7);
+
+fn entry(index: u64, term: u64) -> Entry {
+    Entry {
+        index,
+        term,
+        data: vec![b'x'; 100].into(),
+        ..Default::default()
+    }
+}
+
+fn entries(range: std::ops::Range<u64>, term: u64) -> Vec<Entry> {
+    range.map(|i| entry(i, term)).collect()
+}
+
+fn ctx() -> GetEntriesContext {
+    GetEntriesContext::empty(false)
+}
+
+fn store_err<T: std::fmt::Debug>(result: raft::Result<T>) -> StorageError {
+    match result {
+        Err(raft::Error::Store(e)) => e,
+        other => panic!("expected a storage error, got {other:?}"),
+    }
+}
+
+fn open_raft_engine(dir: &TempDir) -> RaftEngineLog {
+    RaftEngineLog::open(&RaftEngineConfig::new(dir.path())).expect("open raft-engine")
+}
+
+fn open_rocks(dir: &TempDir) -> RocksLog {
+    RocksLog::open(dir.path()).expect("open rocks log")
+}
+
+/// A storage holding entries 4..=6 of term 4/5/6 after a compaction point at index 3 term 3,
+/// like raft-rs's own storage tests.
+fn compacted_storage<E: RaftLogEngine>(engine: E) -> RaftLogStorage<E> {
+    let storage = RaftLogStorage::open(engine, REGION).unwrap();
+    let meta = SnapshotMetadata {
+        index: 3,
+        term: 3,
+        ..Default::default()
+    };
+    storage.apply_snapshot(&meta).unwrap();
+    storage
+        .append(&[entry(4, 4), entry(5, 5), entry(6, 6)], None, true)
+        .unwrap();
+    storage
+}
+
+macro_rules! storage_tests {
+    ($backend:ident, $open:ident) => {
+        mod $backend {
+            use super::*;
+
+            fn new() -> (RaftLogStorage<impl RaftLogEngine>, TempDir) {
+                let dir = tempfile::tempdir().unwrap();
+                (compacted_storage($open(&dir)), dir)
+            }
+
+            #[test]
+            fn empty_storage_starts_at_index_one() {
+                let dir = tempfile::tempdir().unwrap();
+                let storage = RaftLogStorage::open($open(&dir), REGION).unwrap();
+                assert_eq!(storage.first_index().unwrap(), 1);
+                assert_eq!(storage.last_index().unwrap(), 0);
+                assert_eq!(storage.term(0).unwrap(), 0);
+                let state = storage.initial_state().unwrap();
+                assert!(!state.initialized());
+            }
+
+            #[test]
+            fn initial_state_returns_persisted_hard_and_conf_state() {
+                let dir = tempfile::tempdir().unwrap();
+                let storage = RaftLogStorage::open($open(&dir), REGION).unwrap();
+                let hard_state = HardState {
+                    term: 5,
+                    vote: 2,
+                    commit: 0,
+                    ..Default::default()
+                };
+                storage.set_hard_state(&hard_state).unwrap();
+                let conf_state = ConfState {
+                    voters: vec![1, 2, 3],
+                    ..Default::default()
+                };
+                storage.set_conf_state(&conf_state).unwrap();
+                let state = storage.initial_state().unwrap();
+                assert_eq!(state.hard_state, hard_state);
+                assert_eq!(state.conf_state, conf_state);
+                drop(storage);
+                let reopened = RaftLogStorage::open($open(&dir), REGION).unwrap();
+                assert_eq!(reopened.initial_state().unwrap().hard_state, hard_state);
+                assert_eq!(reopened.conf_state(), conf_state);
+            }
+
+            #[test]
+            fn term_covers_compaction_point_and_log() {
+                let (storage, _dir) = new();
+                assert_eq!(store_err(storage.term(2)), StorageError::Compacted);
+                assert_eq!(
+                    storage.term(3).unwrap(),
+                    3,
+                    "term of the compaction point is kept"
+                );
+                assert_eq!(storage.term(4).unwrap(), 4);
+                assert_eq!(storage.term(5).unwrap(), 5);
+                assert_eq!(storage.term(6).unwrap(), 6);
+                assert_eq!(store_err(storage.term(7)), StorageError::Unavailable);
+            }
+
+            #[test]
+            fn entries_respect_range_and_size() {
+                let (storage, _dir) = new();
+                let one = entry(4, 4).compute_size() as u64;
+                assert_eq!(
+                    store_err(storage.entries(2, 6, None, ctx())),
+                    StorageError::Compacted
+                );
+                assert_eq!(
+                    store_err(storage.entries(3, 4, None, ctx())),
+                    StorageError::Compacted
+                );
+                assert_eq!(
+                    storage.entries(4, 5, None, ctx()).unwrap(),
+                    vec![entry(4, 4)]
+                );
+                assert_eq!(storage.entries(4, 7, None, ctx()).unwrap().len(), 3);
+                assert_eq!(
+                    storage.entries(5, 5, None, ctx()).unwrap(),
+                    vec![],
+                    "empty range"
+                );
+                assert_eq!(
+                    storage.entries(4, 7, 0, ctx()).unwrap(),
+                    vec![entry(4, 4)],
+                    "at least one"
+                );
+                assert_eq!(storage.entries(4, 7, one * 2, ctx()).unwrap().len(), 2);
+                assert_eq!(storage.entries(4, 7, one * 2 + 1, ctx()).unwrap().len(), 2);
+                assert_eq!(
+                    storage.entries(4, 7, raft::NO_LIMIT, ctx()).unwrap().len(),
+                    3
+                );
+                assert_eq!(
+                    store_err(storage.entries(4, 8, None, ctx())),
+                    StorageError::Unavailable
+                );
+            }
+
+            #[test]
+            fn first_and_last_index_follow_appends_and_compaction() {
+                let (storage, _dir) = new();
+                assert_eq!(storage.first_index().unwrap(), 4);
+                assert_eq!(storage.last_index().unwrap(), 6);
+                storage.append(&entries(7..9, 6), None, true).unwrap();
+                assert_eq!(storage.last_index().unwrap(), 8);
+                storage.compact(5).unwrap();
+                assert_eq!(storage.first_index().unwrap(), 5);
+                assert_eq!(storage.last_index().unwrap(), 8);
+            }
+
+            #[test]
+            fn compact_drops_entries_and_keeps_the_boundary_term() {
+                let (storage, dir) = new();
+                storage.compact(5).unwrap();
+                assert_eq!(storage.truncated(), (4, 4));
+                assert_eq!(store_err(storage.term(3)), StorageError::Compacted);
+                assert_eq!(storage.term(4).unwrap(), 4);
+                assert_eq!(
+                    store_err(storage.entries(4, 6, None, ctx())),
+                    StorageError::Compacted
+                );
+                assert_eq!(
+                    storage.entries(5, 7, None, ctx()).unwrap(),
+                    vec![entry(5, 5), entry(6, 6)]
+                );
+                storage.compact(2).unwrap(); // at or below the first index: nothing to do
+                assert_eq!(storage.first_index().unwrap(), 5);
+                assert_eq!(store_err(storage.compact(9)), StorageError::Unavailable);
+                storage.compact(7).unwrap(); // everything
+                assert_eq!(
+                    (
+                        storage.first_index().unwrap(),
+                        storage.last_index().unwrap()
+                    ),
+                    (7, 6)
+                );
+                assert_eq!(storage.term(6).unwrap(), 6);
+                drop(storage);
+                let reopened = RaftLogStorage::open($open(&dir), REGION).unwrap();
+                assert_eq!(reopened.first_index().unwrap(), 7);
+                assert_eq!(reopened.last_index().unwrap(), 6);
+                reopened.append(&entries(7..8, 7), None, true).unwrap();
+                assert_eq!(
+                    reopened.entries(7, 8, None, ctx()).unwrap(),
+                    vec![entry(7, 7)]
+                );
+            }
+
+            #[test]
+            fn append_replaces_a_conflicting_tail() {
+                let (storage, dir) = new();
+                storage.append(&entries(7..10, 6), None, true).unwrap();
+                storage
+                    .append(&[entry(5, 7), entry(6, 7)], None, true)
+                    .unwrap();
+                assert_eq!(storage.last_index().unwrap(), 6);
+                assert_eq!(storage.term(6).unwrap(), 7);
+                assert_eq!(
+                    storage.entries(4, 7, None, ctx()).unwrap(),
+                    vec![entry(4, 4), entry(5, 7), entry(6, 7)]
+                );
+                drop(storage);
+                let reopened = RaftLogStorage::open($open(&dir), REGION).unwrap();
+                assert_eq!(reopened.last_index().unwrap(), 6, "the old tail stays gone");
+                assert_eq!(
+                    store_err(reopened.entries(4, 8, None, ctx())),
+                    StorageError::Unavailable
+                );
+            }
+
+            #[test]
+            fn append_refuses_gaps_and_compacted_indexes() {
+                let (storage, _dir) = new();
+                let gap = storage.append(&[entry(8, 6)], None, true);
+                assert!(
+                    matches!(gap, Err(crate::Error::NonContiguous { first: 8, .. })),
+                    "{gap:?}"
+                );
+                let below = storage.append(&[entry(3, 6)], None, true);
+                assert!(matches!(
+                    below,
+                    Err(crate::Error::NonContiguous { first: 3, .. })
+                ));
+                assert_eq!(
+                    storage.last_index().unwrap(),
+                    6,
+                    "a refused append changes nothing"
+                );
+            }
+
+            #[test]
+            fn snapshot_is_at_commit_and_waits_for_request_index() {
+                let (storage, _dir) = new();
+                let mut hard_state = storage.hard_state();
+                hard_state.commit = 5;
+                storage.set_hard_state(&hard_state).unwrap();
+                let conf_state = ConfState {
+                    voters: vec![1, 2],
+                    ..Default::default()
+                };
+                storage.set_conf_state(&conf_state).unwrap();
+                let snap = storage.snapshot(4, 2).unwrap();
+                assert_eq!(
+                    (snap.get_metadata().index, snap.get_metadata().term),
+                    (5, 5)
+                );
+                assert_eq!(snap.get_metadata().get_conf_state(), &conf_state);
+                assert_eq!(
+                    store_err(storage.snapshot(6, 2)),
+                    StorageError::SnapshotTemporarilyUnavailable
+                );
+            }
+
+            #[test]
+            fn apply_snapshot_replaces_the_log() {
+                let (storage, dir) = new();
+                let mut meta = SnapshotMetadata {
+                    index: 10,
+                    term: 8,
+                    ..Default::default()
+                };
+                meta.mut_conf_state().voters = vec![1, 2, 3];
+                storage.apply_snapshot(&meta).unwrap();
+                assert_eq!(storage.first_index().unwrap(), 11);
+                assert_eq!(storage.last_index().unwrap(), 10);
+                assert_eq!(storage.term(10).unwrap(), 8);
+                assert_eq!(storage.hard_state().commit, 10);
+                assert_eq!(storage.conf_state().voters, vec![1, 2, 3]);
+                assert_eq!(
+                    store_err(storage.entries(6, 7, None, ctx())),
+                    StorageError::Compacted
+                );
+                let old = SnapshotMetadata {
+                    index: 9,
+                    term: 8,
+                    ..Default::default()
+                };
+                assert_eq!(
+                    store_err(storage.apply_snapshot(&old)),
+                    StorageError::SnapshotOutOfDate
+                );
+                storage.append(&entries(11..13, 8), None, true).unwrap();
+                drop(storage);
+                let reopened = RaftLogStorage::open($open(&dir), REGION).unwrap();
+                assert_eq!(reopened.first_index().unwrap(), 11);
+                assert_eq!(reopened.last_index().unwrap(), 12);
+                assert_eq!(reopened.entries(11, 13, None, ctx()).unwrap().len(), 2);
+            }
+
+            #[test]
+            fn regions_are_independent() {
+                let dir = tempfile::tempdir().unwrap();
+                let engine = $open(&dir);
+                let a = RaftLogStorage::open(engine.clone(), RegionId(1)).unwrap();
+                let b = RaftLogStorage::open(engine.clone(), RegionId(2)).unwrap();
+                a.append(&entries(1..4, 1), None, true).unwrap();
+                b.append(&entries(1..2, 2), None, true).unwrap();
+                a.compact(3).unwrap();
+                assert_eq!(b.entries(1, 2, None, ctx()).unwrap(), vec![entry(1, 2)]);
+                assert_eq!(a.last_index().unwrap(), 3);
+                assert_eq!(engine.regions().unwrap(), vec![RegionId(1), RegionId(2)]);
+            }
+        }
+    };
+}
+
+storage_tests!(raft_engine, open_raft_engine);
+storage_tests!(rocksdb, open_rocks);
