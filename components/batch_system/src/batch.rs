@@ -258,9 +258,9 @@ impl<N: Fsm, C: Fsm> Poller<N, C> {
         // Rescheduling only helps when FSMs wait that the batch cannot take
         // in; otherwise the next fetch picks them up anyway.
         let room = self.max_batch_size.saturating_sub(batch.len());
-        let slice_start = (self.receiver.len() > room).then(Instant::now);
-        // Walking backwards keeps `swap_remove` from moving an unvisited
-        // FSM into a visited index.
+        let now_if_crowded = (self.receiver.len() > room).then(Instant::now);
+        // Walking backwards, `swap_remove` only ever moves an FSM that was
+        // already settled into the freed index.
         for index in (0..batch.normals.len()).rev() {
             let kept = batch.normals[index].take().and_then(|normal| {
                 if normal.is_stopped() {
@@ -272,7 +272,7 @@ impl<N: Fsm, C: Fsm> Poller<N, C> {
                 }
             });
             match kept {
-                Some(normal) if self.slice_used_up(&normal, slice_start) => {
+                Some(normal) if self.slice_used_up(&normal, now_if_crowded) => {
                     batch.normals.swap_remove(index);
                     self.scheduler.reschedule(normal.fsm, normal.mailbox);
                 }

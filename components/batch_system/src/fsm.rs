@@ -281,10 +281,12 @@ mod tests {
         let drops = Arc::new(AtomicUsize::new(0));
         let overlaps = Arc::new(AtomicUsize::new(0));
         let takes = Arc::new(AtomicUsize::new(0));
+        let finished = Arc::new(AtomicUsize::new(0));
         let state = Arc::new(FsmState::new(Probe::boxed(&drops)));
         let workers: Vec<_> = (0..THREADS)
             .map(|_| {
-                let (state, overlaps, takes) = (state.clone(), overlaps.clone(), takes.clone());
+                let (state, overlaps) = (state.clone(), overlaps.clone());
+                let (takes, finished) = (takes.clone(), finished.clone());
                 thread::spawn(move || {
                     for _ in 0..ROUNDS {
                         if let Some(fsm) = state.take_fsm() {
@@ -296,13 +298,17 @@ mod tests {
                             state.release(fsm);
                         }
                     }
+                    finished.fetch_add(1, Ordering::SeqCst);
                 })
             })
             .collect();
         let closer = {
             let state = state.clone();
             thread::spawn(move || {
-                while takes.load(Ordering::Relaxed) < ROUNDS {
+                // Close mid-race, or at the latest once every taker is done.
+                while takes.load(Ordering::Relaxed) < ROUNDS / 10
+                    && finished.load(Ordering::SeqCst) < THREADS
+                {
                     thread::yield_now();
                 }
                 state.clear();
