@@ -1,0 +1,111 @@
+//! pd-server: the placement driver.
+//!
+//! ```text
+//! pd-server --name pd --data-dir /var/lib/pd --client-urls http://127.0.0.1:2379
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use pd_server::{Config, Server};
+
+/// The placement driver of a TiKV-compatible cluster: timestamps, IDs, cluster metadata,
+/// keyspaces and scheduling. gRPC and the HTTP API share the client port.
+#[derive(Parser, Debug)]
+#[command(name = "pd-server", version)]
+struct Flags {
+    /// TOML config file; flags override it (see etc/pd.toml).
+    #[arg(long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Human-readable name of this member [default: pd].
+    #[arg(long)]
+    name: Option<String>,
+    /// Directory for metadata [default: default.<name>].
+    #[arg(long = "data-dir", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Comma-separated URLs to listen on for clients [default: http://127.0.0.1:2379].
+    #[arg(long = "client-urls", value_name = "URLS")]
+    client_urls: Option<String>,
+    /// URLs advertised to clients [default: --client-urls].
+    #[arg(long = "advertise-client-urls", value_name = "URLS")]
+    advertise_client_urls: Option<String>,
+    /// URLs for other PD members [default: http://127.0.0.1:2380].
+    #[arg(long = "peer-urls", value_name = "URLS")]
+    peer_urls: Option<String>,
+    /// URLs advertised to other PD members [default: --peer-urls].
+    #[arg(long = "advertise-peer-urls", value_name = "URLS")]
+    advertise_peer_urls: Option<String>,
+    /// Log file [default: standard error].
+    #[arg(long = "log-file", value_name = "FILE")]
+    log_file: Option<String>,
+    /// Log level: error, warn, info, debug, trace [default: info].
+    #[arg(short = 'L', long = "log-level", value_name = "LEVEL")]
+    log_level: Option<String>,
+}
+
+impl Flags {
+    fn into_config(self) -> Result<Config, String> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path).map_err(|e| e.to_string())?,
+            None => Config::default(),
+        };
+        let set = |target: &mut String, value: Option<String>| {
+            if let Some(value) = value {
+                *target = value;
+            }
+        };
+        set(&mut config.name, self.name);
+        set(&mut config.client_urls, self.client_urls);
+        set(
+            &mut config.advertise_client_urls,
+            self.advertise_client_urls,
+        );
+        set(&mut config.peer_urls, self.peer_urls);
+        set(&mut config.advertise_peer_urls, self.advertise_peer_urls);
+        set(&mut config.log.file.filename, self.log_file);
+        set(&mut config.log.level, self.log_level);
+        if let Some(dir) = self.data_dir {
+            config.data_dir = dir;
+        }
+        Ok(config)
+    }
+}
+
+fn main() -> ExitCode {
+    let config = match Flags::parse().into_config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("pd-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let log_file =
+        (!config.log.file.filename.is_empty()).then(|| PathBuf::from(&config.log.file.filename));
+    if let Err(e) = cmd::init_logging(&config.log.level, log_file.as_deref()) {
+        eprintln!("pd-server: {e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("pd-server: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let server = Server::open(config).await?;
+        server.run(cmd::shutdown_signal()).await
+    });
+    match result {
+        Ok(()) => {
+            tracing::info!("pd-server stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "pd-server failed");
+            eprintln!("pd-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

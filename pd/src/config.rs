@@ -1,0 +1,238 @@
+//! pd-server configuration: a TOML file (`--config`) whose keys follow PD's, overridden by
+//! command-line flags. Every field has a documented default; `etc/pd.toml` lists them all.
+
+use std::path::{Path, PathBuf};
+
+use config_types::ReadableDuration;
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::ReplicationConfig;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Config {
+    /// Human-readable name of this PD member. Default `"pd"`.
+    pub name: String,
+    /// Where metadata is kept. Default `"default.{name}"`, as PD.
+    pub data_dir: PathBuf,
+    /// Comma-separated URLs to listen on for gRPC and HTTP. Default `"http://127.0.0.1:2379"`.
+    pub client_urls: String,
+    /// URLs given to clients. Default: `client-urls`.
+    pub advertise_client_urls: String,
+    /// URLs for PD-to-PD traffic. Recorded in the member list; a single PD does not listen on
+    /// them. Default `"http://127.0.0.1:2380"`.
+    pub peer_urls: String,
+    /// Default: `peer-urls`.
+    pub advertise_peer_urls: String,
+    /// How far ahead of the clock the TSO window is saved. Default `"3s"`.
+    pub tso_save_interval: ReadableDuration,
+    pub log: LogConfig,
+    pub replication: ReplicationConfig,
+    pub schedule: ScheduleConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            name: "pd".into(),
+            data_dir: PathBuf::new(),
+            client_urls: "http://127.0.0.1:2379".into(),
+            advertise_client_urls: String::new(),
+            peer_urls: "http://127.0.0.1:2380".into(),
+            advertise_peer_urls: String::new(),
+            tso_save_interval: ReadableDuration::secs(3),
+            log: LogConfig::default(),
+            replication: ReplicationConfig::default(),
+            schedule: ScheduleConfig::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info`, `debug` or `trace`. Default `"info"`.
+    pub level: String,
+    pub file: LogFileConfig,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            file: LogFileConfig::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct LogFileConfig {
+    /// Log file; empty means standard error. Default empty.
+    pub filename: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// After this long without a heartbeat a store is down and its replicas are replaced.
+    /// Default `"30m"`.
+    pub max_store_down_time: ReadableDuration,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        ScheduleConfig {
+            max_store_down_time: ReadableDuration::minutes(30),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads a TOML config file.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Read`] or [`ConfigError::Parse`] (unknown keys are errors, so typos do
+    /// not pass silently).
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Fills derived defaults and checks the values.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming the bad setting.
+    pub fn finish(&mut self) -> Result<(), ConfigError> {
+        if self.name.is_empty() {
+            return Err(ConfigError::Invalid("name must not be empty".into()));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            self.data_dir = PathBuf::from(format!("default.{}", self.name));
+        }
+        if self.advertise_client_urls.is_empty() {
+            self.advertise_client_urls = self.client_urls.clone();
+        }
+        if self.advertise_peer_urls.is_empty() {
+            self.advertise_peer_urls = self.peer_urls.clone();
+        }
+        for url in self.listen_addrs()? {
+            if url.is_empty() {
+                return Err(ConfigError::Invalid(
+                    "client-urls has an empty entry".into(),
+                ));
+            }
+        }
+        if self.tso_save_interval.0.as_millis() < 1 {
+            return Err(ConfigError::Invalid(
+                "tso-save-interval must be at least 1ms".into(),
+            ));
+        }
+        self.replication
+            .validate()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Returns the `host:port` addresses to listen on, from `client-urls`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] for a URL with a scheme other than `http`.
+    pub fn listen_addrs(&self) -> Result<Vec<String>, ConfigError> {
+        split_urls(&self.client_urls)
+            .map(|url| strip_scheme(url).map(str::to_string))
+            .collect()
+    }
+}
+
+/// Splits a comma-separated URL list.
+pub fn split_urls(urls: &str) -> impl Iterator<Item = &str> {
+    urls.split(',').map(str::trim).filter(|u| !u.is_empty())
+}
+
+/// Returns the `host:port` of `http://host:port` or of a bare `host:port`.
+///
+/// # Errors
+///
+/// [`ConfigError::Invalid`] for TLS or another scheme, which this PD does not serve.
+pub fn strip_scheme(url: &str) -> Result<&str, ConfigError> {
+    let rest = match url.split_once("://") {
+        None => url,
+        Some(("http", rest)) => rest,
+        Some((scheme, _)) => {
+            return Err(ConfigError::Invalid(format!(
+                "URL {url:?}: scheme {scheme:?} is not supported; use http://host:port"
+            )))
+        }
+    };
+    Ok(rest.trim_end_matches('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_file_loads_and_matches_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../etc/pd.toml");
+        let config = Config::from_file(&path).unwrap();
+        assert_eq!(
+            config,
+            Config::default(),
+            "etc/pd.toml documents the defaults"
+        );
+    }
+
+    #[test]
+    fn derived_defaults_and_validation() {
+        let mut config = Config {
+            name: "pd-1".into(),
+            ..Config::default()
+        };
+        config.finish().unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("default.pd-1"));
+        assert_eq!(config.advertise_client_urls, "http://127.0.0.1:2379");
+        assert_eq!(config.listen_addrs().unwrap(), ["127.0.0.1:2379"]);
+
+        let mut tls = Config {
+            client_urls: "https://127.0.0.1:2379".into(),
+            ..Config::default()
+        };
+        assert!(tls
+            .finish()
+            .unwrap_err()
+            .to_string()
+            .contains("not supported"));
+        let mut zero = Config::default();
+        zero.replication.max_replicas = 0;
+        assert!(zero.finish().is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = toml::from_str::<Config>("nmae = \"typo\"").unwrap_err();
+        assert!(err.to_string().contains("nmae"), "{err}");
+    }
+}
