@@ -1,6 +1,9 @@
-//! Shared start-up code of the binaries: logging and signal handling.
+//! Shared code of the binaries: logging, signal handling, and [`process`] for starting servers
+//! from tests, benchmarks and the playground.
 
-use std::{fs::OpenOptions, path::Path, sync::Mutex};
+pub mod process;
+
+use std::{fs::OpenOptions, io::IsTerminal, path::Path, sync::Mutex};
 
 use tracing_subscriber::EnvFilter;
 
@@ -29,7 +32,10 @@ pub fn init_logging(level: &str, file: Option<&Path>) -> Result<(), String> {
                 .with_writer(Mutex::new(file))
                 .init();
         }
-        None => builder.with_writer(std::io::stderr).init(),
+        None => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .init(),
     }
     Ok(())
 }
