@@ -88,6 +88,21 @@ impl Default for ScheduleConfig {
     }
 }
 
+impl ScheduleConfig {
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] if `max-store-down-time` is zero, which would declare every
+    /// store down between two heartbeats.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_store_down_time.0.is_zero() {
+            return Err(ConfigError::Invalid(
+                "schedule.max-store-down-time must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {}: {source}", path.display())]
@@ -152,6 +167,7 @@ impl Config {
         self.replication
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        self.schedule.validate()?;
         Ok(())
     }
 
@@ -192,6 +208,8 @@ pub fn strip_scheme(url: &str) -> Result<&str, ConfigError> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -228,6 +246,15 @@ mod tests {
         let mut zero = Config::default();
         zero.replication.max_replicas = 0;
         assert!(zero.finish().is_err());
+        let mut never_up = Config::default();
+        never_up.schedule.max_store_down_time = ReadableDuration::secs(0);
+        assert!(never_up
+            .finish()
+            .unwrap_err()
+            .to_string()
+            .contains("max-store-down-time"));
+        let short: Config = toml::from_str("[schedule]\nmax-store-down-time = \"2s\"").unwrap();
+        assert_eq!(short.schedule.max_store_down_time.0, Duration::from_secs(2));
     }
 
     #[test]

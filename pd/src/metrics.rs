@@ -60,6 +60,20 @@ pub static STORE_COUNT: LazyLock<IntGauge> = LazyLock::new(|| {
     register(IntGauge::new("pd_cluster_stores", "Stores known to PD").expect("valid metric"))
 });
 
+/// Operators by kind (`add-peer`, ...) and event (`create`, `finish`, `timeout`).
+pub static OPERATORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "pd_schedule_operators_total",
+                "Scheduling operators, by kind and event",
+            ),
+            &["kind", "event"],
+        )
+        .expect("valid metric"),
+    )
+});
+
 /// Returns all metrics in the Prometheus text format.
 pub fn render() -> String {
     let mut buffer = Vec::new();

@@ -62,7 +62,7 @@ impl PdState {
         Ok(PdState {
             cluster,
             tso,
-            operators: OperatorController::default(),
+            operators: OperatorController::new(config.schedule.clone()),
             member,
             start_time_secs: clock() / 1000,
         })

@@ -56,3 +56,9 @@ pub mod tikvpb {
 pub mod raft_serverpb {
     tonic::include_proto!("raft_serverpb");
 }
+
+/// Internal: commands proposed to a region's raft group and their responses.
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod raft_cmdpb {
+    tonic::include_proto!("raft_cmdpb");
+}

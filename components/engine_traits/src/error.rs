@@ -9,6 +9,15 @@ pub enum Error {
     /// A range whose start is after its end.
     #[error("invalid range: start {start:?} > end {end:?}")]
     InvalidRange { start: Vec<u8>, end: Vec<u8> },
+    /// A read of a key outside the region a snapshot belongs to. Raftstore's region snapshots
+    /// return it; the storage layer reports it to clients as `KeyNotInRegion`.
+    #[error("key {key:?} is not in region {region_id} [{start:?}, {end:?})")]
+    NotInRange {
+        key: Vec<u8>,
+        region_id: u64,
+        start: Vec<u8>,
+        end: Vec<u8>,
+    },
     /// The underlying engine failed (I/O error, corruption, ...); the text is the engine's.
     #[error("engine: {0}")]
     Engine(String),

@@ -242,6 +242,20 @@ impl<E: RaftLogEngine> RaftLogStorage<E> {
     }
 }
 
+/// Removes everything stored for `region`, entries and metadata, so that a new peer of the
+/// region can start from an empty log (after the old one was destroyed).
+///
+/// # Errors
+/// Backend errors.
+pub fn clear_region<E: RaftLogEngine>(engine: &E, region: RegionId) -> Result<()> {
+    let mut batch = engine.new_batch();
+    batch.clear_entries(region)?;
+    batch.put_meta(region, MetaKey::HardState, &HardState::default())?;
+    batch.put_meta(region, MetaKey::ConfState, &ConfState::default())?;
+    batch.put_meta(region, MetaKey::SnapshotMeta, &SnapshotMetadata::default())?;
+    engine.write(&mut batch, true)
+}
+
 impl<E: RaftLogEngine> Storage for RaftLogStorage<E> {
     fn initial_state(&self) -> raft::Result<RaftState> {
         let state = self.state.read();

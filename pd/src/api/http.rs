@@ -31,7 +31,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::{
-    cluster::{hex_upper, RegionInfo, StoreInfo},
+    cluster::{hex_upper, RegionInfo, StoreHealth, StoreInfo},
     error::PdError,
     metrics,
     schedule::{Operator, OperatorStep},
@@ -130,11 +130,17 @@ async fn members(State(state): AppState) -> Json<Value> {
     }))
 }
 
-fn store_state_name(state: i32) -> &'static str {
+/// Returns the store's state as PD names it: an Up store that has been silent for longer than
+/// max-store-down-time is "Down".
+fn store_state_name(info: &StoreInfo, health: StoreHealth) -> &'static str {
+    let state = info.store.state;
+    if state == metapb::StoreState::Up as i32 && health == StoreHealth::Down {
+        return "Down";
+    }
     metapb::StoreState::try_from(state).map_or("Unknown", |s| s.as_str_name())
 }
 
-fn store_json(info: &StoreInfo, counts: &BTreeMap<u64, (u64, u64)>) -> Value {
+fn store_json(info: &StoreInfo, health: StoreHealth, counts: &BTreeMap<u64, (u64, u64)>) -> Value {
     let s = &info.store;
     let (region_count, leader_count) = counts.get(&s.id).copied().unwrap_or_default();
     let stats = info.stats.clone().unwrap_or_default();
@@ -150,7 +156,7 @@ fn store_json(info: &StoreInfo, counts: &BTreeMap<u64, (u64, u64)>) -> Value {
             "start_timestamp": s.start_timestamp,
             "deploy_path": s.deploy_path,
             "last_heartbeat": info.last_heartbeat_ms * 1_000_000,
-            "state_name": store_state_name(s.state),
+            "state_name": store_state_name(info, health),
         },
         "status": {
             "capacity": config_types::ReadableSize(stats.capacity).to_string(),
@@ -166,14 +172,20 @@ fn store_json(info: &StoreInfo, counts: &BTreeMap<u64, (u64, u64)>) -> Value {
 async fn stores(State(state): AppState) -> ApiResult {
     let stores = state.cluster.stores(false)?;
     let (_, counts) = state.cluster.region_counts();
-    let list: Vec<Value> = stores.iter().map(|s| store_json(s, &counts)).collect();
+    let max_down = state.operators.config().max_store_down_time.0;
+    let list: Vec<Value> = stores
+        .iter()
+        .map(|s| store_json(s, state.cluster.store_health(s, max_down), &counts))
+        .collect();
     Ok(Json(json!({ "count": list.len(), "stores": list })))
 }
 
 async fn store(State(state): AppState, Path(id): Path<u64>) -> ApiResult {
     let info = state.cluster.get_store(id)?;
     let (_, counts) = state.cluster.region_counts();
-    Ok(Json(store_json(&info, &counts)))
+    let max_down = state.operators.config().max_store_down_time.0;
+    let health = state.cluster.store_health(&info, max_down);
+    Ok(Json(store_json(&info, health, &counts)))
 }
 
 fn peer_json(peer: &metapb::Peer) -> Value {
@@ -381,7 +393,7 @@ async fn add_operator(State(state): AppState, body: axum::body::Bytes) -> ApiRes
         region_id: req.region_id,
         epoch: info.epoch(),
         step,
-        reason: "admin",
+        reason: "admin".into(),
         created_ms: state.cluster.now_ms(),
     })?;
     Ok(Json(Value::String("The operator is created.".into())))
@@ -468,5 +480,26 @@ mod tests {
         assert_eq!(decode_hex("7"), None);
         assert_eq!(decode_hex("zz"), None);
         assert_eq!(decode_hex(""), Some(vec![]));
+    }
+
+    #[test]
+    fn silent_up_stores_are_shown_down() {
+        let store = |state: metapb::StoreState| StoreInfo {
+            store: metapb::Store {
+                state: state as i32,
+                ..Default::default()
+            },
+            ..StoreInfo::default()
+        };
+        let up = store(metapb::StoreState::Up);
+        assert_eq!(store_state_name(&up, StoreHealth::Up), "Up");
+        assert_eq!(store_state_name(&up, StoreHealth::Down), "Down");
+        let offline = store(metapb::StoreState::Offline);
+        assert_eq!(store_state_name(&offline, StoreHealth::Down), "Offline");
+        let tombstone = store(metapb::StoreState::Tombstone);
+        assert_eq!(
+            store_state_name(&tombstone, StoreHealth::Tombstone),
+            "Tombstone"
+        );
     }
 }

@@ -10,6 +10,7 @@ pub mod region_tree;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use kvproto::{metapb, pdpb};
 use parking_lot::RwLock;
@@ -77,6 +78,39 @@ impl StoreInfo {
     pub fn is_tombstone(&self) -> bool {
         self.store.state == metapb::StoreState::Tombstone as i32
     }
+
+    /// Returns how scheduling sees the store at `now_ms`.
+    ///
+    /// A store is down once it has been silent for longer than `max_down_time`. Silence is
+    /// counted from its last heartbeat, but never from before `pd_start_ms`: stores loaded from
+    /// disk have no heartbeat yet, and a restarted PD must give them time to report before it
+    /// replaces their replicas.
+    pub fn health(&self, now_ms: u64, pd_start_ms: u64, max_down_time: Duration) -> StoreHealth {
+        let silent_ms = now_ms.saturating_sub(self.last_heartbeat_ms.max(pd_start_ms));
+        if self.is_tombstone() {
+            StoreHealth::Tombstone
+        } else if u128::from(silent_ms) > max_down_time.as_millis() {
+            StoreHealth::Down
+        } else if self.store.state == metapb::StoreState::Up as i32 {
+            StoreHealth::Up
+        } else {
+            StoreHealth::Offline
+        }
+    }
+}
+
+/// A store's condition as scheduling sees it; see [`StoreInfo::health`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreHealth {
+    /// Up and heard from within max-store-down-time: it may receive new replicas.
+    Up,
+    /// Being removed (Offline) but still reporting: it keeps its replicas for now and receives
+    /// no new ones.
+    Offline,
+    /// Not heard from for longer than max-store-down-time: its replicas are replaced.
+    Down,
+    /// Removed for good: its replicas are replaced.
+    Tombstone,
 }
 
 struct State {
@@ -93,6 +127,8 @@ pub struct Cluster {
     store: Arc<dyn MetaStore>,
     cluster_id: u64,
     clock: Clock,
+    /// When this PD process opened the cluster; see [`StoreInfo::health`].
+    start_time_ms: u64,
     ids: IdAllocator,
     keyspaces: KeyspaceManager,
     state: RwLock<State>,
@@ -113,7 +149,8 @@ impl Cluster {
         replication: ReplicationConfig,
         clock: Clock,
     ) -> Result<Self> {
-        let now_secs = (clock() / 1000) as i64;
+        let start_time_ms = clock();
+        let now_secs = (start_time_ms / 1000) as i64;
         let ids = IdAllocator::open(store.clone(), DEFAULT_STEP)?;
         let keyspaces = KeyspaceManager::open(store.clone(), now_secs)?;
         let meta = store
@@ -162,6 +199,7 @@ impl Cluster {
             store,
             cluster_id,
             clock,
+            start_time_ms,
             ids,
             keyspaces,
             state: RwLock::new(state),
@@ -178,6 +216,16 @@ impl Cluster {
 
     pub fn now_ms(&self) -> u64 {
         (self.clock)()
+    }
+
+    /// Unix milliseconds at which this PD process opened the cluster.
+    pub fn start_time_ms(&self) -> u64 {
+        self.start_time_ms
+    }
+
+    /// Returns how scheduling sees `store` now; see [`StoreInfo::health`].
+    pub fn store_health(&self, store: &StoreInfo, max_down_time: Duration) -> StoreHealth {
+        store.health(self.now_ms(), self.start_time_ms, max_down_time)
     }
 
     pub fn is_bootstrapped(&self) -> bool {

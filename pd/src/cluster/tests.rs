@@ -252,3 +252,41 @@ fn replication_config_is_saved() {
     assert_eq!(cluster.replication().max_replicas, 5);
     assert_eq!(cluster.cluster_meta().unwrap().max_peer_count, 5);
 }
+
+#[test]
+fn store_health_counts_silence_from_the_later_of_heartbeat_and_pd_start() {
+    use std::time::Duration;
+
+    let max_down = Duration::from_secs(2);
+    let store = |state: metapb::StoreState, last_heartbeat_ms: u64| StoreInfo {
+        store: metapb::Store {
+            id: 1,
+            state: state as i32,
+            ..Default::default()
+        },
+        stats: None,
+        last_heartbeat_ms,
+    };
+    let up = metapb::StoreState::Up;
+    let offline = metapb::StoreState::Offline;
+    let tombstone = metapb::StoreState::Tombstone;
+    // (store, now, PD start, expected)
+    let cases = [
+        (store(up, 10_000), 12_000, 0, StoreHealth::Up),
+        (store(up, 10_000), 12_001, 0, StoreHealth::Down),
+        (store(up, 0), 12_001, 10_000, StoreHealth::Down),
+        (store(up, 0), 11_000, 10_000, StoreHealth::Up),
+        (store(offline, 10_000), 11_000, 0, StoreHealth::Offline),
+        (store(offline, 10_000), 20_000, 0, StoreHealth::Down),
+        (store(tombstone, 10_000), 10_000, 0, StoreHealth::Tombstone),
+    ];
+    for (info, now, pd_start, expected) in cases {
+        assert_eq!(
+            info.health(now, pd_start, max_down),
+            expected,
+            "state {} last heartbeat {} now {now} pd start {pd_start}",
+            info.store.state,
+            info.last_heartbeat_ms
+        );
+    }
+}
