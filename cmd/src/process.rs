@@ -29,6 +29,7 @@ pub struct PdProcess {
     binary: PathBuf,
     data_dir: PathBuf,
     port: u16,
+    config: Option<PathBuf>,
 }
 
 impl PdProcess {
@@ -39,11 +40,25 @@ impl PdProcess {
     ///
     /// A message with the end of the process's output if it exits or does not come up.
     pub fn start(binary: &Path, data_dir: &Path) -> Result<PdProcess, String> {
+        Self::start_with_config(binary, data_dir, None)
+    }
+
+    /// As [`PdProcess::start`], with a config file.
+    ///
+    /// # Errors
+    ///
+    /// As [`PdProcess::start`].
+    pub fn start_with_config(
+        binary: &Path,
+        data_dir: &Path,
+        config: Option<&Path>,
+    ) -> Result<PdProcess, String> {
         let mut pd = PdProcess {
             child: None,
             binary: binary.to_path_buf(),
             data_dir: data_dir.to_path_buf(),
             port: free_port(),
+            config: config.map(Path::to_path_buf),
         };
         pd.restart()?;
         Ok(pd)
@@ -77,7 +92,11 @@ impl PdProcess {
             .append(true)
             .open(self.log_path())
             .map_err(|e| format!("open {}: {e}", self.log_path().display()))?;
-        let child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        if let Some(config) = &self.config {
+            command.arg("--config").arg(config);
+        }
+        let child = command
             .arg("--name")
             .arg("pd")
             .arg("--data-dir")
@@ -220,4 +239,308 @@ fn dechunk(mut body: &str) -> String {
         body = rest[size..].trim_start_matches("\r\n");
     }
     out
+}
+
+/// Waits until `condition` holds, checking every 50 ms, for at most `timeout`.
+///
+/// # Errors
+///
+/// A message naming `what` on timeout.
+pub fn wait_until(
+    what: &str,
+    timeout: Duration,
+    mut condition: impl FnMut() -> bool,
+) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("timed out after {timeout:?} waiting for {what}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A running `tikv-server`, killed when dropped.
+pub struct TikvProcess {
+    child: Option<Child>,
+    binary: PathBuf,
+    data_dir: PathBuf,
+    pd_addr: String,
+    port: u16,
+    status_port: u16,
+    extra_args: Vec<String>,
+}
+
+impl TikvProcess {
+    /// Starts a store against `pd_addr` with its data in `data_dir` on free ports, and waits
+    /// until PD lists it.
+    ///
+    /// # Errors
+    ///
+    /// A message with the end of the log if it exits or does not register in time.
+    pub fn start(
+        binary: &Path,
+        data_dir: &Path,
+        pd_addr: &str,
+        extra_args: &[&str],
+    ) -> Result<TikvProcess, String> {
+        let mut tikv = TikvProcess {
+            child: None,
+            binary: binary.to_path_buf(),
+            data_dir: data_dir.to_path_buf(),
+            pd_addr: pd_addr.to_string(),
+            port: free_port(),
+            status_port: free_port(),
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+        };
+        tikv.restart()?;
+        Ok(tikv)
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn status_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.status_port)
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.data_dir.with_extension("log")
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Starts the store again (same ports and data) if it is not running.
+    ///
+    /// # Errors
+    ///
+    /// As [`TikvProcess::start`].
+    pub fn restart(&mut self) -> Result<(), String> {
+        if self.child.is_some() {
+            return Ok(());
+        }
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .map_err(|e| format!("open {}: {e}", self.log_path().display()))?;
+        let child = Command::new(&self.binary)
+            .arg("--pd")
+            .arg(&self.pd_addr)
+            .arg("--addr")
+            .arg(self.addr())
+            .arg("--status-addr")
+            .arg(self.status_addr())
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(&self.extra_args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .map_err(|e| format!("spawn {}: {e}", self.binary.display()))?;
+        self.child = Some(child);
+        let addr = self.addr();
+        let pd_addr = self.pd_addr.clone();
+        let registered = || {
+            http_get(&pd_addr, "/pd/api/v1/stores").is_ok_and(|(status, body)| {
+                status == 200 && body.contains(&format!("\"address\":\"{addr}\""))
+            })
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if registered() && http_get(&self.status_addr(), "/status").is_ok_and(|(s, _)| s == 200)
+            {
+                return Ok(());
+            }
+            let child = self.child.as_mut().expect("started");
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Err(format!(
+                    "tikv-server exited with {status}: {}",
+                    self.log_tail()
+                ));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "tikv-server did not register within {START_TIMEOUT:?}: {}",
+                    self.log_tail()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    /// SIGKILL, as a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM and wait; returns whether it exited cleanly.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
+        terminate(&child);
+        child.wait().map(|s| s.success()).unwrap_or(false)
+    }
+}
+
+impl Drop for TikvProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// PD and its stores on loopback ports, all under one directory.
+pub struct LocalCluster {
+    pub pd: PdProcess,
+    pub stores: Vec<TikvProcess>,
+    dir: PathBuf,
+    bin_dir: PathBuf,
+    tikv_args: Vec<String>,
+}
+
+impl LocalCluster {
+    /// Starts PD and `stores` stores from the binaries in `bin_dir`, and waits until every
+    /// region has a leader.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the process that failed and why.
+    pub fn start(
+        bin_dir: &Path,
+        dir: &Path,
+        stores: usize,
+        pd_config: Option<&Path>,
+        tikv_args: &[&str],
+    ) -> Result<LocalCluster, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+        let pd =
+            PdProcess::start_with_config(&bin_dir.join("pd-server"), &dir.join("pd"), pd_config)?;
+        let mut cluster = LocalCluster {
+            pd,
+            stores: Vec::new(),
+            dir: dir.to_path_buf(),
+            bin_dir: bin_dir.to_path_buf(),
+            tikv_args: tikv_args.iter().map(|s| s.to_string()).collect(),
+        };
+        for _ in 0..stores {
+            cluster.add_store()?;
+        }
+        cluster.wait_until_serving(START_TIMEOUT)?;
+        Ok(cluster)
+    }
+
+    /// Starts one more store.
+    ///
+    /// # Errors
+    ///
+    /// As [`TikvProcess::start`].
+    pub fn add_store(&mut self) -> Result<(), String> {
+        let index = self.stores.len() + 1;
+        let args: Vec<&str> = self.tikv_args.iter().map(String::as_str).collect();
+        let store = TikvProcess::start(
+            &self.bin_dir.join("tikv-server"),
+            &self.dir.join(format!("tikv{index}")),
+            &self.pd.addr(),
+            &args,
+        )?;
+        self.stores.push(store);
+        Ok(())
+    }
+
+    /// PD's view of the regions, as JSON.
+    pub fn regions_json(&self) -> Option<serde_json::Value> {
+        let (status, body) = http_get(&self.pd.addr(), "/pd/api/v1/regions").ok()?;
+        (status == 200)
+            .then(|| serde_json::from_str(&body).ok())
+            .flatten()
+    }
+
+    /// Waits until PD knows at least one region and every region has a leader.
+    ///
+    /// # Errors
+    ///
+    /// A timeout message.
+    pub fn wait_until_serving(&self, timeout: Duration) -> Result<(), String> {
+        wait_until("every region to have a leader", timeout, || {
+            self.regions_json().is_some_and(|regions| {
+                regions["count"].as_u64().unwrap_or(0) > 0
+                    && regions["regions"]
+                        .as_array()
+                        .is_some_and(|list| list.iter().all(|r| !r["leader"].is_null()))
+            })
+        })
+    }
+
+    /// Waits until every region has `replicas` peers.
+    ///
+    /// # Errors
+    ///
+    /// A timeout message.
+    pub fn wait_for_replicas(&self, replicas: usize, timeout: Duration) -> Result<(), String> {
+        wait_until(
+            &format!("every region to have {replicas} replicas"),
+            timeout,
+            || {
+                self.regions_json().is_some_and(|regions| {
+                    regions["regions"].as_array().is_some_and(|list| {
+                        !list.is_empty()
+                            && list.iter().all(|r| {
+                                r["peers"].as_array().map_or(0, Vec::len) == replicas
+                                    && !r["leader"].is_null()
+                            })
+                    })
+                })
+            },
+        )
+    }
+}
+
+impl LocalCluster {
+    /// Returns the index in `stores` of the store PD knows as `store_id`.
+    pub fn store_index(&self, store_id: u64) -> Option<usize> {
+        let (status, body) = http_get(&self.pd.addr(), "/pd/api/v1/stores").ok()?;
+        if status != 200 {
+            return None;
+        }
+        let stores: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let address = stores["stores"]
+            .as_array()?
+            .iter()
+            .find(|s| s["store"]["id"].as_u64() == Some(store_id))?["store"]["address"]
+            .as_str()?
+            .to_string();
+        self.stores.iter().position(|s| s.addr() == address)
+    }
+
+    /// Returns the store id of the leader of the region holding `key` (raw, PD key space).
+    pub fn leader_store_of(&self, key: &[u8]) -> Option<u64> {
+        let hex: String = key.iter().map(|b| format!("{b:02X}")).collect();
+        let (status, body) = http_get(
+            &self.pd.addr(),
+            &format!("/pd/api/v1/region/key/{hex}?format=hex"),
+        )
+        .ok()?;
+        if status != 200 {
+            return None;
+        }
+        let region: serde_json::Value = serde_json::from_str(&body).ok()?;
+        region["leader"]["store_id"].as_u64()
+    }
 }

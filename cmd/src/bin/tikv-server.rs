@@ -1,0 +1,112 @@
+//! tikv-server: one store of the cluster.
+//!
+//! ```text
+//! tikv-server --pd 127.0.0.1:2379 --addr 127.0.0.1:20160 --status-addr 127.0.0.1:20180 \
+//!             --data-dir /var/lib/tikv
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use server::Config;
+
+/// A store of a TiKV-compatible cluster: replicated raw KV over multi-raft.
+#[derive(Parser, Debug)]
+#[command(name = "tikv-server", version)]
+struct Flags {
+    /// TOML config file; flags override it (see etc/tikv.toml).
+    #[arg(short = 'C', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// PD endpoints, comma-separated [default: 127.0.0.1:2379].
+    #[arg(
+        long = "pd-endpoints",
+        visible_alias = "pd",
+        value_name = "ADDRS",
+        value_delimiter = ','
+    )]
+    pd_endpoints: Option<Vec<String>>,
+    /// Address to listen on [default: 127.0.0.1:20160].
+    #[arg(short = 'A', long = "addr", value_name = "ADDR")]
+    addr: Option<String>,
+    /// Address advertised to PD, clients and other stores [default: --addr].
+    #[arg(long = "advertise-addr", value_name = "ADDR")]
+    advertise_addr: Option<String>,
+    /// Address of the status server (/metrics, /status) [default: 127.0.0.1:20180].
+    #[arg(long = "status-addr", value_name = "ADDR")]
+    status_addr: Option<String>,
+    /// Directory for data and raft logs [default: ./tikv-data].
+    #[arg(short = 's', long = "data-dir", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Log file [default: standard error].
+    #[arg(short = 'f', long = "log-file", value_name = "FILE")]
+    log_file: Option<String>,
+    /// Log level: error, warn, info, debug, trace [default: info].
+    #[arg(short = 'L', long = "log-level", value_name = "LEVEL")]
+    log_level: Option<String>,
+}
+
+impl Flags {
+    fn into_config(self) -> Result<Config, String> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(endpoints) = self.pd_endpoints {
+            config.pd.endpoints = endpoints;
+        }
+        if let Some(addr) = self.addr {
+            config.server.addr = addr;
+        }
+        if let Some(addr) = self.advertise_addr {
+            config.server.advertise_addr = addr;
+        }
+        if let Some(addr) = self.status_addr {
+            config.server.status_addr = addr;
+        }
+        if let Some(dir) = self.data_dir {
+            config.storage.data_dir = dir;
+        }
+        if let Some(file) = self.log_file {
+            config.log.file.filename = file;
+        }
+        if let Some(level) = self.log_level {
+            config.log.level = level;
+        }
+        Ok(config)
+    }
+}
+
+fn main() -> ExitCode {
+    let config = match Flags::parse().into_config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("tikv-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let log_file =
+        (!config.log.file.filename.is_empty()).then(|| PathBuf::from(&config.log.file.filename));
+    if let Err(e) = cmd::init_logging(&config.log.level, log_file.as_deref()) {
+        eprintln!("tikv-server: {e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("tikv-server: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(server::run(config, cmd::shutdown_signal())) {
+        Ok(()) => {
+            tracing::info!("tikv-server stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "tikv-server failed");
+            eprintln!("tikv-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Raftstore settings (`[raftstore]` in tikv-server's config file).
+
+use std::time::Duration;
+
+use config_types::{ReadableDuration, ReadableSize};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Config {
+    /// One raft tick. Default `"100ms"`.
+    pub raft_base_tick_interval: ReadableDuration,
+    /// Ticks between leader heartbeats. Default 2.
+    pub raft_heartbeat_ticks: usize,
+    /// Ticks without a leader before a follower campaigns. Default 10 (one second).
+    pub raft_election_timeout_ticks: usize,
+    /// Largest batch of entries in one append message. Default `"1MiB"`.
+    pub raft_max_size_per_msg: ReadableSize,
+    /// Append messages in flight per follower. Default 256.
+    pub raft_max_inflight_msgs: usize,
+    /// Largest proposal; larger writes fail with RaftEntryTooLarge. Default `"8MiB"`.
+    pub raft_entry_max_size: ReadableSize,
+    /// How often the raft log is compacted. Default `"10s"`.
+    pub raft_log_gc_tick_interval: ReadableDuration,
+    /// Compact once this many applied entries are in the log. Default 50.
+    pub raft_log_gc_threshold: u64,
+    /// Compact even past lagging followers (which then need a snapshot) beyond this many
+    /// entries. Default 10000.
+    pub raft_log_gc_count_limit: u64,
+    /// How often leaders report their regions to PD. Default `"5s"`.
+    pub pd_heartbeat_tick_interval: ReadableDuration,
+    /// How often the store reports itself to PD. Default `"5s"`.
+    pub pd_store_heartbeat_tick_interval: ReadableDuration,
+    /// A peer silent this long is reported to PD as down. Default `"30s"`.
+    pub max_peer_down_duration: ReadableDuration,
+    /// Raft poller threads. Default 2.
+    pub store_pool_size: usize,
+    /// Apply poller threads. Default 2.
+    pub apply_pool_size: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            raft_base_tick_interval: ReadableDuration::millis(100),
+            raft_heartbeat_ticks: 2,
+            raft_election_timeout_ticks: 10,
+            raft_max_size_per_msg: ReadableSize::mib(1),
+            raft_max_inflight_msgs: 256,
+            raft_entry_max_size: ReadableSize::mib(8),
+            raft_log_gc_tick_interval: ReadableDuration::secs(10),
+            raft_log_gc_threshold: 50,
+            raft_log_gc_count_limit: 10_000,
+            pd_heartbeat_tick_interval: ReadableDuration::secs(5),
+            pd_store_heartbeat_tick_interval: ReadableDuration::secs(5),
+            max_peer_down_duration: ReadableDuration::secs(30),
+            store_pool_size: 2,
+            apply_pool_size: 2,
+        }
+    }
+}
+
+impl Config {
+    /// # Errors
+    ///
+    /// A message naming the bad setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.raft_heartbeat_ticks == 0 {
+            return Err("raftstore.raft-heartbeat-ticks must be at least 1".into());
+        }
+        if self.raft_election_timeout_ticks <= self.raft_heartbeat_ticks {
+            return Err(
+                "raftstore.raft-election-timeout-ticks must be larger than raft-heartbeat-ticks"
+                    .into(),
+            );
+        }
+        if self.raft_base_tick_interval.0.is_zero() {
+            return Err("raftstore.raft-base-tick-interval must not be 0".into());
+        }
+        if self.store_pool_size == 0 || self.apply_pool_size == 0 {
+            return Err("raftstore pool sizes must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    pub fn election_timeout(&self) -> Duration {
+        self.raft_base_tick_interval.0 * self.raft_election_timeout_ticks as u32
+    }
+
+    /// The longest a leader serves reads from its lease after a quorum last confirmed it: less
+    /// than an election timeout, so no new leader can exist while the lease holds.
+    pub fn max_leader_lease(&self) -> Duration {
+        self.election_timeout() * 9 / 10
+    }
+}

@@ -1,0 +1,630 @@
+//! The apply side (seed: `ApplyFsm` on the apply poller): writes committed entries to the data
+//! engine together with the apply state, answers proposals, and reports progress and admin
+//! results (conf changes, splits) back to the peer FSM.
+//!
+//! Writes are not synced: the raft log already holds every applied entry durably, so after a
+//! crash the entries after the persisted apply state are simply applied again.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use batch_system::{BasicMailbox, Fsm, HandleResult, HandlerBuilder, NormalFsm, PollHandler};
+use crossbeam::channel::{Receiver, TryRecvError};
+use engine_traits::{KvEngine, Mutable, WriteBatch, WriteOptions, ALL_CFS, CF_DEFAULT, CF_RAFT};
+use kvproto::metapb;
+use kvproto::raft_cmdpb::{
+    AdminCmdType, AdminResponse, BatchSplitResponse, ChangePeerResponse, ChangePeerType, CmdType,
+    RaftCmdRequest, RaftCmdResponse, Response,
+};
+use kvproto::raft_serverpb::{PeerState, RaftApplyState, RegionLocalState};
+use prost::Message as _;
+use protobuf::Message as _;
+use raft::eraftpb::{ConfChange, Entry, EntryType};
+use raft_log_engine::RaftLogEngine;
+use tracing::{error, info, warn};
+
+use crate::errors::{Error, Result};
+use crate::fsm::store::RaftRouter;
+use crate::msg::{error_response, ApplyRes, Callback, ExecResult, PeerMsg};
+use crate::peer::ok_response;
+use crate::peer_storage::{load_region_state, write_initial_apply_state};
+use crate::util;
+
+/// A proposal waiting for its entry to be applied.
+pub struct Proposal<S: engine_traits::Snapshot> {
+    pub index: u64,
+    pub term: u64,
+    pub callback: Callback<S>,
+    pub propose_time: Instant,
+}
+
+/// Committed entries of a region, with the proposals they may answer.
+pub struct ApplyTask<S: engine_traits::Snapshot> {
+    pub term: u64,
+    pub entries: Vec<Entry>,
+    pub proposals: Vec<Proposal<S>>,
+}
+
+pub enum ApplyMsg<S: engine_traits::Snapshot> {
+    Apply(ApplyTask<S>),
+    /// The raft side installed a snapshot: start over from its state.
+    Snapshot {
+        region: metapb::Region,
+        apply_state: RaftApplyState,
+        peer_id: u64,
+    },
+    /// The peer is destroyed: answer what is left and stop.
+    Destroy,
+}
+
+pub struct ApplyFsm<EK: KvEngine> {
+    region: metapb::Region,
+    peer_id: u64,
+    apply_state: RaftApplyState,
+    pending: VecDeque<Proposal<EK::Snapshot>>,
+    receiver: Receiver<ApplyMsg<EK::Snapshot>>,
+    stopped: bool,
+}
+
+impl<EK: KvEngine> Fsm for ApplyFsm<EK> {
+    type Message = ApplyMsg<EK::Snapshot>;
+
+    fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+}
+
+impl<EK: KvEngine> ApplyFsm<EK> {
+    /// Returns the FSM and its mailbox.
+    pub fn create(
+        region: metapb::Region,
+        peer_id: u64,
+        apply_state: RaftApplyState,
+    ) -> (BasicMailbox<ApplyFsm<EK>>, u64) {
+        let (sender, receiver) = crossbeam::channel::unbounded();
+        let region_id = region.id;
+        let fsm = ApplyFsm {
+            region,
+            peer_id,
+            apply_state,
+            pending: VecDeque::new(),
+            receiver,
+            stopped: false,
+        };
+        (BasicMailbox::new(sender, Box::new(fsm)), region_id)
+    }
+}
+
+/// The apply poller's control FSM; it has nothing to do.
+pub struct ApplyControlFsm {
+    receiver: Receiver<()>,
+}
+
+impl ApplyControlFsm {
+    pub fn new() -> (crossbeam::channel::Sender<()>, Box<ApplyControlFsm>) {
+        let (sender, receiver) = crossbeam::channel::unbounded();
+        (sender, Box::new(ApplyControlFsm { receiver }))
+    }
+}
+
+impl Fsm for ApplyControlFsm {
+    type Message = ();
+
+    fn is_stopped(&self) -> bool {
+        false
+    }
+}
+
+pub type ApplyRouter<EK> = batch_system::Router<ApplyFsm<EK>, ApplyControlFsm>;
+
+/// What one round of applying a region produced.
+struct ApplyContext<EK: KvEngine> {
+    batch: EK::WriteBatch,
+    callbacks: Vec<(Callback<EK::Snapshot>, RaftCmdResponse)>,
+    results: Vec<ExecResult>,
+    written_bytes: u64,
+    written_keys: u64,
+}
+
+pub struct ApplyPoller<EK: KvEngine, ER: RaftLogEngine> {
+    kv: EK,
+    router: RaftRouter<EK, ER>,
+}
+
+pub struct ApplyPollerBuilder<EK: KvEngine, ER: RaftLogEngine> {
+    pub kv: EK,
+    pub router: RaftRouter<EK, ER>,
+}
+
+impl<EK: KvEngine, ER: RaftLogEngine> HandlerBuilder<ApplyFsm<EK>, ApplyControlFsm>
+    for ApplyPollerBuilder<EK, ER>
+{
+    type Handler = ApplyPoller<EK, ER>;
+
+    fn build(&mut self) -> ApplyPoller<EK, ER> {
+        ApplyPoller {
+            kv: self.kv.clone(),
+            router: self.router.clone(),
+        }
+    }
+}
+
+/// Messages handled per FSM per round before others get a turn.
+const MAX_MESSAGES_PER_ROUND: usize = 256;
+
+impl<EK: KvEngine, ER: RaftLogEngine> PollHandler<ApplyFsm<EK>, ApplyControlFsm>
+    for ApplyPoller<EK, ER>
+{
+    fn begin(&mut self, _batch_size: usize) {}
+
+    fn handle_control(&mut self, control: &mut ApplyControlFsm) -> Option<usize> {
+        while control.receiver.try_recv().is_ok() {}
+        Some(0)
+    }
+
+    fn handle_normal(&mut self, fsm: &mut ApplyFsm<EK>) -> HandleResult {
+        let mut ctx = ApplyContext {
+            batch: self.kv.write_batch(),
+            callbacks: Vec::new(),
+            results: Vec::new(),
+            written_bytes: 0,
+            written_keys: 0,
+        };
+        let mut handled = 0;
+        let mut more = false;
+        while handled < MAX_MESSAGES_PER_ROUND {
+            match fsm.receiver.try_recv() {
+                Ok(msg) => {
+                    handled += 1;
+                    self.handle_msg(fsm, msg, &mut ctx);
+                    if fsm.stopped {
+                        break;
+                    }
+                }
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+            if handled == MAX_MESSAGES_PER_ROUND {
+                more = true;
+            }
+        }
+        self.flush(fsm, ctx);
+        if fsm.stopped {
+            // Drain what arrived after Destroy.
+            while let Ok(msg) = fsm.receiver.try_recv() {
+                if let ApplyMsg::Apply(task) = msg {
+                    for proposal in task.proposals {
+                        proposal.callback.invoke_with_error(
+                            Error::RegionNotFound {
+                                region_id: fsm.region.id,
+                            },
+                            0,
+                        );
+                    }
+                }
+            }
+        }
+        if more {
+            HandleResult::KeepProcessing
+        } else {
+            HandleResult::stop_at(0)
+        }
+    }
+
+    fn end(&mut self, _normals: &mut [Option<NormalFsm<ApplyFsm<EK>>>]) {}
+}
+
+impl<EK: KvEngine, ER: RaftLogEngine> ApplyPoller<EK, ER> {
+    fn handle_msg(
+        &mut self,
+        fsm: &mut ApplyFsm<EK>,
+        msg: ApplyMsg<EK::Snapshot>,
+        ctx: &mut ApplyContext<EK>,
+    ) {
+        match msg {
+            ApplyMsg::Apply(task) => {
+                fsm.pending.extend(task.proposals);
+                for entry in task.entries {
+                    if entry.index <= fsm.apply_state.applied_index {
+                        continue;
+                    }
+                    if let Err(e) = apply_entry(fsm, &entry, ctx, &self.kv) {
+                        // An entry that cannot be applied would make replicas diverge; stop
+                        // applying this region and say why, rather than skip it.
+                        error!(region_id = fsm.region.id, index = entry.index, error = %e, "failed to apply entry; region stops applying");
+                        fsm.stopped = true;
+                        return;
+                    }
+                }
+            }
+            ApplyMsg::Snapshot {
+                region,
+                apply_state,
+                peer_id,
+            } => {
+                fsm.region = region;
+                fsm.apply_state = apply_state;
+                fsm.peer_id = peer_id;
+            }
+            ApplyMsg::Destroy => {
+                for proposal in fsm.pending.drain(..) {
+                    proposal.callback.invoke_with_error(
+                        Error::RegionNotFound {
+                            region_id: fsm.region.id,
+                        },
+                        0,
+                    );
+                }
+                fsm.stopped = true;
+            }
+        }
+    }
+
+    /// Writes the round's batch with the apply state, then answers and reports.
+    fn flush(&mut self, fsm: &mut ApplyFsm<EK>, mut ctx: ApplyContext<EK>) {
+        if ctx.callbacks.is_empty() && ctx.results.is_empty() && ctx.batch.is_empty() {
+            return;
+        }
+        let state_written = ctx
+            .batch
+            .put_cf(
+                CF_RAFT,
+                &keys::apply_state_key(fsm.region.id),
+                &fsm.apply_state.encode_to_vec(),
+            )
+            .and_then(|()| ctx.batch.write_opt(WriteOptions { sync: false }));
+        if let Err(e) = state_written {
+            error!(region_id = fsm.region.id, error = %e, "failed to write applied data; region stops applying");
+            fsm.stopped = true;
+            for (callback, _) in ctx.callbacks {
+                callback.invoke_with_error(Error::Other(format!("apply failed: {e}")), 0);
+            }
+            return;
+        }
+        for (callback, response) in ctx.callbacks {
+            callback.invoke_with_response(response);
+        }
+        let res = ApplyRes {
+            region_id: fsm.region.id,
+            apply_state: fsm.apply_state,
+            exec_results: ctx.results,
+            written_bytes: ctx.written_bytes,
+            written_keys: ctx.written_keys,
+        };
+        if self
+            .router
+            .force_send(fsm.region.id, PeerMsg::ApplyRes(Box::new(res)))
+            .is_err()
+        {
+            warn!(
+                region_id = fsm.region.id,
+                "peer fsm is gone; apply result dropped"
+            );
+        }
+    }
+}
+
+/// Finds the proposal of `(index, term)`, answering older ones as stale.
+fn take_proposal<EK: KvEngine>(
+    fsm: &mut ApplyFsm<EK>,
+    index: u64,
+    term: u64,
+) -> Option<Callback<EK::Snapshot>> {
+    while let Some(front) = fsm.pending.front() {
+        if front.index > index {
+            return None;
+        }
+        let proposal = fsm.pending.pop_front().expect("front exists");
+        if proposal.index == index && proposal.term == term {
+            return Some(proposal.callback);
+        }
+        proposal
+            .callback
+            .invoke_with_error(Error::StaleCommand, term);
+    }
+    None
+}
+
+fn apply_entry<EK: KvEngine>(
+    fsm: &mut ApplyFsm<EK>,
+    entry: &Entry,
+    ctx: &mut ApplyContext<EK>,
+    kv: &EK,
+) -> Result<()> {
+    let index = entry.index;
+    let term = entry.term;
+    let response = match entry.get_entry_type() {
+        EntryType::EntryNormal if entry.data.is_empty() => None,
+        EntryType::EntryNormal => {
+            let request =
+                RaftCmdRequest::decode(entry.data.as_ref()).map_err(|e| Error::Corrupt {
+                    what: format!("entry {index}"),
+                    reason: e.to_string(),
+                })?;
+            Some(exec_command(fsm, &request, term, ctx, kv))
+        }
+        EntryType::EntryConfChange => {
+            let conf_change =
+                ConfChange::parse_from_bytes(&entry.data).map_err(|e| Error::Corrupt {
+                    what: format!("conf change entry {index}"),
+                    reason: e.to_string(),
+                })?;
+            let request =
+                RaftCmdRequest::decode(entry.context.as_ref()).map_err(|e| Error::Corrupt {
+                    what: format!("conf change context {index}"),
+                    reason: e.to_string(),
+                })?;
+            Some(exec_change_peer(fsm, &request, conf_change, term, ctx))
+        }
+        EntryType::EntryConfChangeV2 => {
+            return Err(Error::Other(
+                "joint consensus entries are not supported".into(),
+            ));
+        }
+    };
+    fsm.apply_state.applied_index = index;
+    fsm.apply_state.applied_term = term;
+    crate::metrics::APPLIED_ENTRIES.inc();
+    let callback = take_proposal(fsm, index, term);
+    if let (Some(callback), Some(response)) = (callback, response) {
+        ctx.callbacks.push((callback, response));
+    }
+    Ok(())
+}
+
+fn exec_command<EK: KvEngine>(
+    fsm: &mut ApplyFsm<EK>,
+    request: &RaftCmdRequest,
+    term: u64,
+    ctx: &mut ApplyContext<EK>,
+    kv: &EK,
+) -> RaftCmdResponse {
+    if let Err(e) = util::check_region_epoch(request, &fsm.region) {
+        return error_response(e, term);
+    }
+    if let Some(admin) = &request.admin_request {
+        return match admin.cmd_type() {
+            AdminCmdType::BatchSplit => match exec_batch_split(fsm, request, ctx, kv) {
+                Ok(regions) => {
+                    let mut response = ok_response(term);
+                    response.admin_response = Some(AdminResponse {
+                        cmd_type: AdminCmdType::BatchSplit as i32,
+                        splits: Some(BatchSplitResponse { regions }),
+                        ..Default::default()
+                    });
+                    response
+                }
+                Err(e) => error_response(e, term),
+            },
+            other => error_response(
+                Error::Other(format!("unexpected admin command {other:?} in the log")),
+                term,
+            ),
+        };
+    }
+    if let Err(e) = util::check_write_keys(request, &fsm.region) {
+        return error_response(e, term);
+    }
+    let mut response = ok_response(term);
+    for req in &request.requests {
+        if let Err(e) = exec_write(req, ctx) {
+            return error_response(e, term);
+        }
+        response.responses.push(Response {
+            cmd_type: req.cmd_type,
+        });
+    }
+    response
+}
+
+fn cf_name(cf: &str) -> Result<&'static str> {
+    if cf.is_empty() {
+        return Ok(CF_DEFAULT);
+    }
+    ALL_CFS
+        .iter()
+        .find(|name| **name == cf)
+        .copied()
+        .ok_or_else(|| Error::Other(format!("unknown column family {cf:?}")))
+}
+
+fn exec_write<EK: KvEngine>(
+    req: &kvproto::raft_cmdpb::Request,
+    ctx: &mut ApplyContext<EK>,
+) -> Result<()> {
+    match req.cmd_type() {
+        CmdType::Put => {
+            let put = req
+                .put
+                .as_ref()
+                .ok_or_else(|| Error::Other("put without body".into()))?;
+            ctx.batch
+                .put_cf(cf_name(&put.cf)?, &keys::data_key(&put.key), &put.value)?;
+            ctx.written_bytes += (put.key.len() + put.value.len()) as u64;
+            ctx.written_keys += 1;
+        }
+        CmdType::Delete => {
+            let delete = req
+                .delete
+                .as_ref()
+                .ok_or_else(|| Error::Other("delete without body".into()))?;
+            ctx.batch
+                .delete_cf(cf_name(&delete.cf)?, &keys::data_key(&delete.key))?;
+            ctx.written_keys += 1;
+        }
+        CmdType::DeleteRange => {
+            let range = req
+                .delete_range
+                .as_ref()
+                .ok_or_else(|| Error::Other("delete range without body".into()))?;
+            ctx.batch.delete_range_cf(
+                cf_name(&range.cf)?,
+                &keys::data_key(&range.start_key),
+                &keys::data_end_key(&range.end_key),
+            )?;
+        }
+        CmdType::Snap | CmdType::Invalid => {
+            return Err(Error::Other(format!("{:?} is not a write", req.cmd_type())));
+        }
+    }
+    Ok(())
+}
+
+fn put_region_state(
+    batch: &mut impl Mutable,
+    region: &metapb::Region,
+    state: PeerState,
+) -> Result<()> {
+    let local = RegionLocalState {
+        state: state as i32,
+        region: Some(region.clone()),
+    };
+    batch.put_cf(
+        CF_RAFT,
+        &keys::region_state_key(region.id),
+        &local.encode_to_vec(),
+    )?;
+    Ok(())
+}
+
+fn exec_change_peer<EK: KvEngine>(
+    fsm: &mut ApplyFsm<EK>,
+    request: &RaftCmdRequest,
+    conf_change: ConfChange,
+    term: u64,
+    ctx: &mut ApplyContext<EK>,
+) -> RaftCmdResponse {
+    let Some(change) = request
+        .admin_request
+        .as_ref()
+        .and_then(|a| a.change_peer.as_ref())
+    else {
+        return error_response(Error::Other("conf change without change peer".into()), term);
+    };
+    let Some(peer) = change.peer else {
+        return error_response(Error::Other("conf change without peer".into()), term);
+    };
+    // Raft applies the change regardless (its own checks make adding an existing node or
+    // removing an absent one a no-op); the region follows the same rule so both agree.
+    let mut region = fsm.region.clone();
+    match change.change_type() {
+        ChangePeerType::AddNode => {
+            if util::find_peer_by_id(&region, peer.id).is_none() {
+                region.peers.push(peer);
+            }
+        }
+        ChangePeerType::RemoveNode => region.peers.retain(|p| p.id != peer.id),
+    }
+    let conf_ver = {
+        let epoch = region.region_epoch.get_or_insert_with(Default::default);
+        epoch.conf_ver += 1;
+        epoch.conf_ver
+    };
+    let state = if peer.id == fsm.peer_id && change.change_type() == ChangePeerType::RemoveNode {
+        PeerState::Tombstone
+    } else {
+        PeerState::Normal
+    };
+    if let Err(e) = put_region_state(&mut ctx.batch, &region, state) {
+        return error_response(e, term);
+    }
+    info!(region_id = region.id, change = ?change.change_type(), peer_id = peer.id, store_id = peer.store_id, conf_ver, "conf change applied");
+    fsm.region = region.clone();
+    ctx.results.push(ExecResult::ChangePeer {
+        conf_change,
+        region: region.clone(),
+    });
+    let mut response = ok_response(term);
+    response.admin_response = Some(AdminResponse {
+        cmd_type: AdminCmdType::ChangePeer as i32,
+        change_peer: Some(ChangePeerResponse {
+            region: Some(region),
+        }),
+        ..Default::default()
+    });
+    response
+}
+
+fn exec_batch_split<EK: KvEngine>(
+    fsm: &mut ApplyFsm<EK>,
+    request: &RaftCmdRequest,
+    ctx: &mut ApplyContext<EK>,
+    kv: &EK,
+) -> Result<Vec<metapb::Region>> {
+    let splits = request
+        .admin_request
+        .as_ref()
+        .and_then(|a| a.splits.as_ref())
+        .ok_or_else(|| Error::Other("batch split without splits".into()))?;
+    if splits.requests.is_empty() {
+        return Err(Error::Other("batch split without split keys".into()));
+    }
+    let mut derived = fsm.region.clone();
+    let mut previous = derived.start_key.clone();
+    for split in &splits.requests {
+        if split.split_key <= previous
+            || (!derived.end_key.is_empty() && split.split_key >= derived.end_key)
+        {
+            return Err(Error::Other(format!(
+                "split key {:?} is not inside region {} or not ascending",
+                split.split_key, derived.id
+            )));
+        }
+        if split.new_peer_ids.len() != derived.peers.len() {
+            return Err(Error::Other(format!(
+                "split of region {} needs {} peer ids, got {}",
+                derived.id,
+                derived.peers.len(),
+                split.new_peer_ids.len()
+            )));
+        }
+        previous = split.split_key.clone();
+    }
+    let epoch = derived.region_epoch.get_or_insert_with(Default::default);
+    epoch.version += splits.requests.len() as u64;
+    let new_epoch = *epoch;
+    let original_end =
+        std::mem::replace(&mut derived.end_key, splits.requests[0].split_key.clone());
+    let mut regions = vec![derived.clone()];
+    for (i, split) in splits.requests.iter().enumerate() {
+        let end = splits
+            .requests
+            .get(i + 1)
+            .map_or_else(|| original_end.clone(), |next| next.split_key.clone());
+        let peers = derived
+            .peers
+            .iter()
+            .zip(&split.new_peer_ids)
+            .map(|(old, id)| metapb::Peer { id: *id, ..*old })
+            .collect();
+        regions.push(metapb::Region {
+            id: split.new_region_id,
+            start_key: split.split_key.clone(),
+            end_key: end,
+            region_epoch: Some(new_epoch),
+            peers,
+            ..Default::default()
+        });
+    }
+    put_region_state(&mut ctx.batch, &derived, PeerState::Normal)?;
+    for region in &regions[1..] {
+        // A peer of the new region may already exist here (created by a raft message, maybe
+        // even given a snapshot); its state is newer than the split's and is kept.
+        let exists = load_region_state(kv, region.id)?.is_some_and(|s| {
+            s.state == PeerState::Normal as i32 && s.region.is_some_and(|r| !r.peers.is_empty())
+        });
+        if !exists {
+            write_initial_apply_state(&mut ctx.batch, region)?;
+        }
+    }
+    info!(
+        region_id = derived.id,
+        new_regions = ?regions[1..].iter().map(|r| r.id).collect::<Vec<_>>(),
+        version = new_epoch.version,
+        "region split applied"
+    );
+    fsm.region = derived;
+    ctx.results.push(ExecResult::Split {
+        regions: regions.clone(),
+    });
+    Ok(regions)
+}

@@ -1,0 +1,52 @@
+//! The batch-system glue: FSMs and poll handlers of the raft and apply pollers.
+
+pub mod apply;
+pub mod peer;
+pub mod store;
+
+use std::sync::Arc;
+
+use engine_traits::KvEngine;
+use parking_lot::Mutex;
+use raft_log_engine::RaftLogEngine;
+
+use crate::config::Config;
+use crate::pd_worker::PdScheduler;
+use crate::peer_storage::SnapGenerator;
+use crate::store_meta::StoreMeta;
+use crate::transport::Transport;
+
+pub use apply::{ApplyControlFsm, ApplyFsm, ApplyMsg, ApplyRouter, ApplyTask, Proposal};
+pub use peer::PeerFsm;
+pub use store::{RaftRouter, StoreFsm};
+
+/// What every handler of the raft poller works with.
+pub struct PollContext<EK: KvEngine, ER: RaftLogEngine> {
+    pub store_id: u64,
+    pub cfg: Arc<Config>,
+    pub kv: EK,
+    pub raft: ER,
+    pub router: RaftRouter<EK, ER>,
+    pub apply_router: ApplyRouter<EK>,
+    pub trans: Arc<dyn Transport>,
+    pub pd_scheduler: PdScheduler,
+    pub store_meta: Arc<Mutex<StoreMeta>>,
+    pub snap_generator: SnapGenerator<EK>,
+}
+
+impl<EK: KvEngine, ER: RaftLogEngine> Clone for PollContext<EK, ER> {
+    fn clone(&self) -> Self {
+        PollContext {
+            store_id: self.store_id,
+            cfg: self.cfg.clone(),
+            kv: self.kv.clone(),
+            raft: self.raft.clone(),
+            router: self.router.clone(),
+            apply_router: self.apply_router.clone(),
+            trans: self.trans.clone(),
+            pd_scheduler: self.pd_scheduler.clone(),
+            store_meta: self.store_meta.clone(),
+            snap_generator: self.snap_generator.clone(),
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! The store FSM and the raft poller (seed: `StoreFsm`, `RaftPoller`), and starting and stopping
+//! the two batch systems of a store.
+
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use batch_system::{
+    create_system, BatchSystem, Fsm, HandleResult, HandlerBuilder, NormalFsm, PollHandler,
+};
+use crossbeam::channel::{Receiver, Sender};
+use engine_traits::KvEngine;
+use kvproto::metapb;
+use kvproto::raft_serverpb::{PeerState, RaftMessage};
+use parking_lot::Mutex;
+use protobuf::Message as _;
+use raft::eraftpb;
+use raft_log_engine::RaftLogEngine;
+use tracing::{debug, error, info, warn};
+
+use crate::config::Config;
+use crate::errors::{Error, Result};
+use crate::fsm::apply::{ApplyControlFsm, ApplyPollerBuilder};
+use crate::fsm::peer::{init_split_region, is_initial_message, PeerFsmDelegate};
+use crate::fsm::{ApplyFsm, ApplyRouter, PeerFsm, PollContext};
+use crate::msg::{PeerMsg, PeerTick, StoreMsg};
+use crate::pd_worker::{PdScheduler, PdTask};
+use crate::peer_storage::{load_all_region_states, load_region_state, SnapGenerator};
+use crate::store_meta::StoreMeta;
+use crate::transport::Transport;
+use crate::util;
+
+pub type RaftRouter<EK, ER> = batch_system::Router<PeerFsm<EK, ER>, StoreFsm<EK, ER>>;
+
+pub struct StoreFsm<EK: KvEngine, ER: RaftLogEngine> {
+    receiver: Receiver<StoreMsg>,
+    _engines: PhantomData<fn() -> (EK, ER)>,
+}
+
+impl<EK: KvEngine, ER: RaftLogEngine> Fsm for StoreFsm<EK, ER> {
+    type Message = StoreMsg;
+
+    fn is_stopped(&self) -> bool {
+        false
+    }
+}
+
+/// Messages handled per FSM per round before others get a turn.
+const MAX_MESSAGES_PER_ROUND: usize = 256;
+
+pub struct RaftPoller<EK: KvEngine, ER: RaftLogEngine> {
+    ctx: PollContext<EK, ER>,
+}
+
+impl<EK: KvEngine, ER: RaftLogEngine> PollHandler<PeerFsm<EK, ER>, StoreFsm<EK, ER>>
+    for RaftPoller<EK, ER>
+{
+    fn begin(&mut self, _batch_size: usize) {}
+
+    fn handle_control(&mut self, store: &mut StoreFsm<EK, ER>) -> Option<usize> {
+        for _ in 0..MAX_MESSAGES_PER_ROUND {
+            match store.receiver.try_recv() {
+                Ok(msg) => self.on_store_msg(msg),
+                Err(_) => return Some(0),
+            }
+        }
+        None
+    }
+
+    fn handle_normal(&mut self, fsm: &mut PeerFsm<EK, ER>) -> HandleResult {
+        let mut handled = 0;
+        let mut messages = Vec::new();
+        while handled < MAX_MESSAGES_PER_ROUND {
+            match fsm.receiver().try_recv() {
+                Ok(msg) => messages.push(msg),
+                Err(_) => break,
+            }
+            handled += 1;
+        }
+        let mut delegate = PeerFsmDelegate::new(fsm, &self.ctx);
+        for msg in messages {
+            delegate.handle_msg(msg);
+        }
+        delegate.collect_ready();
+        if handled == MAX_MESSAGES_PER_ROUND {
+            HandleResult::KeepProcessing
+        } else {
+            HandleResult::stop_at(0)
+        }
+    }
+
+    fn end(&mut self, _normals: &mut [Option<NormalFsm<PeerFsm<EK, ER>>>]) {}
+}
+
+impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
+    fn on_store_msg(&mut self, msg: StoreMsg) {
+        match msg {
+            StoreMsg::RaftMessage(msg) => {
+                if let Err(e) = self.maybe_create_peer(*msg) {
+                    warn!(error = %e, "cannot create a peer for a raft message");
+                }
+            }
+            StoreMsg::SplitRegions { regions, campaign } => {
+                for region in regions {
+                    if let Err(e) = self.create_split_peer(&region, campaign) {
+                        error!(region_id = region.id, error = %e, "cannot create the peer of a split region");
+                    }
+                }
+            }
+            StoreMsg::PeerDestroyed { region_id, peer_id } => {
+                info!(region_id, peer_id, "peer destroyed");
+            }
+            StoreMsg::StoreHeartbeatTick => {
+                let (region_count, leader_count) = {
+                    let meta = self.ctx.store_meta.lock();
+                    (meta.regions.len() as u32, meta.readers.len() as u32)
+                };
+                self.ctx.pd_scheduler.schedule(PdTask::StoreHeartbeat {
+                    region_count,
+                    leader_count,
+                });
+            }
+            StoreMsg::Shutdown => {}
+        }
+    }
+
+    fn register(&self, peer: BasicPair<EK, ER>) {
+        let (peer_mailbox, apply_mailbox, region_id) = peer;
+        self.ctx.apply_router.register(region_id, apply_mailbox);
+        self.ctx.router.register(region_id, peer_mailbox);
+    }
+
+    fn maybe_create_peer(&mut self, msg: RaftMessage) -> Result<()> {
+        let region_id = msg.region_id;
+        if self.ctx.router.mailbox(region_id).is_some() {
+            // Created meanwhile; deliver.
+            let _ = self
+                .ctx
+                .router
+                .force_send(region_id, PeerMsg::RaftMessage(Box::new(msg)));
+            return Ok(());
+        }
+        let Some(to_peer) = msg.to_peer else {
+            return Ok(());
+        };
+        if to_peer.store_id != self.ctx.store_id || msg.is_tombstone {
+            return Ok(());
+        }
+        let raft_msg = eraftpb::Message::parse_from_bytes(&msg.message)
+            .map_err(|e| Error::Other(format!("undecodable raft message: {e}")))?;
+        if !is_initial_message(&raft_msg) {
+            return Ok(());
+        }
+        if let Some(state) = load_region_state(&self.ctx.kv, region_id)? {
+            if state.state == PeerState::Tombstone as i32 {
+                let local = state.region.unwrap_or_default();
+                let local_conf_ver = local.region_epoch.map_or(0, |e| e.conf_ver);
+                let msg_conf_ver = msg.region_epoch.map_or(0, |e| e.conf_ver);
+                let stale_peer =
+                    util::find_peer(&local, self.ctx.store_id).is_some_and(|p| p.id >= to_peer.id);
+                if msg_conf_ver <= local_conf_ver || stale_peer {
+                    debug!(region_id, "message for a destroyed peer dropped");
+                    return Ok(());
+                }
+            }
+        }
+        if let Some(other) =
+            self.ctx
+                .store_meta
+                .lock()
+                .overlapping_region(region_id, &msg.start_key, &msg.end_key)
+        {
+            // A split of `other` that this store has not applied yet will create it.
+            debug!(
+                region_id,
+                overlaps = other,
+                "new peer overlaps an existing region; waiting"
+            );
+            return Ok(());
+        }
+        info!(
+            region_id,
+            peer_id = to_peer.id,
+            "creating peer for a raft message"
+        );
+        let (peer_mailbox, apply_mailbox) = PeerFsm::replicate(&self.ctx, region_id, to_peer)?;
+        self.register((peer_mailbox, apply_mailbox, region_id));
+        let _ = self
+            .ctx
+            .router
+            .force_send(region_id, PeerMsg::RaftMessage(Box::new(msg)));
+        Ok(())
+    }
+
+    fn create_split_peer(&mut self, region: &metapb::Region, campaign: bool) -> Result<()> {
+        if self.ctx.store_meta.lock().regions.contains_key(&region.id) {
+            // Already initialized here, by a snapshot that arrived before the split applied.
+            return Ok(());
+        }
+        init_split_region(&self.ctx.raft, region)?;
+        let (peer_mailbox, apply_mailbox) = PeerFsm::create(&self.ctx, region.clone())?;
+        self.register((peer_mailbox, apply_mailbox, region.id));
+        self.ctx.store_meta.lock().set_region(region);
+        info!(region_id = region.id, "peer of a split region created");
+        if campaign {
+            let _ = self.ctx.router.force_send(region.id, PeerMsg::Campaign);
+        }
+        Ok(())
+    }
+}
+
+type BasicPair<EK, ER> = (
+    batch_system::BasicMailbox<PeerFsm<EK, ER>>,
+    batch_system::BasicMailbox<ApplyFsm<EK>>,
+    u64,
+);
+
+struct RaftPollerBuilder<EK: KvEngine, ER: RaftLogEngine> {
+    ctx: PollContext<EK, ER>,
+}
+
+impl<EK: KvEngine, ER: RaftLogEngine> HandlerBuilder<PeerFsm<EK, ER>, StoreFsm<EK, ER>>
+    for RaftPollerBuilder<EK, ER>
+{
+    type Handler = RaftPoller<EK, ER>;
+
+    fn build(&mut self) -> RaftPoller<EK, ER> {
+        RaftPoller {
+            ctx: self.ctx.clone(),
+        }
+    }
+}
+
+/// The raft and apply batch systems of a store, created but not yet started, so that the
+/// transport and PD worker can be given the router first.
+pub struct RaftSystemBuilder<EK: KvEngine, ER: RaftLogEngine> {
+    pub router: RaftRouter<EK, ER>,
+    pub apply_router: ApplyRouter<EK>,
+    raft_system: BatchSystem<PeerFsm<EK, ER>, StoreFsm<EK, ER>>,
+    apply_system: BatchSystem<ApplyFsm<EK>, ApplyControlFsm>,
+    cfg: Arc<Config>,
+}
+
+/// A running store: stop it with [`RaftSystem::shutdown`] (also on drop).
+pub struct RaftSystem<EK: KvEngine, ER: RaftLogEngine> {
+    raft_system: BatchSystem<PeerFsm<EK, ER>, StoreFsm<EK, ER>>,
+    apply_system: BatchSystem<ApplyFsm<EK>, ApplyControlFsm>,
+    stop_ticker: Arc<AtomicBool>,
+    ticker: Option<JoinHandle<()>>,
+}
+
+fn batch_config(pool_size: usize) -> batch_system::Config {
+    batch_system::Config {
+        pool_size,
+        ..batch_system::Config::default()
+    }
+}
+
+/// Creates the batch systems of a store.
+pub fn create_raft_system<EK: KvEngine, ER: RaftLogEngine>(
+    cfg: Config,
+) -> RaftSystemBuilder<EK, ER> {
+    let (store_tx, store_rx): (Sender<StoreMsg>, _) = crossbeam::channel::unbounded();
+    let store_fsm = Box::new(StoreFsm {
+        receiver: store_rx,
+        _engines: PhantomData,
+    });
+    let (router, raft_system) =
+        create_system(&batch_config(cfg.store_pool_size), store_tx, store_fsm);
+    let (apply_tx, apply_fsm) = ApplyControlFsm::new();
+    let (apply_router, apply_system) =
+        create_system(&batch_config(cfg.apply_pool_size), apply_tx, apply_fsm);
+    RaftSystemBuilder {
+        router,
+        apply_router,
+        raft_system,
+        apply_system,
+        cfg: Arc::new(cfg),
+    }
+}
+
+/// What a store needs to start its raft system.
+pub struct StoreDeps<EK: KvEngine, ER: RaftLogEngine> {
+    pub store_id: u64,
+    pub kv: EK,
+    pub raft: ER,
+    pub trans: Arc<dyn Transport>,
+    pub pd_scheduler: PdScheduler,
+    pub store_meta: Arc<Mutex<StoreMeta>>,
+}
+
+impl<EK: KvEngine, ER: RaftLogEngine> RaftSystemBuilder<EK, ER> {
+    /// Loads every region of the store, starts the pollers and the ticker.
+    ///
+    /// # Errors
+    ///
+    /// Engine errors while loading, or a thread that cannot be started.
+    pub fn start(self, deps: StoreDeps<EK, ER>) -> Result<RaftSystem<EK, ER>> {
+        let RaftSystemBuilder {
+            router,
+            apply_router,
+            mut raft_system,
+            mut apply_system,
+            cfg,
+        } = self;
+        let (snap_generator, _snap_thread) = SnapGenerator::start()
+            .map_err(|e| Error::Other(format!("start snapshot generator: {e}")))?;
+        let ctx = PollContext {
+            store_id: deps.store_id,
+            cfg: cfg.clone(),
+            kv: deps.kv.clone(),
+            raft: deps.raft.clone(),
+            router: router.clone(),
+            apply_router: apply_router.clone(),
+            trans: deps.trans,
+            pd_scheduler: deps.pd_scheduler,
+            store_meta: deps.store_meta,
+            snap_generator,
+        };
+        let mut peers = Vec::new();
+        let mut applies = Vec::new();
+        for state in load_all_region_states(&deps.kv)? {
+            if state.state != PeerState::Normal as i32 {
+                continue;
+            }
+            let Some(region) = state.region else {
+                continue;
+            };
+            if util::find_peer(&region, deps.store_id).is_none() {
+                continue;
+            }
+            let (peer, apply) = PeerFsm::create(&ctx, region.clone())?;
+            ctx.store_meta.lock().set_region(&region);
+            peers.push((region.id, peer));
+            applies.push((region.id, apply));
+        }
+        info!(
+            store_id = deps.store_id,
+            regions = peers.len(),
+            "raftstore starting"
+        );
+        apply_router.register_all(applies);
+        router.register_all(peers);
+        apply_system
+            .spawn(
+                "apply",
+                ApplyPollerBuilder {
+                    kv: deps.kv.clone(),
+                    router: router.clone(),
+                },
+            )
+            .map_err(|e| Error::Other(format!("start apply pollers: {e}")))?;
+        raft_system
+            .spawn("raftstore", RaftPollerBuilder { ctx })
+            .map_err(|e| Error::Other(format!("start raft pollers: {e}")))?;
+        let stop_ticker = Arc::new(AtomicBool::new(false));
+        let ticker = spawn_ticker(router, &cfg, stop_ticker.clone())?;
+        Ok(RaftSystem {
+            raft_system,
+            apply_system,
+            stop_ticker,
+            ticker: Some(ticker),
+        })
+    }
+}
+
+/// Drives every peer's ticks from one thread.
+fn spawn_ticker<EK: KvEngine, ER: RaftLogEngine>(
+    router: RaftRouter<EK, ER>,
+    cfg: &Config,
+    stop: Arc<AtomicBool>,
+) -> Result<JoinHandle<()>> {
+    let base = cfg.raft_base_tick_interval.0;
+    let every = |interval: Duration| (interval.as_millis() / base.as_millis().max(1)).max(1) as u64;
+    let gc_every = every(cfg.raft_log_gc_tick_interval.0);
+    let pd_every = every(cfg.pd_heartbeat_tick_interval.0);
+    let store_every = every(cfg.pd_store_heartbeat_tick_interval.0);
+    std::thread::Builder::new()
+        .name("raft-ticker".into())
+        .spawn(move || {
+            let mut count: u64 = 0;
+            while !stop.load(Ordering::Acquire) && !router.is_shutdown() {
+                std::thread::sleep(base);
+                count += 1;
+                router.broadcast_normal(|| PeerMsg::Tick(PeerTick::Raft));
+                if count.is_multiple_of(gc_every) {
+                    router.broadcast_normal(|| PeerMsg::Tick(PeerTick::RaftLogGc));
+                }
+                if count.is_multiple_of(pd_every) {
+                    router.broadcast_normal(|| PeerMsg::Tick(PeerTick::PdHeartbeat));
+                }
+                if count % store_every == 1 {
+                    let _ = router.force_send_control(StoreMsg::StoreHeartbeatTick);
+                }
+            }
+        })
+        .map_err(|e| Error::Other(format!("start raft ticker: {e}")))
+}
+
+impl<EK: KvEngine, ER: RaftLogEngine> RaftSystem<EK, ER> {
+    /// Stops the ticker and the pollers, waiting for their threads.
+    pub fn shutdown(&mut self) {
+        self.stop_ticker.store(true, Ordering::Release);
+        if let Some(ticker) = self.ticker.take() {
+            let _ = ticker.join();
+        }
+        self.raft_system.shutdown();
+        self.apply_system.shutdown();
+    }
+}
+
+impl<EK: KvEngine, ER: RaftLogEngine> Drop for RaftSystem<EK, ER> {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,196 @@
+//! Messages of the raft and apply pollers, and the callbacks that answer proposals.
+
+use std::fmt;
+use std::time::Instant;
+
+use engine_traits::Snapshot;
+use kvproto::raft_cmdpb::{RaftCmdRequest, RaftCmdResponse};
+use kvproto::raft_serverpb::{RaftApplyState, RaftMessage};
+use kvproto::{metapb, pdpb};
+
+use crate::errors::Error;
+use crate::region_snapshot::RegionSnapshot;
+
+/// The answer to a read: the response header (an error, or none) and, on success, a snapshot
+/// that reflects every write acknowledged before the read was issued.
+pub struct ReadResponse<S: Snapshot> {
+    pub response: RaftCmdResponse,
+    pub snapshot: Option<RegionSnapshot<S>>,
+}
+
+pub type WriteCallback = Box<dyn FnOnce(RaftCmdResponse) + Send>;
+pub type ReadCallback<S> = Box<dyn FnOnce(ReadResponse<S>) + Send>;
+
+/// How a proposal is answered.
+pub enum Callback<S: Snapshot> {
+    None,
+    Read(ReadCallback<S>),
+    Write(WriteCallback),
+}
+
+impl<S: Snapshot> Callback<S> {
+    /// Answers with `response` (and no snapshot, for a read).
+    pub fn invoke_with_response(self, response: RaftCmdResponse) {
+        match self {
+            Callback::None => {}
+            Callback::Read(cb) => cb(ReadResponse {
+                response,
+                snapshot: None,
+            }),
+            Callback::Write(cb) => cb(response),
+        }
+    }
+
+    /// Answers with an error.
+    pub fn invoke_with_error(self, error: Error, term: u64) {
+        self.invoke_with_response(error_response(error, term));
+    }
+
+    pub fn is_none(&self) -> bool {
+        matches!(self, Callback::None)
+    }
+}
+
+impl<S: Snapshot> fmt::Debug for Callback<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Callback::None => "Callback::None",
+            Callback::Read(_) => "Callback::Read",
+            Callback::Write(_) => "Callback::Write",
+        })
+    }
+}
+
+/// A response carrying `error` in its header.
+pub fn error_response(error: Error, term: u64) -> RaftCmdResponse {
+    let mut response = RaftCmdResponse::default();
+    let header = response.header.get_or_insert_with(Default::default);
+    header.error = Some(error.into_error_pb());
+    header.current_term = term;
+    response
+}
+
+/// A command for a region's raft group with its answer.
+pub struct RaftCommand<S: Snapshot> {
+    pub request: RaftCmdRequest,
+    pub callback: Callback<S>,
+    pub send_time: Instant,
+}
+
+impl<S: Snapshot> RaftCommand<S> {
+    pub fn new(request: RaftCmdRequest, callback: Callback<S>) -> Self {
+        RaftCommand {
+            request,
+            callback,
+            send_time: Instant::now(),
+        }
+    }
+}
+
+/// Periodic work of a peer, driven by the store's ticker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerTick {
+    Raft,
+    RaftLogGc,
+    PdHeartbeat,
+}
+
+/// A change the apply poller made that the raft side must follow.
+#[derive(Debug)]
+pub enum ExecResult {
+    ChangePeer {
+        conf_change: raft::eraftpb::ConfChange,
+        region: metapb::Region,
+    },
+    Split {
+        /// All regions after the split, in key order; one of them is the original.
+        regions: Vec<metapb::Region>,
+    },
+}
+
+/// Progress reported by a region's apply FSM.
+#[derive(Debug)]
+pub struct ApplyRes {
+    pub region_id: u64,
+    pub apply_state: RaftApplyState,
+    pub exec_results: Vec<ExecResult>,
+    /// Raft entry bytes and keys written, for statistics.
+    pub written_bytes: u64,
+    pub written_keys: u64,
+}
+
+/// Messages of a peer FSM.
+pub enum PeerMsg<S: Snapshot> {
+    /// A raft message from another store.
+    RaftMessage(Box<RaftMessage>),
+    /// A command to propose (or a read to serve).
+    RaftCommand(Box<RaftCommand<S>>),
+    Tick(PeerTick),
+    ApplyRes(Box<ApplyRes>),
+    /// Sending a snapshot to `to_peer_id` ended.
+    SnapshotStatus {
+        to_peer_id: u64,
+        finished: bool,
+    },
+    /// A message to `to_peer_id` could not be delivered.
+    Unreachable {
+        to_peer_id: u64,
+    },
+    /// An operator from PD for this region (change peer, transfer leader, split).
+    PdOperator(Box<pdpb::RegionHeartbeatResponse>),
+    /// PD allocated ids for splitting at `split_keys`.
+    SplitIds {
+        region_epoch: metapb::RegionEpoch,
+        split_keys: Vec<Vec<u8>>,
+        ids: Vec<pdpb::SplitId>,
+    },
+    /// Start campaigning right away (a region created by a split whose parent this store led).
+    Campaign,
+    /// Wake up: do nothing but handle any pending ready.
+    Noop,
+}
+
+impl<S: Snapshot> fmt::Debug for PeerMsg<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerMsg::RaftMessage(m) => write!(f, "RaftMessage(region {})", m.region_id),
+            PeerMsg::RaftCommand(_) => f.write_str("RaftCommand"),
+            PeerMsg::Tick(t) => write!(f, "Tick({t:?})"),
+            PeerMsg::ApplyRes(r) => {
+                write!(f, "ApplyRes(applied {:?})", r.apply_state.applied_index)
+            }
+            PeerMsg::SnapshotStatus {
+                to_peer_id,
+                finished,
+            } => {
+                write!(f, "SnapshotStatus(to {to_peer_id}, finished {finished})")
+            }
+            PeerMsg::Unreachable { to_peer_id } => write!(f, "Unreachable({to_peer_id})"),
+            PeerMsg::PdOperator(_) => f.write_str("PdOperator"),
+            PeerMsg::SplitIds { .. } => f.write_str("SplitIds"),
+            PeerMsg::Campaign => f.write_str("Campaign"),
+            PeerMsg::Noop => f.write_str("Noop"),
+        }
+    }
+}
+
+/// Messages of the store FSM.
+#[derive(Debug)]
+pub enum StoreMsg {
+    /// A raft message for a region this store has no peer of (yet).
+    RaftMessage(Box<RaftMessage>),
+    /// Regions created by a split: create their peers.
+    SplitRegions {
+        regions: Vec<metapb::Region>,
+        /// The parent's peer here was leader, so the new peers campaign at once.
+        campaign: bool,
+    },
+    /// A peer has been destroyed; forget its range.
+    PeerDestroyed {
+        region_id: u64,
+        peer_id: u64,
+    },
+    /// Time to send the store heartbeat.
+    StoreHeartbeatTick,
+    Shutdown,
+}

@@ -1,0 +1,225 @@
+//! Everything a store tells PD and hears back (seed: the PD worker): region heartbeats over one
+//! stream whose responses carry operators, store heartbeats, split id requests and split
+//! reports. Runs as tokio tasks; the raft threads only queue [`PdTask`]s.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kvproto::{metapb, pdpb};
+use parking_lot::Mutex;
+use pd_client::PdClient;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::msg::PeerMsg;
+use crate::router::RouterHandle;
+
+pub enum PdTask {
+    RegionHeartbeat {
+        region: metapb::Region,
+        leader: metapb::Peer,
+        down_peers: Vec<pdpb::PeerStats>,
+        pending_peers: Vec<metapb::Peer>,
+        approximate_size: u64,
+        approximate_keys: u64,
+        term: u64,
+        written_bytes: u64,
+        written_keys: u64,
+    },
+    StoreHeartbeat {
+        region_count: u32,
+        leader_count: u32,
+    },
+    AskBatchSplit {
+        region: metapb::Region,
+        split_keys: Vec<Vec<u8>>,
+    },
+    ReportBatchSplit {
+        regions: Vec<metapb::Region>,
+    },
+}
+
+/// Queues tasks for the PD worker; never blocks.
+#[derive(Clone)]
+pub struct PdScheduler {
+    sender: mpsc::UnboundedSender<PdTask>,
+}
+
+impl PdScheduler {
+    pub fn new() -> (PdScheduler, mpsc::UnboundedReceiver<PdTask>) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        (PdScheduler { sender }, receiver)
+    }
+
+    pub fn schedule(&self, task: PdTask) {
+        if self.sender.send(task).is_err() {
+            debug!("pd worker stopped; task dropped");
+        }
+    }
+}
+
+/// Total and available bytes of the file system holding `path`.
+fn disk_stats(path: &std::path::Path) -> (u64, u64) {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return (0, 0);
+    };
+    // SAFETY: statvfs(3) writes into the zeroed struct we own and reads a valid C string.
+    unsafe {
+        let mut stat: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c_path.as_ptr(), &mut stat) != 0 {
+            return (0, 0);
+        }
+        let block = stat.f_frsize as u64;
+        (stat.f_blocks as u64 * block, stat.f_bavail as u64 * block)
+    }
+}
+
+fn unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+type HeartbeatSender = Arc<Mutex<Option<mpsc::Sender<pdpb::RegionHeartbeatRequest>>>>;
+
+/// Runs the PD worker until `tasks` closes.
+pub async fn run_pd_worker<R: RouterHandle>(
+    mut tasks: mpsc::UnboundedReceiver<PdTask>,
+    pd: Arc<PdClient>,
+    router: R,
+    store_id: u64,
+    data_dir: PathBuf,
+) {
+    let heartbeat_sender: HeartbeatSender = Arc::default();
+    let stream_task = tokio::spawn(keep_heartbeat_stream(
+        pd.clone(),
+        router.clone(),
+        heartbeat_sender.clone(),
+    ));
+    let start_time = unix_secs() as u32;
+    while let Some(task) = tasks.recv().await {
+        match task {
+            PdTask::RegionHeartbeat {
+                region,
+                leader,
+                down_peers,
+                pending_peers,
+                approximate_size,
+                approximate_keys,
+                term,
+                written_bytes,
+                written_keys,
+            } => {
+                let mut request = pd.region_heartbeat_request();
+                request.region = Some(region);
+                request.leader = Some(leader);
+                request.down_peers = down_peers;
+                request.pending_peers = pending_peers;
+                request.approximate_size = approximate_size;
+                request.approximate_keys = approximate_keys;
+                request.term = term;
+                request.bytes_written = written_bytes;
+                request.keys_written = written_keys;
+                let sender = heartbeat_sender.lock().clone();
+                if let Some(sender) = sender {
+                    if sender.try_send(request).is_err() {
+                        debug!("region heartbeat stream busy or closed; heartbeat dropped");
+                    }
+                }
+            }
+            PdTask::StoreHeartbeat {
+                region_count,
+                leader_count,
+            } => {
+                let (capacity, available) = disk_stats(&data_dir);
+                let stats = pdpb::StoreStats {
+                    store_id,
+                    capacity,
+                    available,
+                    used_size: capacity.saturating_sub(available),
+                    region_count,
+                    start_time,
+                    ..Default::default()
+                };
+                let pd = pd.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = pd.store_heartbeat(stats).await {
+                        warn!(error = %e, leader_count, "store heartbeat failed");
+                    }
+                });
+            }
+            PdTask::AskBatchSplit { region, split_keys } => {
+                let pd = pd.clone();
+                let router = router.clone();
+                tokio::spawn(async move {
+                    let count = split_keys.len() as u32;
+                    match pd.ask_batch_split(region.clone(), count).await {
+                        Ok(ids) => {
+                            let msg = PeerMsg::SplitIds {
+                                region_epoch: region.region_epoch.unwrap_or_default(),
+                                split_keys,
+                                ids,
+                            };
+                            router.send_peer(region.id, msg);
+                        }
+                        Err(e) => {
+                            warn!(region_id = region.id, error = %e, "asking PD for split ids failed")
+                        }
+                    }
+                });
+            }
+            PdTask::ReportBatchSplit { regions } => {
+                let pd = pd.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = pd.report_batch_split(regions).await {
+                        warn!(error = %e, "reporting a split to PD failed");
+                    }
+                });
+            }
+        }
+    }
+    stream_task.abort();
+}
+
+/// Keeps one region heartbeat stream open, reopening it when it breaks, and routes PD's
+/// responses (operators) to the regions' peers.
+async fn keep_heartbeat_stream<R: RouterHandle>(
+    pd: Arc<PdClient>,
+    router: R,
+    sender: HeartbeatSender,
+) {
+    loop {
+        match pd.region_heartbeat_stream().await {
+            Ok((tx, mut responses)) => {
+                info!("region heartbeat stream to PD opened");
+                *sender.lock() = Some(tx);
+                loop {
+                    match responses.message().await {
+                        Ok(Some(resp)) => route_operator(&router, resp),
+                        Ok(None) => break,
+                        Err(status) => {
+                            warn!(%status, "region heartbeat stream broke");
+                            break;
+                        }
+                    }
+                }
+                *sender.lock() = None;
+            }
+            Err(e) => warn!(error = %e, "cannot open the region heartbeat stream; retrying"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+fn route_operator<R: RouterHandle>(router: &R, resp: pdpb::RegionHeartbeatResponse) {
+    if let Some(error) = resp.header.as_ref().and_then(|h| h.error.as_ref()) {
+        debug!(message = %error.message, "PD refused a region heartbeat");
+        return;
+    }
+    if resp.region_id == 0 {
+        return;
+    }
+    router.send_peer(resp.region_id, PeerMsg::PdOperator(Box::new(resp)));
+}

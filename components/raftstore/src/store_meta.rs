@@ -1,0 +1,141 @@
+//! What every thread of a store may need to know about its regions: their ranges (to refuse a
+//! new peer that overlaps an existing one) and, for leaders, what a local read must check.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use kvproto::metapb;
+
+/// What a local read needs to know about a leader peer (seed: `ReadDelegate`).
+#[derive(Clone, Debug)]
+pub struct ReadDelegate {
+    pub region: Arc<metapb::Region>,
+    pub peer_id: u64,
+    pub term: u64,
+    /// Term of the last applied entry; local reads need it equal to `term`, so that the
+    /// leader has applied everything committed before it became leader.
+    pub applied_term: u64,
+    /// Reads may be served locally until this instant.
+    pub lease_expire: Option<Instant>,
+}
+
+impl ReadDelegate {
+    /// Whether a read with this epoch version and peer id may be served locally at `now`.
+    pub fn can_read_locally(&self, peer_id: u64, version: u64, now: Instant) -> bool {
+        let epoch_version = self.region.region_epoch.map_or(0, |e| e.version);
+        self.peer_id == peer_id
+            && epoch_version == version
+            && self.applied_term == self.term
+            && self.lease_expire.is_some_and(|expire| now < expire)
+    }
+}
+
+#[derive(Default)]
+pub struct StoreMeta {
+    pub store_id: u64,
+    /// Initialized regions by data end key (`keys::data_end_key`), for overlap checks.
+    region_ranges: BTreeMap<Vec<u8>, u64>,
+    pub regions: HashMap<u64, metapb::Region>,
+    pub readers: HashMap<u64, ReadDelegate>,
+}
+
+impl StoreMeta {
+    pub fn new(store_id: u64) -> Self {
+        StoreMeta {
+            store_id,
+            ..StoreMeta::default()
+        }
+    }
+
+    /// Records `region` (initialized) and its range, replacing what was known about it.
+    pub fn set_region(&mut self, region: &metapb::Region) {
+        if let Some(old) = self.regions.insert(region.id, region.clone()) {
+            let old_end = keys::data_end_key(&old.end_key);
+            if self.region_ranges.get(&old_end) == Some(&old.id) {
+                self.region_ranges.remove(&old_end);
+            }
+        }
+        self.region_ranges
+            .insert(keys::data_end_key(&region.end_key), region.id);
+    }
+
+    pub fn remove_region(&mut self, region_id: u64) {
+        if let Some(old) = self.regions.remove(&region_id) {
+            let old_end = keys::data_end_key(&old.end_key);
+            if self.region_ranges.get(&old_end) == Some(&region_id) {
+                self.region_ranges.remove(&old_end);
+            }
+        }
+        self.readers.remove(&region_id);
+    }
+
+    /// Returns an initialized region other than `region_id` whose range overlaps
+    /// `[start, end)` (storage keys, empty end unbounded).
+    pub fn overlapping_region(&self, region_id: u64, start: &[u8], end: &[u8]) -> Option<u64> {
+        let data_start = keys::data_key(start);
+        let data_end = keys::data_end_key(end);
+        for (region_end, id) in self.region_ranges.range(data_start.clone()..) {
+            if region_end.as_slice() <= data_start.as_slice() {
+                continue;
+            }
+            let region = &self.regions[id];
+            if keys::data_key(&region.start_key) >= data_end {
+                break;
+            }
+            if *id != region_id {
+                return Some(*id);
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn region(id: u64, start: &str, end: &str) -> metapb::Region {
+        metapb::Region {
+            id,
+            start_key: start.as_bytes().to_vec(),
+            end_key: end.as_bytes().to_vec(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn overlaps_are_found() {
+        let mut meta = StoreMeta::new(1);
+        meta.set_region(&region(1, "", "b"));
+        meta.set_region(&region(2, "d", ""));
+        assert_eq!(
+            meta.overlapping_region(9, "b".as_bytes(), "d".as_bytes()),
+            None
+        );
+        assert_eq!(
+            meta.overlapping_region(9, "a".as_bytes(), "c".as_bytes()),
+            Some(1)
+        );
+        assert_eq!(
+            meta.overlapping_region(9, "c".as_bytes(), "".as_bytes()),
+            Some(2)
+        );
+        assert_eq!(
+            meta.overlapping_region(2, "d".as_bytes(), "".as_bytes()),
+            None
+        );
+        // A split shrinks region 1 and adds region 3.
+        meta.set_region(&region(1, "", "a"));
+        meta.set_region(&region(3, "a", "b"));
+        assert_eq!(
+            meta.overlapping_region(9, "aa".as_bytes(), "ab".as_bytes()),
+            Some(3)
+        );
+        meta.remove_region(3);
+        assert_eq!(
+            meta.overlapping_region(9, "aa".as_bytes(), "ab".as_bytes()),
+            None
+        );
+    }
+}

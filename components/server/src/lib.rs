@@ -1,0 +1,193 @@
+//! A tikv-server node (seed: `run_tikv` / `run_raft_server`): opens the engines, joins the
+//! cluster through PD, starts raftstore, and serves `tikvpb.Tikv`, the raft transport and the
+//! status server until shutdown.
+//!
+//! This is the one place where concrete engines are named: RocksDB for data, raft-engine for
+//! raft logs.
+
+pub mod config;
+pub mod metrics;
+pub mod node;
+pub mod raftkv;
+pub mod service;
+pub mod status;
+pub mod transport;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use engine_rocks::{RocksConfig, RocksEngine};
+use kvproto::metapb;
+use kvproto::raft_serverpb::raft_transport_server::RaftTransportServer;
+use kvproto::tikvpb::tikv_server::TikvServer;
+use parking_lot::Mutex;
+use pd_client::PdClient;
+use raft_log_engine::{RaftEngineConfig, RaftEngineLog};
+use raftstore::{create_raft_system, LocalReader, PdScheduler, SharedRouter, StoreDeps, StoreMeta};
+use storage::{RawStorage, StorageConfig};
+use tokio::net::TcpListener;
+use tracing::info;
+
+pub use config::Config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error(
+        "this data directory belongs to cluster {local}, but PD serves cluster {pd}; \
+         point --pd at the right cluster or use an empty --data-dir"
+    )]
+    ClusterIdMismatch { local: u64, pd: u64 },
+    #[error("data directory: {0}")]
+    Data(String),
+    #[error("engine: {0}")]
+    Engine(#[from] engine_traits::Error),
+    #[error("PD: {0}")]
+    Pd(String),
+    #[error("raftstore: {0}")]
+    Raftstore(#[from] raftstore::Error),
+    #[error("cannot listen on {addr}: {source}; is another process using the port?")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn unix_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+/// Runs a store until `shutdown` completes.
+///
+/// # Errors
+///
+/// Any [`ServerError`] at start-up: bad config, unusable data directory, a data directory of
+/// another cluster, busy ports.
+pub async fn run(
+    mut config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    config.finish().map_err(ServerError::Config)?;
+    let data_dir = config.storage.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .map_err(|e| ServerError::Data(format!("create {}: {e}", data_dir.display())))?;
+    let kv = RocksEngine::open(&data_dir.join("db"), &RocksConfig::default())
+        .map_err(|e| ServerError::Data(format!("open {}: {e}", data_dir.join("db").display())))?;
+    let raft = RaftEngineLog::open(&RaftEngineConfig::new(data_dir.join("raft"))).map_err(|e| {
+        ServerError::Data(format!(
+            "open raft log {}: {e}",
+            data_dir.join("raft").display()
+        ))
+    })?;
+    // Bind before joining, so a busy port fails fast and clearly.
+    let listener = bind(&config.server.addr).await?;
+    let status_listener = bind(&config.server.status_addr).await?;
+
+    info!(endpoints = ?config.pd.endpoints, "connecting to PD");
+    let pd = Arc::new(PdClient::connect(config.pd.endpoints.clone()).await);
+    let store_id = node::load_or_create_store_id(&pd, &kv).await?;
+    let store = metapb::Store {
+        id: store_id,
+        address: config.server.advertise_addr.clone(),
+        status_address: config.server.status_addr.clone(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        start_timestamp: unix_secs(),
+        ..Default::default()
+    };
+    node::bootstrap_cluster(&pd, &kv, &raft, store.clone()).await?;
+
+    let builder = create_raft_system::<RocksEngine, RaftEngineLog>(config.raftstore.clone());
+    let router = SharedRouter::new(builder.router.clone());
+    let trans = transport::ServerTransport::new(
+        pd.cluster_id(),
+        pd.clone(),
+        router.clone(),
+        tokio::runtime::Handle::current(),
+    );
+    let (pd_scheduler, pd_tasks) = PdScheduler::new();
+    tokio::spawn(raftstore::run_pd_worker(
+        pd_tasks,
+        pd.clone(),
+        router.clone(),
+        store_id,
+        data_dir.clone(),
+    ));
+    let store_meta = Arc::new(Mutex::new(StoreMeta::new(store_id)));
+    let mut system = builder.start(StoreDeps {
+        store_id,
+        kv: kv.clone(),
+        raft: raft.clone(),
+        trans: Arc::new(trans),
+        pd_scheduler,
+        store_meta: store_meta.clone(),
+    })?;
+
+    let storage_config = StorageConfig {
+        max_key_size: config.storage.max_key_size.0 as usize,
+    };
+    let engine = raftkv::RaftKv::new(
+        router.clone(),
+        LocalReader::new(kv.clone(), store_meta.clone()),
+    );
+    let kv_service = TikvServer::new(service::kv::KvService::new(RawStorage::new(
+        engine,
+        storage_config,
+    )))
+    .max_decoding_message_size(transport::MAX_RAFT_MESSAGE_SIZE);
+    let raft_service = RaftTransportServer::new(service::raft::RaftService::new(
+        router.clone(),
+        pd.cluster_id(),
+    ))
+    .max_decoding_message_size(transport::MAX_RAFT_MESSAGE_SIZE);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut grpc_stop = stop_rx.clone();
+    let grpc = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(kv_service)
+            .add_service(raft_service)
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                async move {
+                    let _ = grpc_stop.wait_for(|stop| *stop).await;
+                },
+            ),
+    );
+    let mut status_stop = stop_rx;
+    let status_app = status::router(store_meta);
+    let status_server = tokio::spawn(async move {
+        axum::serve(status_listener, status_app)
+            .with_graceful_shutdown(async move {
+                let _ = status_stop.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    node::put_store(&pd, store).await?;
+    let addr: Option<SocketAddr> = config.server.addr.parse().ok();
+    info!(store_id, addr = ?addr, status_addr = %config.server.status_addr, "tikv-server is serving");
+
+    shutdown.await;
+    info!("tikv-server shutting down");
+    let _ = stop_tx.send(true);
+    let _ = grpc.await;
+    let _ = status_server.await;
+    tokio::task::spawn_blocking(move || system.shutdown())
+        .await
+        .map_err(|e| ServerError::Data(format!("raftstore shutdown: {e}")))?;
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! Prometheus metrics of tikv-server, served at `/metrics` on the status address.
+
+use std::sync::LazyLock;
+use std::time::Instant;
+
+use prometheus::{
+    exponential_buckets, Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts,
+    TextEncoder,
+};
+
+fn register<C: prometheus::core::Collector + Clone + 'static>(collector: C) -> C {
+    prometheus::default_registry()
+        .register(Box::new(collector.clone()))
+        .expect("metric names are unique");
+    collector
+}
+
+pub static GRPC_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "tikv_grpc_msg_total",
+                "gRPC requests handled, by method and result",
+            ),
+            &["type", "result"],
+        )
+        .expect("valid metric"),
+    )
+});
+
+pub static GRPC_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register(
+        HistogramVec::new(
+            HistogramOpts::new(
+                "tikv_grpc_msg_duration_seconds",
+                "gRPC request latency, by method",
+            )
+            .buckets(exponential_buckets(0.000_05, 2.0, 20).expect("valid buckets")),
+            &["type"],
+        )
+        .expect("valid metric"),
+    )
+});
+
+pub static REGION_COUNT: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new(
+            "tikv_raftstore_region_count",
+            "Regions with a peer on this store",
+        )
+        .expect("valid metric"),
+    )
+});
+
+pub static LEADER_COUNT: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new("tikv_raftstore_leader_count", "Regions led by this store")
+            .expect("valid metric"),
+    )
+});
+
+/// Records one gRPC request.
+pub fn observe_grpc(method: &'static str, started: Instant, region_error: bool) {
+    let result = if region_error { "region_error" } else { "ok" };
+    GRPC_REQUESTS.with_label_values(&[method, result]).inc();
+    GRPC_DURATION
+        .with_label_values(&[method])
+        .observe(started.elapsed().as_secs_f64());
+}
+
+/// Returns all registered metrics in the Prometheus text format.
+pub fn render() -> String {
+    let mut buffer = Vec::new();
+    TextEncoder::new()
+        .encode(&prometheus::gather(), &mut buffer)
+        .expect("text encoding of metrics cannot fail");
+    String::from_utf8(buffer).expect("metrics text is UTF-8")
+}

@@ -1,0 +1,171 @@
+//! `RaftKv` (seed: `storage/kv/raftkv.rs`): the storage `Engine` on top of raftstore. Writes
+//! become raft proposals answered after apply; snapshots come from the local reader under a
+//! leader lease, or from the peer after a read index.
+
+use std::time::Duration;
+
+use engine_traits::KvEngine;
+use kvproto::raft_cmdpb::{
+    CmdType, DeleteRangeRequest, DeleteRequest, PutRequest, RaftCmdRequest, RaftCmdResponse,
+    RaftRequestHeader, Request,
+};
+use kvproto::{errorpb, kvrpcpb};
+use raft_log_engine::RaftLogEngine;
+use raftstore::{
+    Callback, LocalReader, PeerMsg, RaftCommand, ReadResponse, RegionSnapshot, RouterHandle,
+    SharedRouter,
+};
+use storage::kv::{BoxFuture, Engine, Error, Modify, Result, WriteData};
+use tokio::sync::oneshot;
+
+/// How long a request waits for raft before it fails (the client retries it).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct RaftKv<EK: KvEngine, ER: RaftLogEngine> {
+    router: SharedRouter<EK, ER>,
+    reader: LocalReader<EK>,
+}
+
+impl<EK: KvEngine, ER: RaftLogEngine> Clone for RaftKv<EK, ER> {
+    fn clone(&self) -> Self {
+        RaftKv {
+            router: self.router.clone(),
+            reader: self.reader.clone(),
+        }
+    }
+}
+
+fn header_from(ctx: &kvrpcpb::Context) -> RaftRequestHeader {
+    RaftRequestHeader {
+        region_id: ctx.region_id,
+        peer: ctx.peer,
+        region_epoch: ctx.region_epoch,
+        term: 0,
+    }
+}
+
+fn message_error(message: String) -> Error {
+    Error::Region(Box::new(errorpb::Error {
+        message,
+        ..Default::default()
+    }))
+}
+
+fn check_response(response: RaftCmdResponse) -> Result<RaftCmdResponse> {
+    match response.header.as_ref().and_then(|h| h.error.clone()) {
+        Some(error) => Err(Error::Region(Box::new(error))),
+        None => Ok(response),
+    }
+}
+
+fn to_request(modify: Modify) -> Request {
+    match modify {
+        Modify::Put { cf, key, value } => Request {
+            cmd_type: CmdType::Put as i32,
+            put: Some(PutRequest {
+                cf: cf.to_string(),
+                key,
+                value,
+            }),
+            ..Default::default()
+        },
+        Modify::Delete { cf, key } => Request {
+            cmd_type: CmdType::Delete as i32,
+            delete: Some(DeleteRequest {
+                cf: cf.to_string(),
+                key,
+            }),
+            ..Default::default()
+        },
+        Modify::DeleteRange { cf, start, end } => Request {
+            cmd_type: CmdType::DeleteRange as i32,
+            delete_range: Some(DeleteRangeRequest {
+                cf: cf.to_string(),
+                start_key: start,
+                end_key: end,
+            }),
+            ..Default::default()
+        },
+    }
+}
+
+impl<EK: KvEngine, ER: RaftLogEngine> RaftKv<EK, ER> {
+    pub fn new(router: SharedRouter<EK, ER>, reader: LocalReader<EK>) -> Self {
+        RaftKv { router, reader }
+    }
+
+    fn send(
+        &self,
+        region_id: u64,
+        request: RaftCmdRequest,
+        callback: Callback<EK::Snapshot>,
+    ) -> Result<()> {
+        let msg = PeerMsg::RaftCommand(Box::new(RaftCommand::new(request, callback)));
+        self.router.try_send_peer(region_id, msg).map_err(|_| {
+            Error::Region(Box::new(errorpb::Error {
+                message: format!("region {region_id} is not on this store"),
+                region_not_found: Some(errorpb::RegionNotFound { region_id }),
+                ..Default::default()
+            }))
+        })
+    }
+}
+
+async fn wait<T>(receiver: oneshot::Receiver<T>) -> Result<T> {
+    match tokio::time::timeout(REQUEST_TIMEOUT, receiver).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(_)) => Err(message_error("request dropped by raftstore; retry".into())),
+        Err(_) => Err(message_error(format!(
+            "request timed out after {REQUEST_TIMEOUT:?}; retry"
+        ))),
+    }
+}
+
+impl<EK: KvEngine, ER: RaftLogEngine> Engine for RaftKv<EK, ER> {
+    type Snap = RegionSnapshot<EK::Snapshot>;
+
+    fn async_snapshot(&self, ctx: &kvrpcpb::Context) -> BoxFuture<Result<Self::Snap>> {
+        let header = header_from(ctx);
+        if let Some(snapshot) = self.reader.try_read(&header) {
+            return Box::pin(async move { Ok(snapshot) });
+        }
+        let (sender, receiver) = oneshot::channel::<ReadResponse<EK::Snapshot>>();
+        let request = RaftCmdRequest {
+            header: Some(header),
+            requests: vec![Request {
+                cmd_type: CmdType::Snap as i32,
+                ..Default::default()
+            }],
+            admin_request: None,
+        };
+        let callback = Callback::Read(Box::new(move |resp| {
+            let _ = sender.send(resp);
+        }));
+        let sent = self.send(ctx.region_id, request, callback);
+        Box::pin(async move {
+            sent?;
+            let read = wait(receiver).await?;
+            check_response(read.response)?;
+            read.snapshot
+                .ok_or_else(|| message_error("read returned no snapshot; retry".into()))
+        })
+    }
+
+    fn async_write(&self, ctx: &kvrpcpb::Context, data: WriteData) -> BoxFuture<Result<()>> {
+        let (sender, receiver) = oneshot::channel::<RaftCmdResponse>();
+        let request = RaftCmdRequest {
+            header: Some(header_from(ctx)),
+            requests: data.modifies.into_iter().map(to_request).collect(),
+            admin_request: None,
+        };
+        let callback = Callback::Write(Box::new(move |resp| {
+            let _ = sender.send(resp);
+        }));
+        let sent = self.send(ctx.region_id, request, callback);
+        Box::pin(async move {
+            sent?;
+            check_response(wait(receiver).await?)?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,4 @@
+//! gRPC services of a store.
+
+pub mod kv;
+pub mod raft;

@@ -1,0 +1,237 @@
+//! Sending raft messages to other stores (seed: `ServerTransport` / `RaftClient`): one task per
+//! destination store resolves its address through PD, keeps a `BatchRaft` stream open and
+//! batches whatever is queued. Snapshot messages go through the `Snapshot` RPC in chunks.
+//! Undeliverable messages are reported to their peer as unreachable, so raft backs off.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kvproto::raft_serverpb::{
+    raft_transport_client::RaftTransportClient, RaftMessage, RaftMessageBatch, SnapshotChunk,
+};
+use parking_lot::Mutex;
+use pd_client::PdClient;
+use protobuf::Message as _;
+use raft::eraftpb::MessageType;
+use raftstore::{PeerMsg, RouterHandle, Transport};
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+use tonic::transport::{Channel, Endpoint};
+use tracing::{info, warn};
+
+/// Raft messages per batch, and bytes of snapshot data per chunk.
+const MAX_BATCH: usize = 128;
+const SNAPSHOT_CHUNK: usize = 1 << 20;
+/// gRPC message limit for store-to-store traffic (entries may be up to 8 MiB).
+pub const MAX_RAFT_MESSAGE_SIZE: usize = 128 << 20;
+
+pub struct ServerTransport<R: RouterHandle> {
+    inner: Arc<Inner<R>>,
+}
+
+struct Inner<R: RouterHandle> {
+    cluster_id: u64,
+    pd: Arc<PdClient>,
+    router: R,
+    runtime: Handle,
+    senders: Mutex<HashMap<u64, mpsc::UnboundedSender<RaftMessage>>>,
+}
+
+impl<R: RouterHandle> Clone for ServerTransport<R> {
+    fn clone(&self) -> Self {
+        ServerTransport {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<R: RouterHandle> ServerTransport<R> {
+    pub fn new(cluster_id: u64, pd: Arc<PdClient>, router: R, runtime: Handle) -> Self {
+        ServerTransport {
+            inner: Arc::new(Inner {
+                cluster_id,
+                pd,
+                router,
+                runtime,
+                senders: Mutex::default(),
+            }),
+        }
+    }
+}
+
+impl<R: RouterHandle> Transport for ServerTransport<R> {
+    fn send(&self, msg: RaftMessage) {
+        let Some(store_id) = msg.to_peer.map(|p| p.store_id) else {
+            return;
+        };
+        let mut senders = self.inner.senders.lock();
+        let sender = senders.entry(store_id).or_insert_with(|| {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            self.inner
+                .runtime
+                .spawn(run_store_connection(self.inner.clone(), store_id, receiver));
+            sender
+        });
+        if let Err(e) = sender.send(msg) {
+            senders.remove(&store_id);
+            report_unreachable(&self.inner.router, &e.0);
+        }
+    }
+}
+
+fn report_unreachable<R: RouterHandle>(router: &R, msg: &RaftMessage) {
+    if let Some(to) = msg.to_peer {
+        router.send_peer(msg.region_id, PeerMsg::Unreachable { to_peer_id: to.id });
+    }
+}
+
+fn is_snapshot(msg: &RaftMessage) -> bool {
+    raft::eraftpb::Message::parse_from_bytes(&msg.message)
+        .is_ok_and(|m| m.get_msg_type() == MessageType::MsgSnapshot)
+}
+
+async fn connect(inner: &Inner<impl RouterHandle>, store_id: u64) -> Result<Channel, String> {
+    let store = inner
+        .pd
+        .get_store(store_id)
+        .await
+        .map_err(|e| format!("resolve store {store_id}: {e}"))?;
+    let address = if store.peer_address.is_empty() {
+        store.address
+    } else {
+        store.peer_address
+    };
+    Endpoint::from_shared(format!("http://{address}"))
+        .map_err(|e| format!("store {store_id} address {address:?}: {e}"))?
+        .connect_timeout(Duration::from_secs(3))
+        .tcp_keepalive(Some(Duration::from_secs(10)))
+        .connect()
+        .await
+        .map_err(|e| format!("connect to store {store_id} at {address}: {e}"))
+}
+
+/// Delivers messages to one store for as long as the transport lives, reconnecting as needed.
+async fn run_store_connection<R: RouterHandle>(
+    inner: Arc<Inner<R>>,
+    store_id: u64,
+    mut receiver: mpsc::UnboundedReceiver<RaftMessage>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let channel = match connect(&inner, store_id).await {
+            Ok(channel) => {
+                backoff = Duration::from_millis(100);
+                channel
+            }
+            Err(reason) => {
+                warn!(store_id, %reason, "store unreachable; dropping queued raft messages");
+                while let Ok(msg) = receiver.try_recv() {
+                    report_unreachable(&inner.router, &msg);
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(3));
+                continue;
+            }
+        };
+        let client = RaftTransportClient::new(channel)
+            .max_encoding_message_size(MAX_RAFT_MESSAGE_SIZE)
+            .max_decoding_message_size(MAX_RAFT_MESSAGE_SIZE);
+        info!(store_id, "raft connection established");
+        if !pump_messages(&inner, client, &mut receiver).await {
+            return;
+        }
+    }
+}
+
+/// Forwards queued messages over one `BatchRaft` stream. Returns false once the transport is
+/// gone (the queue closed), true when the stream broke and a reconnect is due.
+async fn pump_messages<R: RouterHandle>(
+    inner: &Arc<Inner<R>>,
+    client: RaftTransportClient<Channel>,
+    receiver: &mut mpsc::UnboundedReceiver<RaftMessage>,
+) -> bool {
+    let (batch_sender, batch_receiver) = mpsc::channel::<RaftMessageBatch>(64);
+    let mut stream_client = client.clone();
+    let mut call = tokio::spawn(async move {
+        stream_client
+            .batch_raft(tokio_stream::wrappers::ReceiverStream::new(batch_receiver))
+            .await
+    });
+    loop {
+        let first = tokio::select! {
+            msg = receiver.recv() => msg,
+            result = &mut call => {
+                warn!(result = ?result.map(|r| r.map(|_| ())), "raft stream ended; reconnecting");
+                return true;
+            }
+        };
+        let Some(first) = first else {
+            return false;
+        };
+        let mut msgs = vec![first];
+        while msgs.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(msg) => msgs.push(msg),
+                Err(_) => break,
+            }
+        }
+        let (snapshots, normal): (Vec<_>, Vec<_>) = msgs.into_iter().partition(is_snapshot);
+        for snapshot in snapshots {
+            tokio::spawn(send_snapshot(inner.clone(), client.clone(), snapshot));
+        }
+        if normal.is_empty() {
+            continue;
+        }
+        let batch = RaftMessageBatch {
+            msgs: normal,
+            cluster_id: inner.cluster_id,
+        };
+        if let Err(e) = batch_sender.send(batch).await {
+            for msg in &e.0.msgs {
+                report_unreachable(&inner.router, msg);
+            }
+            return true;
+        }
+    }
+}
+
+async fn send_snapshot<R: RouterHandle>(
+    inner: Arc<Inner<R>>,
+    mut client: RaftTransportClient<Channel>,
+    mut msg: RaftMessage,
+) {
+    let region_id = msg.region_id;
+    let to_peer_id = msg.to_peer.map_or(0, |p| p.id);
+    let data = std::mem::take(&mut msg.message);
+    let total = data.len();
+    let mut chunks = Vec::new();
+    let mut first = Some(msg);
+    for piece in data.chunks(SNAPSHOT_CHUNK) {
+        chunks.push(SnapshotChunk {
+            message: first.take(),
+            data: piece.to_vec(),
+            cluster_id: inner.cluster_id,
+        });
+    }
+    if let Some(message) = first {
+        chunks.push(SnapshotChunk {
+            message: Some(message),
+            data: Vec::new(),
+            cluster_id: inner.cluster_id,
+        });
+    }
+    let result = client.snapshot(futures::stream::iter(chunks)).await;
+    let finished = result.is_ok();
+    match result {
+        Ok(_) => info!(region_id, to_peer_id, bytes = total, "snapshot sent"),
+        Err(status) => warn!(region_id, to_peer_id, %status, "sending snapshot failed"),
+    }
+    inner.router.send_peer(
+        region_id,
+        PeerMsg::SnapshotStatus {
+            to_peer_id,
+            finished,
+        },
+    );
+}
