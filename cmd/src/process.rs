@@ -96,6 +96,7 @@ impl PdProcess {
         if let Some(config) = &self.config {
             command.arg("--config").arg(config);
         }
+        die_with_parent(&mut command);
         let child = command
             .arg("--name")
             .arg("pd")
@@ -166,6 +167,19 @@ impl PdProcess {
 impl Drop for PdProcess {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Makes the spawned process die with the process (thread) that started it, so a crashed
+/// test or playground leaves no servers behind.
+fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl(2) is async-signal-safe and only changes the child's own attributes.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
     }
 }
 
@@ -330,7 +344,9 @@ impl TikvProcess {
             .append(true)
             .open(self.log_path())
             .map_err(|e| format!("open {}: {e}", self.log_path().display()))?;
-        let child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        die_with_parent(&mut command);
+        let child = command
             .arg("--pd")
             .arg(&self.pd_addr)
             .arg("--addr")

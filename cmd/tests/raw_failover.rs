@@ -147,16 +147,20 @@ fn acknowledged_writes_survive_crashes() {
 
 /// Waits until the cluster answers reads again (elections after a crash take a moment).
 fn wait_for_reads(runtime: &tokio::runtime::Runtime, client: &RawClient, i: u32) {
-    cmd::process::wait_until(
+    let mut last = None;
+    let result = cmd::process::wait_until(
         "the cluster to answer reads",
         Duration::from_secs(60),
         || {
-            runtime
-                .block_on(client.get(key(i)))
-                .is_ok_and(|v| v == Some(value(i)))
+            let got = runtime.block_on(client.get(key(i)));
+            let ok = got.as_ref().is_ok_and(|v| *v == Some(value(i)));
+            last = Some(format!("{got:?}"));
+            ok
         },
-    )
-    .unwrap();
+    );
+    if let Err(e) = result {
+        panic!("{e}; last answer: {last:?}");
+    }
 }
 
 fn stopped_store_id(cluster: &LocalCluster, address: &str) -> Option<u64> {

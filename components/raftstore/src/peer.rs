@@ -92,7 +92,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         let storage = PeerStorage::open(
             ctx.kv.clone(),
             ctx.raft.clone(),
-            region.id,
+            &region,
             ctx.snap_generator.clone(),
         )?;
         // Applied entries were committed, even if the commit index in the hard state was not
@@ -462,6 +462,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
 
     fn read(&mut self, ctx: &PollContext<EK, ER>, callback: Callback<EK::Snapshot>) {
         let now = Instant::now();
+
         if self.lease_valid(now) && self.applied_term == self.term() {
             crate::metrics::PROPOSALS
                 .with_label_values(&["lease_read"])

@@ -327,6 +327,10 @@ pub struct PeerStorage<EK: KvEngine, ER: RaftLogEngine> {
     pub raft_log: RaftLogStorage<ER>,
     kv: EK,
     region_id: u64,
+    /// The configuration raft starts from: the region's peers as of the applied index (the
+    /// data engine's region state is written with the applied index, so the two agree even
+    /// when the raft log's own conf state lags behind applied conf changes).
+    initial_conf_state: Option<ConfState>,
     snap_state: Arc<Mutex<SnapState>>,
     generator: SnapGenerator<EK>,
 }
@@ -335,11 +339,17 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerStorage<EK, ER> {
     /// # Errors
     ///
     /// Raft log read errors.
-    pub fn open(kv: EK, raft: ER, region_id: u64, generator: SnapGenerator<EK>) -> Result<Self> {
+    pub fn open(
+        kv: EK,
+        raft: ER,
+        region: &metapb::Region,
+        generator: SnapGenerator<EK>,
+    ) -> Result<Self> {
         Ok(PeerStorage {
-            raft_log: RaftLogStorage::open(raft, RegionId(region_id))?,
+            raft_log: RaftLogStorage::open(raft, RegionId(region.id))?,
             kv,
-            region_id,
+            region_id: region.id,
+            initial_conf_state: (!region.peers.is_empty()).then(|| conf_state_from_region(region)),
             snap_state: Arc::default(),
             generator,
         })
@@ -358,7 +368,11 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerStorage<EK, ER> {
 
 impl<EK: KvEngine, ER: RaftLogEngine> Storage for PeerStorage<EK, ER> {
     fn initial_state(&self) -> raft::Result<RaftState> {
-        self.raft_log.initial_state()
+        let mut state = self.raft_log.initial_state()?;
+        if let Some(conf_state) = &self.initial_conf_state {
+            state.conf_state = conf_state.clone();
+        }
+        Ok(state)
     }
 
     fn entries(
@@ -449,7 +463,7 @@ mod tests {
         batch.write_opt(WriteOptions::default()).unwrap();
         write_initial_raft_state(&raft, &r).unwrap();
         let (generator, _handle) = SnapGenerator::start().unwrap();
-        let storage = PeerStorage::open(kv.clone(), raft.clone(), 2, generator).unwrap();
+        let storage = PeerStorage::open(kv.clone(), raft.clone(), &r, generator).unwrap();
         assert!(storage.is_initialized());
         assert_eq!(storage.first_index().unwrap(), RAFT_INIT_LOG_INDEX + 1);
         assert_eq!(

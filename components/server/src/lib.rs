@@ -184,8 +184,11 @@ pub async fn run(
     shutdown.await;
     info!("tikv-server shutting down");
     let _ = stop_tx.send(true);
-    let _ = grpc.await;
-    let _ = status_server.await;
+    // Raft streams from other stores and idle client connections never end on their own;
+    // in-flight requests get a grace period, then the listeners are dropped.
+    let grace = std::time::Duration::from_secs(3);
+    let _ = tokio::time::timeout(grace, grpc).await;
+    let _ = tokio::time::timeout(grace, status_server).await;
     tokio::task::spawn_blocking(move || system.shutdown())
         .await
         .map_err(|e| ServerError::Data(format!("raftstore shutdown: {e}")))?;

@@ -124,6 +124,9 @@ struct ApplyContext<EK: KvEngine> {
     results: Vec<ExecResult>,
     written_bytes: u64,
     written_keys: u64,
+    /// Whether any entry was applied: even an entry that writes nothing (a new leader's empty
+    /// entry) moves the applied index, which reads and the raft side wait for.
+    applied_any: bool,
 }
 
 pub struct ApplyPoller<EK: KvEngine, ER: RaftLogEngine> {
@@ -169,6 +172,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> PollHandler<ApplyFsm<EK>, ApplyControlFsm>
             results: Vec::new(),
             written_bytes: 0,
             written_keys: 0,
+            applied_any: false,
         };
         let mut handled = 0;
         let mut more = false;
@@ -261,7 +265,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> ApplyPoller<EK, ER> {
 
     /// Writes the round's batch with the apply state, then answers and reports.
     fn flush(&mut self, fsm: &mut ApplyFsm<EK>, mut ctx: ApplyContext<EK>) {
-        if ctx.callbacks.is_empty() && ctx.results.is_empty() && ctx.batch.is_empty() {
+        if !ctx.applied_any && ctx.callbacks.is_empty() && ctx.batch.is_empty() {
             return;
         }
         let state_written = ctx
@@ -363,6 +367,7 @@ fn apply_entry<EK: KvEngine>(
     };
     fsm.apply_state.applied_index = index;
     fsm.apply_state.applied_term = term;
+    ctx.applied_any = true;
     crate::metrics::APPLIED_ENTRIES.inc();
     let callback = take_proposal(fsm, index, term);
     if let (Some(callback), Some(response)) = (callback, response) {

@@ -61,10 +61,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsm<EK, ER> {
     /// # Errors
     ///
     /// Engine or raft errors while loading the peer's state.
-    pub fn create(
-        ctx: &PollContext<EK, ER>,
-        region: metapb::Region,
-    ) -> Result<Mailboxes<EK, ER>> {
+    pub fn create(ctx: &PollContext<EK, ER>, region: metapb::Region) -> Result<Mailboxes<EK, ER>> {
         let peer = *util::find_peer(&region, ctx.store_id).ok_or_else(|| {
             Error::Other(format!(
                 "region {} has no peer on store {}",
