@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Config {
-    /// One raft tick. Default `"100ms"`.
+    /// One raft tick. Default `"200ms"` (elections after 2-4 s of silence).
     pub raft_base_tick_interval: ReadableDuration,
     /// Ticks between leader heartbeats. Default 2.
     pub raft_heartbeat_ticks: usize,
-    /// Ticks without a leader before a follower campaigns. Default 10 (one second).
+    /// Ticks without a leader before a follower campaigns. Default 10.
     pub raft_election_timeout_ticks: usize,
     /// Largest batch of entries in one append message. Default `"1MiB"`.
     pub raft_max_size_per_msg: ReadableSize,
@@ -42,7 +42,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            raft_base_tick_interval: ReadableDuration::millis(100),
+            raft_base_tick_interval: ReadableDuration::millis(200),
             raft_heartbeat_ticks: 2,
             raft_election_timeout_ticks: 10,
             raft_max_size_per_msg: ReadableSize::mib(1),
