@@ -106,19 +106,27 @@ pub fn load_all_region_states(kv: &impl Iterable) -> Result<Vec<RegionLocalState
 /// Adds the region state and the apply state of a region whose log starts at
 /// [`RAFT_INIT_LOG_INDEX`] to `batch`.
 pub fn write_initial_apply_state(batch: &mut impl Mutable, region: &metapb::Region) -> Result<()> {
+    write_states_at(batch, region, RAFT_INIT_LOG_INDEX, RAFT_INIT_LOG_TERM).map(|_| ())
+}
+
+/// Adds a Normal region state for `region` and an apply state whose log starts after
+/// `(index, term)` to `batch`; returns the apply state.
+fn write_states_at(
+    batch: &mut impl Mutable,
+    region: &metapb::Region,
+    index: u64,
+    term: u64,
+) -> Result<RaftApplyState> {
     let region_state = RegionLocalState {
         state: PeerState::Normal as i32,
         region: Some(region.clone()),
     };
     let apply_state = RaftApplyState {
-        applied_index: RAFT_INIT_LOG_INDEX,
-        applied_term: RAFT_INIT_LOG_TERM,
-        truncated_state: Some(RaftTruncatedState {
-            index: RAFT_INIT_LOG_INDEX,
-            term: RAFT_INIT_LOG_TERM,
-        }),
-        commit_index: RAFT_INIT_LOG_INDEX,
-        commit_term: RAFT_INIT_LOG_TERM,
+        applied_index: index,
+        applied_term: term,
+        truncated_state: Some(RaftTruncatedState { index, term }),
+        commit_index: index,
+        commit_term: term,
     };
     batch.put_cf(
         CF_RAFT,
@@ -130,7 +138,7 @@ pub fn write_initial_apply_state(batch: &mut impl Mutable, region: &metapb::Regi
         &keys::apply_state_key(region.id),
         &apply_state.encode_to_vec(),
     )?;
-    Ok(())
+    Ok(apply_state)
 }
 
 /// Starts a region's raft log at [`RAFT_INIT_LOG_INDEX`] with `region`'s peers, unless it
@@ -294,30 +302,7 @@ pub fn apply_snapshot_data<EK: KvEngine>(
             })?;
         batch.put_cf(cf, &keys::data_key(&pair.key), &pair.value)?;
     }
-    let apply_state = RaftApplyState {
-        applied_index: meta.index,
-        applied_term: meta.term,
-        truncated_state: Some(RaftTruncatedState {
-            index: meta.index,
-            term: meta.term,
-        }),
-        commit_index: meta.index,
-        commit_term: meta.term,
-    };
-    let region_state = RegionLocalState {
-        state: PeerState::Normal as i32,
-        region: Some(region.clone()),
-    };
-    batch.put_cf(
-        CF_RAFT,
-        &keys::region_state_key(region.id),
-        &region_state.encode_to_vec(),
-    )?;
-    batch.put_cf(
-        CF_RAFT,
-        &keys::apply_state_key(region.id),
-        &apply_state.encode_to_vec(),
-    )?;
+    let apply_state = write_states_at(&mut batch, &region, meta.index, meta.term)?;
     batch.write_opt(WriteOptions { sync: true })?;
     Ok((region, apply_state))
 }
