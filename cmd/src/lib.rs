@@ -1,6 +1,7 @@
 //! Shared code of the binaries: logging, signal handling, and [`process`] for starting servers
 //! from tests, benchmarks and the playground.
 
+pub mod load;
 pub mod process;
 
 use std::{fs::OpenOptions, io::IsTerminal, path::Path, sync::Mutex};
@@ -38,6 +39,19 @@ pub fn init_logging(level: &str, file: Option<&Path>) -> Result<(), String> {
             .init(),
     }
     Ok(())
+}
+
+/// Makes a panic on any thread fatal, as in TiKV: the message and a backtrace go to the log,
+/// then the process aborts. Otherwise a server that lost a thread (a raftstore poller, with the
+/// regions it was running) would go on half-alive; after an abort, a restart recovers from disk.
+pub fn abort_on_panic() {
+    let print = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let backtrace = std::backtrace::Backtrace::force_capture();
+        tracing::error!(%info, %backtrace, "panic; aborting the process");
+        print(info);
+        std::process::abort();
+    }));
 }
 
 /// Completes on Ctrl-C or SIGTERM.

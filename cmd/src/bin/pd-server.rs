@@ -86,6 +86,7 @@ fn main() -> ExitCode {
         eprintln!("pd-server: {e}");
         return ExitCode::from(2);
     }
+    cmd::abort_on_panic();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -91,6 +91,7 @@ fn main() -> ExitCode {
         eprintln!("tikv-server: {e}");
         return ExitCode::from(2);
     }
+    cmd::abort_on_panic();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -591,8 +591,10 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             }
         }
         self.send_messages(ctx, ready.take_messages());
+        let mut snapshot_index = None;
         if !ready.snapshot().is_empty() {
             self.apply_snapshot(ctx, ready.snapshot())?;
+            snapshot_index = Some(ready.snapshot().get_metadata().index);
             outcome.snapshot_applied = true;
         }
         let committed = ready.take_committed_entries();
@@ -604,7 +606,13 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             .raft_log
             .append(ready.entries(), ready.hs(), true)?;
         self.send_messages(ctx, ready.take_persisted_messages());
-        let mut light = self.raft_group.advance(ready);
+        // Not `advance`: it would tell raft that every committed entry handed out is applied,
+        // while the apply FSM applies them later. raft learns the applied index from
+        // `on_applied` (and here, for a snapshot, which is applied in place).
+        let mut light = self.raft_group.advance_append(ready);
+        if let Some(index) = snapshot_index {
+            self.raft_group.advance_apply_to(index);
+        }
         self.send_messages(ctx, light.take_messages());
         let committed = light.take_committed_entries();
         self.hand_to_apply(ctx, committed);
