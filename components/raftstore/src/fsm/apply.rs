@@ -14,7 +14,7 @@ use engine_traits::{KvEngine, Mutable, WriteBatch, WriteOptions, ALL_CFS, CF_DEF
 use kvproto::metapb;
 use kvproto::raft_cmdpb::{
     AdminCmdType, AdminResponse, BatchSplitResponse, ChangePeerResponse, ChangePeerType, CmdType,
-    RaftCmdRequest, RaftCmdResponse, Response,
+    DeleteRequest, PutRequest, RaftCmdRequest, RaftCmdResponse, Request, Response,
 };
 use kvproto::raft_serverpb::{PeerState, RaftApplyState, RegionLocalState};
 use prost::Message as _;
@@ -129,6 +129,19 @@ struct ApplyContext<EK: KvEngine> {
     applied_any: bool,
 }
 
+impl<EK: KvEngine> ApplyContext<EK> {
+    fn new(kv: &EK) -> Self {
+        ApplyContext {
+            batch: kv.write_batch(),
+            callbacks: Vec::new(),
+            results: Vec::new(),
+            written_bytes: 0,
+            written_keys: 0,
+            applied_any: false,
+        }
+    }
+}
+
 pub struct ApplyPoller<EK: KvEngine, ER: RaftLogEngine> {
     kv: EK,
     router: RaftRouter<EK, ER>,
@@ -166,14 +179,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> PollHandler<ApplyFsm<EK>, ApplyControlFsm>
     }
 
     fn handle_normal(&mut self, fsm: &mut ApplyFsm<EK>) -> HandleResult {
-        let mut ctx = ApplyContext {
-            batch: self.kv.write_batch(),
-            callbacks: Vec::new(),
-            results: Vec::new(),
-            written_bytes: 0,
-            written_keys: 0,
-            applied_any: false,
-        };
+        let mut ctx = ApplyContext::new(&self.kv);
         let mut handled = 0;
         let mut more = false;
         while handled < MAX_MESSAGES_PER_ROUND {
@@ -409,9 +415,20 @@ fn exec_command<EK: KvEngine>(
     if let Err(e) = util::check_write_keys(request, &fsm.region) {
         return error_response(e, term);
     }
+    // Every request is checked before any reaches the batch: a command answered with an error
+    // must have written nothing.
+    let writes = match request
+        .requests
+        .iter()
+        .map(check_write)
+        .collect::<Result<Vec<_>>>()
+    {
+        Ok(writes) => writes,
+        Err(e) => return error_response(e, term),
+    };
     let mut response = ok_response(term);
-    for req in &request.requests {
-        if let Err(e) = exec_write(req, ctx) {
+    for (req, write) in request.requests.iter().zip(writes) {
+        if let Err(e) = exec_write(write, ctx) {
             return error_response(e, term);
         }
         response.responses.push(Response {
@@ -432,43 +449,81 @@ fn cf_name(cf: &str) -> Result<&'static str> {
         .ok_or_else(|| Error::Other(format!("unknown column family {cf:?}")))
 }
 
-fn exec_write<EK: KvEngine>(
-    req: &kvproto::raft_cmdpb::Request,
-    ctx: &mut ApplyContext<EK>,
-) -> Result<()> {
+/// A write request that has been checked: adding it to a batch cannot fail.
+enum Write<'a> {
+    Put {
+        cf: &'static str,
+        put: &'a PutRequest,
+    },
+    Delete {
+        cf: &'static str,
+        delete: &'a DeleteRequest,
+    },
+    DeleteRange {
+        cf: &'static str,
+        start: Vec<u8>,
+        end: Vec<u8>,
+    },
+}
+
+/// Checks that `req` is a write with a body, a known column family and (for a range) a start
+/// not after its end.
+fn check_write(req: &Request) -> Result<Write<'_>> {
     match req.cmd_type() {
         CmdType::Put => {
             let put = req
                 .put
                 .as_ref()
                 .ok_or_else(|| Error::Other("put without body".into()))?;
-            ctx.batch
-                .put_cf(cf_name(&put.cf)?, &keys::data_key(&put.key), &put.value)?;
-            ctx.written_bytes += (put.key.len() + put.value.len()) as u64;
-            ctx.written_keys += 1;
+            Ok(Write::Put {
+                cf: cf_name(&put.cf)?,
+                put,
+            })
         }
         CmdType::Delete => {
             let delete = req
                 .delete
                 .as_ref()
                 .ok_or_else(|| Error::Other("delete without body".into()))?;
-            ctx.batch
-                .delete_cf(cf_name(&delete.cf)?, &keys::data_key(&delete.key))?;
-            ctx.written_keys += 1;
+            Ok(Write::Delete {
+                cf: cf_name(&delete.cf)?,
+                delete,
+            })
         }
         CmdType::DeleteRange => {
             let range = req
                 .delete_range
                 .as_ref()
                 .ok_or_else(|| Error::Other("delete range without body".into()))?;
-            ctx.batch.delete_range_cf(
-                cf_name(&range.cf)?,
-                &keys::data_key(&range.start_key),
-                &keys::data_end_key(&range.end_key),
-            )?;
+            let start = keys::data_key(&range.start_key);
+            let end = keys::data_end_key(&range.end_key);
+            engine_traits::Error::check_bounded_range(&start, &end)?;
+            Ok(Write::DeleteRange {
+                cf: cf_name(&range.cf)?,
+                start,
+                end,
+            })
         }
         CmdType::Snap | CmdType::Invalid => {
-            return Err(Error::Other(format!("{:?} is not a write", req.cmd_type())));
+            Err(Error::Other(format!("{:?} is not a write", req.cmd_type())))
+        }
+    }
+}
+
+fn exec_write<EK: KvEngine>(write: Write<'_>, ctx: &mut ApplyContext<EK>) -> Result<()> {
+    match write {
+        Write::Put { cf, put } => {
+            ctx.batch
+                .put_cf(cf, &keys::data_key(&put.key), &put.value)?;
+            ctx.written_bytes += (put.key.len() + put.value.len()) as u64;
+            ctx.written_keys += 1;
+        }
+        Write::Delete { cf, delete } => {
+            ctx.batch.delete_cf(cf, &keys::data_key(&delete.key))?;
+            ctx.written_keys += 1;
+        }
+        Write::DeleteRange { cf, start, end } => {
+            ctx.batch.delete_range_cf(cf, &start, &end)?;
         }
     }
     Ok(())
@@ -633,3 +688,6 @@ fn exec_batch_split<EK: KvEngine>(
     });
     Ok(regions)
 }
+
+#[cfg(test)]
+mod tests;
