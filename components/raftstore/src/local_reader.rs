@@ -27,6 +27,14 @@ impl<EK: KvEngine> LocalReader<EK> {
     pub fn try_read(&self, header: &RaftRequestHeader) -> Option<RegionSnapshot<EK::Snapshot>> {
         let region = {
             let meta = self.store_meta.lock();
+            // A request meant for another store goes to the raft thread, which answers
+            // StoreNotMatch.
+            if header
+                .peer
+                .is_some_and(|p| p.store_id != 0 && p.store_id != meta.store_id)
+            {
+                return None;
+            }
             let delegate = meta.readers.get(&header.region_id)?;
             let peer_id = header.peer.map_or(0, |p| p.id);
             let version = header.region_epoch.map_or(0, |e| e.version);
