@@ -11,99 +11,45 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use cmd::load::{closed_loop, LoadFlags};
 use cmd::process::PdProcess;
-use hdrhistogram::Histogram;
 use tikv_client::TransactionClient;
 
-struct Args {
-    seconds: u64,
-    concurrency: Vec<usize>,
-}
-
-fn parse_args() -> Args {
-    let mut args = Args {
+fn main() {
+    let flags = LoadFlags::parse(LoadFlags {
         seconds: 5,
         concurrency: vec![1, 16, 256],
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--seconds" => {
-                args.seconds = it.next().and_then(|v| v.parse().ok()).expect("--seconds N")
-            }
-            "--concurrency" => {
-                args.concurrency = it
-                    .next()
-                    .expect("--concurrency N[,N...]")
-                    .split(',')
-                    .map(|v| v.parse().expect("a number"))
-                    .collect();
-            }
-            // Flags cargo passes to every bench target.
-            _ => {}
-        }
-    }
-    args
-}
-
-async fn run(
-    client: Arc<TransactionClient>,
-    concurrency: usize,
-    duration: Duration,
-) -> (u64, Histogram<u64>) {
-    let deadline = Instant::now() + duration;
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let client = client.clone();
-            tokio::spawn(async move {
-                let mut histogram = Histogram::<u64>::new(3).expect("histogram");
-                while Instant::now() < deadline {
-                    let started = Instant::now();
-                    client.current_timestamp().await.expect("timestamp");
-                    histogram.saturating_record(started.elapsed().as_micros() as u64);
-                }
-                histogram
-            })
-        })
-        .collect();
-    let mut total = Histogram::<u64>::new(3).expect("histogram");
-    for task in tasks {
-        total
-            .add(task.await.expect("task"))
-            .expect("same precision");
-    }
-    (total.len(), total)
-}
-
-fn main() {
-    let args = parse_args();
+        value_size: 0,
+    });
     let dir = tempfile::tempdir().expect("temp dir");
     let pd = PdProcess::start(
         Path::new(env!("CARGO_BIN_EXE_pd-server")),
         &dir.path().join("pd"),
     )
     .unwrap_or_else(|e| panic!("start pd-server: {e}"));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
-        let client = Arc::new(TransactionClient::new(vec![pd.addr()]).await.expect("connect"));
+        let client = Arc::new(
+            TransactionClient::new(vec![pd.addr()])
+                .await
+                .expect("connect"),
+        );
+        let timestamps = |client: Arc<TransactionClient>| {
+            move |_, _| {
+                let client = client.clone();
+                async move {
+                    client.current_timestamp().await.expect("timestamp");
+                }
+            }
+        };
         // Warm up the stream and the connection.
-        run(client.clone(), 4, Duration::from_millis(500)).await;
-        let duration = Duration::from_secs(args.seconds);
-        for &concurrency in &args.concurrency {
-            let (count, h) = run(client.clone(), concurrency, duration).await;
-            println!(
-                "tso concurrency={concurrency:<4} {:>10.0} ts/s  p50={}us p99={}us p999={}us max={}us",
-                count as f64 / duration.as_secs_f64(),
-                h.value_at_quantile(0.50),
-                h.value_at_quantile(0.99),
-                h.value_at_quantile(0.999),
-                h.max(),
-            );
+        closed_loop(4, Duration::from_millis(500), timestamps(client.clone())).await;
+        for &concurrency in &flags.concurrency {
+            let latencies =
+                closed_loop(concurrency, flags.duration(), timestamps(client.clone())).await;
+            println!("tso concurrency={concurrency:<4} {latencies}");
         }
     });
 }
