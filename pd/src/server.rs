@@ -267,6 +267,10 @@ impl Server {
             let mut stop = stop_rx.clone();
             let app = routes.clone();
             servers.push(tokio::spawn(async move {
+                // Small replies (TSO, heartbeats) must not wait out Nagle and delayed ACKs.
+                let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
                 axum::serve(listener, app)
                     .with_graceful_shutdown(async move {
                         let _ = stop.wait_for(|stopped| *stopped).await;

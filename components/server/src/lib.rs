@@ -162,7 +162,16 @@ pub async fn run(
             .add_service(kv_service)
             .add_service(raft_service)
             .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                // Small replies must not wait out Nagle and delayed ACKs (40 ms on Linux).
+                tokio_stream::StreamExt::map(
+                    tokio_stream::wrappers::TcpListenerStream::new(listener),
+                    |stream| {
+                        if let Ok(tcp) = &stream {
+                            let _ = tcp.set_nodelay(true);
+                        }
+                        stream
+                    },
+                ),
                 async move {
                     let _ = grpc_stop.wait_for(|stop| *stop).await;
                 },
