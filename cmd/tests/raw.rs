@@ -5,7 +5,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use cmd::process::LocalCluster;
+use cmd::process::{LocalCluster, PdProcess, TikvProcess};
+use kvproto::{kvrpcpb, metapb, tikvpb::tikv_client::TikvClient};
 use tikv_client::{ColumnFamily, Config, RawClient};
 
 fn bin_dir() -> &'static Path {
@@ -151,10 +152,125 @@ async fn many_keys(client: &RawClient, prefix: &str, count: usize) {
     assert!(left.is_empty(), "every key deleted");
 }
 
+/// Bad input gets TiKV's errors, writes nothing, and leaves the region serving.
+async fn bad_input(client: &RawClient, prefix: &str) {
+    let long_key = [prefix.as_bytes(), &[b'k'; 8 * 1024]].concat();
+    let err = client
+        .put(long_key.clone(), b"v".to_vec())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("key is too large"), "{err:?}");
+    assert_eq!(client.get(long_key).await.unwrap(), None);
+
+    // One 9 MiB value makes a raft entry over the 8 MiB limit.
+    let key = format!("{prefix}huge").into_bytes();
+    let err = client
+        .put(key.clone(), vec![b'v'; 9 << 20])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, tikv_client::Error::RegionError(e) if e.raft_entry_too_large.is_some()),
+        "{err:?}"
+    );
+    assert_eq!(client.get(key.clone()).await.unwrap(), None);
+    client.put(key.clone(), b"small".to_vec()).await.unwrap();
+    assert_eq!(client.get(key).await.unwrap(), Some(b"small".to_vec()));
+}
+
+/// The region holding the start of the key space, as PD's HTTP API shows it.
+fn first_region(cluster: &LocalCluster) -> metapb::Region {
+    let regions = cluster.regions_json().expect("PD lists regions");
+    let region = regions["regions"]
+        .as_array()
+        .and_then(|list| list.iter().find(|r| r["start_key"] == ""))
+        .expect("a region starting at the empty key");
+    let number = |v: &serde_json::Value| v.as_u64().expect("a number");
+    metapb::Region {
+        id: number(&region["id"]),
+        region_epoch: Some(metapb::RegionEpoch {
+            conf_ver: number(&region["epoch"]["conf_ver"]),
+            version: number(&region["epoch"]["version"]),
+        }),
+        peers: region["peers"]
+            .as_array()
+            .expect("peers")
+            .iter()
+            .map(|p| metapb::Peer {
+                id: number(&p["id"]),
+                store_id: number(&p["store_id"]),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// A request that names another store than the one it reaches gets StoreNotMatch, on the
+/// read and the write path.
+async fn store_not_match(cluster: &LocalCluster) {
+    let region = first_region(cluster);
+    let peer = region.peers[0];
+    let context = Some(kvrpcpb::Context {
+        region_id: region.id,
+        region_epoch: region.region_epoch,
+        peer: Some(metapb::Peer {
+            store_id: peer.store_id + 1000,
+            ..peer
+        }),
+        ..Default::default()
+    });
+    let store = cluster
+        .store_index(peer.store_id)
+        .expect("the peer's store is ours");
+    let mut kv = TikvClient::connect(format!("http://{}", cluster.stores[store].addr()))
+        .await
+        .unwrap();
+    let get = kv
+        .raw_get(kvrpcpb::RawGetRequest {
+            context: context.clone(),
+            key: b"k".to_vec(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let put = kv
+        .raw_put(kvrpcpb::RawPutRequest {
+            context,
+            key: b"k".to_vec(),
+            value: b"v".to_vec(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    for region_error in [get.region_error, put.region_error] {
+        let error = region_error.expect("a region error");
+        let mismatch = error.store_not_match.expect("StoreNotMatch");
+        assert_eq!(mismatch.request_store_id, peer.store_id + 1000);
+        assert_eq!(mismatch.actual_store_id, peer.store_id);
+    }
+}
+
+/// A store's data belongs to its cluster: against another PD, tikv-server refuses to start.
+fn cluster_id_mismatch(cluster: &mut LocalCluster, dir: &Path) {
+    assert!(cluster.stores[0].stop(), "clean stop");
+    let other = PdProcess::start(&bin_dir().join("pd-server"), &dir.join("other-pd")).unwrap();
+    let err = TikvProcess::start(
+        &bin_dir().join("tikv-server"),
+        &dir.join("tikv1"),
+        &other.addr(),
+        &[],
+    )
+    .err()
+    .expect("a store of another cluster must not start");
+    assert!(err.contains("belongs to cluster"), "{err}");
+}
+
 #[test]
 fn raw_kv_suite() {
     let dir = tempfile::tempdir().unwrap();
-    let cluster = LocalCluster::start(bin_dir(), dir.path(), 3, None, &[])
+    let mut cluster = LocalCluster::start(bin_dir(), dir.path(), 3, None, &[])
         .unwrap_or_else(|e| panic!("start cluster: {e}"));
     cluster
         .wait_for_replicas(3, Duration::from_secs(60))
@@ -171,5 +287,9 @@ fn raw_kv_suite() {
         basic_operations(&v2, "v2-").await;
         ttl_cas_batch_scan_and_cfs(&v2, "v2-").await;
         many_keys(&v2, "v2-", 100_000).await;
+        bad_input(&v1, "v1-").await;
+        bad_input(&v2, "v2-").await;
+        store_not_match(&cluster).await;
     });
+    cluster_id_mismatch(&mut cluster, dir.path());
 }
