@@ -20,7 +20,8 @@ use std::task::{Context, Poll};
 
 use engine_memory::{MemoryEngine, MemoryIterator, MemorySnapshot};
 use engine_traits::{
-    CfName, IterOptions, Iterable, KvEngine, Mutable, Peekable, Snapshot, WriteBatch, WriteOptions,
+    CfName, EngineIterator, IterOptions, Iterable, KvEngine, Mutable, Peekable, SeekKey, Snapshot,
+    WriteBatch, WriteOptions,
 };
 use kvproto::{errorpb, kvrpcpb};
 
@@ -63,7 +64,7 @@ impl MockRegion {
     }
 
     /// Checks that every key `modify` touches is in the region. A range delete may end exactly
-    /// at the region's end.
+    /// at the region's end, and have no end only in the region that has none (as raftstore).
     fn check_modify(&self, modify: &Modify) -> Result<()> {
         let (first, end) = match modify {
             Modify::Put { key, .. } | Modify::Delete { key, .. } => (key, None),
@@ -73,7 +74,7 @@ impl MockRegion {
             return Err(self.key_not_in_region(first));
         }
         match end {
-            Some(end) if !self.end.is_empty() && end > &self.end => {
+            Some(end) if !self.end.is_empty() && (end.is_empty() || end > &self.end) => {
                 Err(self.key_not_in_region(end))
             }
             _ => Ok(()),
@@ -165,6 +166,16 @@ impl MockEngine {
             match modify {
                 Modify::Put { cf, key, value } => batch.put_cf(cf, key, value)?,
                 Modify::Delete { cf, key } => batch.delete_cf(cf, key)?,
+                Modify::DeleteRange { cf, start, end } if end.is_empty() => {
+                    // The engine takes bounded ranges only; delete what is there.
+                    let snapshot = self.engine.snapshot();
+                    let mut it = snapshot.iterator_opt(cf, IterOptions::range(start, &[]))?;
+                    let mut valid = it.seek(SeekKey::Key(start))?;
+                    while valid {
+                        batch.delete_cf(cf, it.key())?;
+                        valid = it.next()?;
+                    }
+                }
                 Modify::DeleteRange { cf, start, end } => batch.delete_range_cf(cf, start, end)?,
             }
         }

@@ -30,7 +30,8 @@ pub enum Modify {
         cf: CfName,
         key: Vec<u8>,
     },
-    /// Deletes `[start, end)`; `end` is never empty.
+    /// Deletes `[start, end)`; an empty `end` means to the end of the key space, which the
+    /// region must then reach too.
     DeleteRange {
         cf: CfName,
         start: Vec<u8>,

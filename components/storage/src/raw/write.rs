@@ -5,7 +5,7 @@
 //! other single-key writes. Delete range takes no latches: it covers keys it cannot name, and
 //! the client refuses it in atomic (CAS) mode anyway.
 
-use engine_traits::{CfName, EngineIterator, IterOptions, Iterable, SeekKey};
+use engine_traits::CfName;
 use kvproto::kvrpcpb;
 
 use super::{parse_request, read_live, ApiVersion, CasOutcome, KvPair, RawStorage, RawValue};
@@ -74,8 +74,8 @@ impl<E: Engine> RawStorage<E> {
     }
 
     /// Deletes every key in `[start_key, end_key)`. An empty end means the end of the key
-    /// space; in V1 storage then deletes up to just past the last key the region holds, read
-    /// from a snapshot (the engine takes no unbounded range). An empty range deletes nothing.
+    /// space (in V2, of the keyspace); only the last region takes it in V1. An empty range
+    /// deletes nothing.
     ///
     /// # Errors
     /// [`Error::InvalidRange`] when the start is after a non-empty end; otherwise as
@@ -92,18 +92,14 @@ impl<E: Engine> RawStorage<E> {
         self.check_key_size(&start_key)?;
         self.check_key_size(&end_key)?;
         let start = api.encode_lower_bound(CMD, &start_key)?;
-        let mut end = api.encode_upper_bound(CMD, &end_key)?;
-        if end.is_empty() {
-            match self.end_after_last_key(ctx, cf, &start).await? {
-                Some(last) => end = last,
-                None => return Ok(()),
+        let end = api.encode_upper_bound(CMD, &end_key)?;
+        if !end.is_empty() {
+            if start > end {
+                return Err(Error::InvalidRange);
             }
-        }
-        if start > end {
-            return Err(Error::InvalidRange);
-        }
-        if start == end {
-            return Ok(());
+            if start == end {
+                return Ok(());
+            }
         }
         let modify = Modify::DeleteRange { cf, start, end };
         self.engine
@@ -206,24 +202,6 @@ impl<E: Engine> RawStorage<E> {
             .async_write(ctx, WriteData::new(modifies))
             .await?;
         Ok(())
-    }
-
-    /// Returns a key just past the last key at or after `start` in the region, or `None` when
-    /// there is none: the bounded end of an "up to the end" range delete.
-    async fn end_after_last_key(
-        &self,
-        ctx: &kvrpcpb::Context,
-        cf: CfName,
-        start: &[u8],
-    ) -> Result<Option<Vec<u8>>> {
-        let snapshot = self.engine.async_snapshot(ctx).await?;
-        let mut it = snapshot.iterator_opt(cf, IterOptions::range(start, &[]))?;
-        if !it.seek_for_prev(SeekKey::End)? {
-            return Ok(None);
-        }
-        let mut end = it.key().to_vec();
-        end.push(0);
-        Ok(Some(end))
     }
 }
 

@@ -139,6 +139,27 @@ async fn v1_delete_range_to_the_end_stops_at_the_region_end() {
 }
 
 #[tokio::test]
+async fn v1_delete_range_to_the_end_is_refused_by_a_region_with_an_end() {
+    let f = Fixture::new(ApiVersion::V1);
+    f.put_k1_to_k5().await;
+    f.engine.set_region(Some(f.region(2, b"k2", b"k4")));
+    let err = f
+        .storage
+        .raw_delete_range(&f.ctx(), "", b"k3".to_vec(), vec![])
+        .await
+        .unwrap_err();
+    let region_error = err.region_error().expect("a region error");
+    assert!(region_error.key_not_in_region.is_some(), "{region_error:?}");
+    f.engine.set_region(None);
+    let got = f
+        .storage
+        .raw_scan(&f.ctx(), "", vec![], vec![], scan_all())
+        .await
+        .unwrap();
+    assert_eq!(got, f.pairs(&[1, 2, 3, 4, 5]), "nothing deleted");
+}
+
+#[tokio::test]
 async fn keys_over_the_size_limit_are_refused() {
     for api in BOTH_APIS {
         let f = Fixture::new(api);
