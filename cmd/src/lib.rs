@@ -4,9 +4,60 @@
 pub mod load;
 pub mod process;
 
+use std::fmt::Display;
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::{fs::OpenOptions, io::IsTerminal, path::Path, sync::Mutex};
 
 use tracing_subscriber::EnvFilter;
+
+/// The body of a server's `main`: logging (at `log(&config)` = level and file, empty for
+/// standard error) and the panic hook, a runtime, then `serve` until it returns. Exits with 2
+/// for bad flags or configuration and 1 when serving fails, saying why on standard error.
+pub fn server_main<C, E, Fut>(
+    name: &str,
+    config: Result<C, String>,
+    log: impl FnOnce(&C) -> (String, String),
+    serve: impl FnOnce(C) -> Fut,
+) -> ExitCode
+where
+    Fut: Future<Output = Result<(), E>>,
+    E: Display,
+{
+    let config = match config {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (level, file) = log(&config);
+    let file = (!file.is_empty()).then(|| PathBuf::from(file));
+    if let Err(e) = init_logging(&level, file.as_deref()) {
+        eprintln!("{name}: {e}");
+        return ExitCode::from(2);
+    }
+    abort_on_panic();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("{name}: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(config)) {
+        Ok(()) => {
+            tracing::info!("{name} stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "{name} failed");
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// Sends logs to `file` (appending) or to standard error, at `level` unless `RUST_LOG` says
 /// otherwise.

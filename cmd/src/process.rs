@@ -1,6 +1,7 @@
 //! Starting and stopping server processes on loopback ports: used by the end-to-end tests, the
 //! benchmarks and the playground.
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -23,10 +24,133 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// What a server process of either kind has: the child, its binary, and the file collecting
+/// its log and standard error. Killed when dropped.
+struct ServerProcess {
+    name: &'static str,
+    binary: PathBuf,
+    log_path: PathBuf,
+    child: Option<Child>,
+}
+
+impl ServerProcess {
+    fn new(name: &'static str, binary: &Path, log_path: PathBuf) -> Self {
+        ServerProcess {
+            name,
+            binary: binary.to_path_buf(),
+            log_path,
+            child: None,
+        }
+    }
+
+    /// Spawns the binary with `args` unless it is running, then waits until `ready` holds.
+    fn start(
+        &mut self,
+        args: Vec<OsString>,
+        mut ready: impl FnMut() -> bool,
+    ) -> Result<(), String> {
+        if self.child.is_some() {
+            return Ok(());
+        }
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .map_err(|e| format!("open {}: {e}", self.log_path.display()))?;
+        let mut command = Command::new(&self.binary);
+        die_with_parent(&mut command);
+        let child = command
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .map_err(|e| format!("spawn {}: {e}", self.binary.display()))?;
+        let child = self.child.insert(child);
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if ready() {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Err(format!(
+                    "{} exited with {status}: {}",
+                    self.name,
+                    self.log_tail()
+                ));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "{} did not serve within {START_TIMEOUT:?}: {}",
+                    self.name,
+                    self.log_tail()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
+        terminate(&child);
+        child.wait().map(|s| s.success()).unwrap_or(false)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Implements the methods both process kinds expose from their `ServerProcess`.
+macro_rules! server_process_methods {
+    () => {
+        /// Path of the file that collects the process's log and standard error.
+        pub fn log_path(&self) -> PathBuf {
+            self.process.log_path.clone()
+        }
+
+        pub fn is_running(&self) -> bool {
+            self.process.child.is_some()
+        }
+
+        /// Returns the last lines of the log.
+        pub fn log_tail(&self) -> String {
+            self.process.log_tail()
+        }
+
+        /// Kills the process with SIGKILL, as a crash would, and reaps it.
+        pub fn kill(&mut self) {
+            self.process.kill();
+        }
+
+        /// Stops the process with SIGTERM and waits for it to exit; returns whether it
+        /// exited cleanly (status 0).
+        pub fn stop(&mut self) -> bool {
+            self.process.stop()
+        }
+    };
+}
+
 /// A running `pd-server`, killed when dropped.
 pub struct PdProcess {
-    child: Option<Child>,
-    binary: PathBuf,
+    process: ServerProcess,
     data_dir: PathBuf,
     port: u16,
     config: Option<PathBuf>,
@@ -54,8 +178,7 @@ impl PdProcess {
         config: Option<&Path>,
     ) -> Result<PdProcess, String> {
         let mut pd = PdProcess {
-            child: None,
-            binary: binary.to_path_buf(),
+            process: ServerProcess::new("pd-server", binary, data_dir.with_extension("log")),
             data_dir: data_dir.to_path_buf(),
             port: free_port(),
             config: config.map(Path::to_path_buf),
@@ -73,10 +196,7 @@ impl PdProcess {
         &self.data_dir
     }
 
-    /// Path of the file that collects the process's log and standard error.
-    pub fn log_path(&self) -> PathBuf {
-        self.data_dir.with_extension("log")
-    }
+    server_process_methods!();
 
     /// Starts the process again (same port, same data) if it is not running.
     ///
@@ -84,89 +204,24 @@ impl PdProcess {
     ///
     /// As [`PdProcess::start`].
     pub fn restart(&mut self) -> Result<(), String> {
-        if self.child.is_some() {
-            return Ok(());
-        }
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .map_err(|e| format!("open {}: {e}", self.log_path().display()))?;
-        let mut command = Command::new(&self.binary);
+        let mut args: Vec<OsString> = Vec::new();
         if let Some(config) = &self.config {
-            command.arg("--config").arg(config);
+            args.extend(["--config".into(), config.into()]);
         }
-        die_with_parent(&mut command);
-        let child = command
-            .arg("--name")
-            .arg("pd")
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .arg("--client-urls")
-            .arg(format!("http://{}", self.addr()))
-            .arg("--peer-urls")
-            .arg(format!("http://127.0.0.1:{}", free_port()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .map_err(|e| format!("spawn {}: {e}", self.binary.display()))?;
-        self.child = Some(child);
-        self.wait_until_serving()
-    }
-
-    fn wait_until_serving(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Ok((200, _)) = http_get(&self.addr(), "/pd/api/v1/health") {
-                return Ok(());
-            }
-            let child = self.child.as_mut().expect("started");
-            if let Ok(Some(status)) = child.try_wait() {
-                self.child = None;
-                return Err(format!(
-                    "pd-server exited with {status}: {}",
-                    self.log_tail()
-                ));
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "pd-server did not serve within {START_TIMEOUT:?}: {}",
-                    self.log_tail()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Returns the last lines of the log.
-    pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
-    }
-
-    /// Kills the process with SIGKILL, as a crash would, and reaps it.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Stops the process with SIGTERM and waits for it to exit; returns whether it exited
-    /// cleanly (status 0).
-    pub fn stop(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else {
-            return true;
-        };
-        terminate(&child);
-        child.wait().map(|s| s.success()).unwrap_or(false)
-    }
-}
-
-impl Drop for PdProcess {
-    fn drop(&mut self) {
-        self.kill();
+        args.extend([
+            "--name".into(),
+            "pd".into(),
+            "--data-dir".into(),
+            self.data_dir.clone().into(),
+            "--client-urls".into(),
+            format!("http://{}", self.addr()).into(),
+            "--peer-urls".into(),
+            format!("http://127.0.0.1:{}", free_port()).into(),
+        ]);
+        let addr = self.addr();
+        self.process.start(args, || {
+            matches!(http_get(&addr, "/pd/api/v1/health"), Ok((200, _)))
+        })
     }
 }
 
@@ -279,8 +334,7 @@ pub fn wait_until(
 
 /// A running `tikv-server`, killed when dropped.
 pub struct TikvProcess {
-    child: Option<Child>,
-    binary: PathBuf,
+    process: ServerProcess,
     data_dir: PathBuf,
     pd_addr: String,
     port: u16,
@@ -302,8 +356,7 @@ impl TikvProcess {
         extra_args: &[&str],
     ) -> Result<TikvProcess, String> {
         let mut tikv = TikvProcess {
-            child: None,
-            binary: binary.to_path_buf(),
+            process: ServerProcess::new("tikv-server", binary, data_dir.with_extension("log")),
             data_dir: data_dir.to_path_buf(),
             pd_addr: pd_addr.to_string(),
             port: free_port(),
@@ -322,13 +375,7 @@ impl TikvProcess {
         format!("127.0.0.1:{}", self.status_port)
     }
 
-    pub fn log_path(&self) -> PathBuf {
-        self.data_dir.with_extension("log")
-    }
-
-    pub fn is_running(&self) -> bool {
-        self.child.is_some()
-    }
+    server_process_methods!();
 
     /// Starts the store again (same ports and data) if it is not running.
     ///
@@ -336,89 +383,24 @@ impl TikvProcess {
     ///
     /// As [`TikvProcess::start`].
     pub fn restart(&mut self) -> Result<(), String> {
-        if self.child.is_some() {
-            return Ok(());
-        }
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .map_err(|e| format!("open {}: {e}", self.log_path().display()))?;
-        let mut command = Command::new(&self.binary);
-        die_with_parent(&mut command);
-        let child = command
-            .arg("--pd")
-            .arg(&self.pd_addr)
-            .arg("--addr")
-            .arg(self.addr())
-            .arg("--status-addr")
-            .arg(self.status_addr())
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .args(&self.extra_args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .map_err(|e| format!("spawn {}: {e}", self.binary.display()))?;
-        self.child = Some(child);
-        let addr = self.addr();
-        let pd_addr = self.pd_addr.clone();
-        let registered = || {
-            http_get(&pd_addr, "/pd/api/v1/stores").is_ok_and(|(status, body)| {
+        let mut args: Vec<OsString> = vec![
+            "--pd".into(),
+            self.pd_addr.clone().into(),
+            "--addr".into(),
+            self.addr().into(),
+            "--status-addr".into(),
+            self.status_addr().into(),
+            "--data-dir".into(),
+            self.data_dir.clone().into(),
+        ];
+        args.extend(self.extra_args.iter().map(OsString::from));
+        let (addr, pd_addr, status_addr) = (self.addr(), self.pd_addr.clone(), self.status_addr());
+        self.process.start(args, || {
+            let registered = http_get(&pd_addr, "/pd/api/v1/stores").is_ok_and(|(status, body)| {
                 status == 200 && body.contains(&format!("\"address\":\"{addr}\""))
-            })
-        };
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if registered() && http_get(&self.status_addr(), "/status").is_ok_and(|(s, _)| s == 200)
-            {
-                return Ok(());
-            }
-            let child = self.child.as_mut().expect("started");
-            if let Ok(Some(status)) = child.try_wait() {
-                self.child = None;
-                return Err(format!(
-                    "tikv-server exited with {status}: {}",
-                    self.log_tail()
-                ));
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "tikv-server did not register within {START_TIMEOUT:?}: {}",
-                    self.log_tail()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-
-    /// SIGKILL, as a crash.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// SIGTERM and wait; returns whether it exited cleanly.
-    pub fn stop(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else {
-            return true;
-        };
-        terminate(&child);
-        child.wait().map(|s| s.success()).unwrap_or(false)
-    }
-}
-
-impl Drop for TikvProcess {
-    fn drop(&mut self) {
-        self.kill();
+            });
+            registered && matches!(http_get(&status_addr, "/status"), Ok((200, _)))
+        })
     }
 }
 

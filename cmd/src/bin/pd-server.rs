@@ -73,40 +73,13 @@ impl Flags {
 }
 
 fn main() -> ExitCode {
-    let config = match Flags::parse().into_config() {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("pd-server: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let log_file =
-        (!config.log.file.filename.is_empty()).then(|| PathBuf::from(&config.log.file.filename));
-    if let Err(e) = cmd::init_logging(&config.log.level, log_file.as_deref()) {
-        eprintln!("pd-server: {e}");
-        return ExitCode::from(2);
-    }
-    cmd::abort_on_panic();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("pd-server: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async {
-        let server = Server::open(config).await?;
-        server.run(cmd::shutdown_signal()).await
-    });
-    match result {
-        Ok(()) => {
-            tracing::info!("pd-server stopped");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "pd-server failed");
-            eprintln!("pd-server: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cmd::server_main(
+        "pd-server",
+        Flags::parse().into_config(),
+        |c: &Config| (c.log.level.clone(), c.log.file.filename.clone()),
+        |config| async {
+            let server = Server::open(config).await?;
+            server.run(cmd::shutdown_signal()).await
+        },
+    )
 }

@@ -78,36 +78,10 @@ impl Flags {
 }
 
 fn main() -> ExitCode {
-    let config = match Flags::parse().into_config() {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("tikv-server: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let log_file =
-        (!config.log.file.filename.is_empty()).then(|| PathBuf::from(&config.log.file.filename));
-    if let Err(e) = cmd::init_logging(&config.log.level, log_file.as_deref()) {
-        eprintln!("tikv-server: {e}");
-        return ExitCode::from(2);
-    }
-    cmd::abort_on_panic();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("tikv-server: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(server::run(config, cmd::shutdown_signal())) {
-        Ok(()) => {
-            tracing::info!("tikv-server stopped");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "tikv-server failed");
-            eprintln!("tikv-server: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cmd::server_main(
+        "tikv-server",
+        Flags::parse().into_config(),
+        |c: &Config| (c.log.level.clone(), c.log.file.filename.clone()),
+        |config| server::run(config, cmd::shutdown_signal()),
+    )
 }
