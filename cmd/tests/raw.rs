@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use cmd::process::{LocalCluster, PdProcess, TikvProcess};
+use cmd::process::{wait_until, LocalCluster, PdProcess, TikvProcess};
 use kvproto::{kvrpcpb, metapb, tikvpb::tikv_client::TikvClient};
 use tikv_client::{ColumnFamily, Config, RawClient};
 
@@ -181,6 +181,13 @@ async fn bad_input(client: &RawClient, prefix: &str) {
     assert_eq!(client.get(key).await.unwrap(), Some(b"small".to_vec()));
 }
 
+fn region_count(cluster: &LocalCluster) -> u64 {
+    cluster
+        .regions_json()
+        .and_then(|r| r["count"].as_u64())
+        .expect("PD counts regions")
+}
+
 /// The region holding the start of the key space, as PD's HTTP API shows it.
 fn first_region(cluster: &LocalCluster) -> metapb::Region {
     let regions = cluster.regions_json().expect("PD lists regions");
@@ -274,7 +281,16 @@ fn cluster_id_mismatch(cluster: &mut LocalCluster, dir: &Path) {
 #[test]
 fn raw_kv_suite() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cluster = LocalCluster::start(bin_dir(), dir.path(), 3, None, &[])
+    // Small regions, so that the 100,000-key runs split regions while the client writes.
+    let config = dir.path().join("tikv.toml");
+    std::fs::write(
+        &config,
+        "[raftstore]\nsplit-region-check-tick-interval = \"1s\"\nregion-split-check-diff = \"64KiB\"\n\
+         [coprocessor]\nregion-max-size = \"768KiB\"\nregion-split-size = \"512KiB\"\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let mut cluster = LocalCluster::start(bin_dir(), dir.path(), 3, None, &["--config", config])
         .unwrap_or_else(|e| panic!("start cluster: {e}"));
     cluster
         .wait_for_replicas(3, Duration::from_secs(60))
@@ -284,7 +300,12 @@ fn raw_kv_suite() {
         let v1 = RawClient::new(pd.clone()).await.unwrap();
         basic_operations(&v1, "v1-").await;
         ttl_cas_batch_scan_and_cfs(&v1, "v1-").await;
+        let regions_before = region_count(&cluster);
         many_keys(&v1, "v1-", 100_000).await;
+        wait_until("size-based splits", Duration::from_secs(30), || {
+            region_count(&cluster) > regions_before
+        })
+        .unwrap();
         let v2 = RawClient::new_with_config(pd.clone(), Config::default().with_default_keyspace())
             .await
             .unwrap();

@@ -33,6 +33,10 @@ pub struct Config {
     pub pd_store_heartbeat_tick_interval: ReadableDuration,
     /// A peer silent this long is reported to PD as down. Default `"30s"`.
     pub max_peer_down_duration: ReadableDuration,
+    /// How often leaders consider checking their region's size. Default `"10s"`.
+    pub split_region_check_tick_interval: ReadableDuration,
+    /// Bytes written to a region before its size is checked again. Default `"6MiB"`.
+    pub region_split_check_diff: ReadableSize,
     /// Raft poller threads. Default 2.
     pub store_pool_size: usize,
     /// Apply poller threads. Default 2.
@@ -54,6 +58,8 @@ impl Default for Config {
             pd_heartbeat_tick_interval: ReadableDuration::secs(5),
             pd_store_heartbeat_tick_interval: ReadableDuration::secs(5),
             max_peer_down_duration: ReadableDuration::secs(30),
+            split_region_check_tick_interval: ReadableDuration::secs(10),
+            region_split_check_diff: ReadableSize::mib(6),
             store_pool_size: 2,
             apply_pool_size: 2,
         }

@@ -93,6 +93,7 @@ pub enum PeerTick {
     Raft,
     RaftLogGc,
     PdHeartbeat,
+    SplitRegionCheck,
 }
 
 /// A change the apply poller made that the raft side must follow.
@@ -144,6 +145,11 @@ pub enum PeerMsg<S: Snapshot> {
         split_keys: Vec<Vec<u8>>,
         ids: Vec<pdpb::SplitId>,
     },
+    /// The split checker found the region over its size limit.
+    SplitCheckResult {
+        region_epoch: metapb::RegionEpoch,
+        split_keys: Vec<Vec<u8>>,
+    },
     /// Start campaigning right away (a region created by a split whose parent this store led).
     Campaign,
     /// Wake up: do nothing but handle any pending ready.
@@ -168,6 +174,9 @@ impl<S: Snapshot> fmt::Debug for PeerMsg<S> {
             PeerMsg::Unreachable { to_peer_id } => write!(f, "Unreachable({to_peer_id})"),
             PeerMsg::PdOperator(_) => f.write_str("PdOperator"),
             PeerMsg::SplitIds { .. } => f.write_str("SplitIds"),
+            PeerMsg::SplitCheckResult { split_keys, .. } => {
+                write!(f, "SplitCheckResult({} keys)", split_keys.len())
+            }
             PeerMsg::Campaign => f.write_str("Campaign"),
             PeerMsg::Noop => f.write_str("Noop"),
         }

@@ -74,6 +74,9 @@ pub struct Peer<EK: KvEngine, ER: RaftLogEngine> {
     pub approximate_keys: u64,
     pub written_bytes: u64,
     pub written_keys: u64,
+    /// Bytes written since the region's size was last checked. Starts at the check threshold,
+    /// so a new leader checks its region once.
+    pub size_diff_hint: u64,
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
@@ -137,6 +140,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             approximate_keys: 0,
             written_bytes: 0,
             written_keys: 0,
+            size_diff_hint: ctx.cfg.region_split_check_diff.0,
         };
         p.refresh_peer_cache();
         Ok(p)

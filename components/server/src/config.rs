@@ -13,6 +13,8 @@ pub struct Config {
     pub storage: StorageSection,
     pub pd: PdConfig,
     pub raftstore: raftstore::Config,
+    /// When regions split by size (TiKV keeps these under `[coprocessor]`).
+    pub coprocessor: raftstore::SplitCheckConfig,
     pub log: LogConfig,
 }
 
@@ -126,7 +128,8 @@ impl Config {
         if self.storage.max_key_size.0 == 0 {
             return Err("storage.max-key-size must not be 0".into());
         }
-        self.raftstore.validate()
+        self.raftstore.validate()?;
+        self.coprocessor.validate()
     }
 }
 

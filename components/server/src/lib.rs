@@ -136,6 +136,7 @@ pub async fn run(
         trans: Arc::new(trans),
         pd_scheduler,
         store_meta: store_meta.clone(),
+        split_check: config.coprocessor.clone(),
     })?;
 
     let storage_config = StorageConfig {

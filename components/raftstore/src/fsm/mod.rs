@@ -13,6 +13,7 @@ use raft_log_engine::RaftLogEngine;
 use crate::config::Config;
 use crate::pd_worker::PdScheduler;
 use crate::peer_storage::SnapGenerator;
+use crate::split_check::SplitChecker;
 use crate::store_meta::StoreMeta;
 use crate::transport::Transport;
 
@@ -32,6 +33,7 @@ pub struct PollContext<EK: KvEngine, ER: RaftLogEngine> {
     pub pd_scheduler: PdScheduler,
     pub store_meta: Arc<Mutex<StoreMeta>>,
     pub snap_generator: SnapGenerator<EK>,
+    pub split_checker: SplitChecker<EK>,
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> Clone for PollContext<EK, ER> {
@@ -47,6 +49,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Clone for PollContext<EK, ER> {
             pd_scheduler: self.pd_scheduler.clone(),
             store_meta: self.store_meta.clone(),
             snap_generator: self.snap_generator.clone(),
+            split_checker: self.split_checker.clone(),
         }
     }
 }

@@ -28,6 +28,7 @@ use crate::fsm::{ApplyFsm, ApplyRouter, PeerFsm, PollContext};
 use crate::msg::{PeerMsg, PeerTick, StoreMsg};
 use crate::pd_worker::{PdScheduler, PdTask};
 use crate::peer_storage::{load_all_region_states, load_region_state, SnapGenerator};
+use crate::split_check::{SplitCheckConfig, SplitChecker};
 use crate::store_meta::StoreMeta;
 use crate::transport::Transport;
 use crate::util;
@@ -289,6 +290,8 @@ pub struct StoreDeps<EK: KvEngine, ER: RaftLogEngine> {
     pub trans: Arc<dyn Transport>,
     pub pd_scheduler: PdScheduler,
     pub store_meta: Arc<Mutex<StoreMeta>>,
+    /// When regions split by size (`[coprocessor]`).
+    pub split_check: SplitCheckConfig,
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> RaftSystemBuilder<EK, ER> {
@@ -307,6 +310,8 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftSystemBuilder<EK, ER> {
         } = self;
         let (snap_generator, _snap_thread) = SnapGenerator::start()
             .map_err(|e| Error::Other(format!("start snapshot generator: {e}")))?;
+        let (split_checker, _split_thread) = SplitChecker::start(deps.split_check.clone())
+            .map_err(|e| Error::Other(format!("start split checker: {e}")))?;
         let ctx = PollContext {
             store_id: deps.store_id,
             cfg: cfg.clone(),
@@ -318,6 +323,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftSystemBuilder<EK, ER> {
             pd_scheduler: deps.pd_scheduler,
             store_meta: deps.store_meta,
             snap_generator,
+            split_checker,
         };
         let mut peers = Vec::new();
         let mut applies = Vec::new();
@@ -377,6 +383,7 @@ fn spawn_ticker<EK: KvEngine, ER: RaftLogEngine>(
     let gc_every = every(cfg.raft_log_gc_tick_interval.0);
     let pd_every = every(cfg.pd_heartbeat_tick_interval.0);
     let store_every = every(cfg.pd_store_heartbeat_tick_interval.0);
+    let split_every = every(cfg.split_region_check_tick_interval.0);
     std::thread::Builder::new()
         .name("raft-ticker".into())
         .spawn(move || {
@@ -390,6 +397,9 @@ fn spawn_ticker<EK: KvEngine, ER: RaftLogEngine>(
                 }
                 if count.is_multiple_of(pd_every) {
                     router.broadcast_normal(|| PeerMsg::Tick(PeerTick::PdHeartbeat));
+                }
+                if count.is_multiple_of(split_every) {
+                    router.broadcast_normal(|| PeerMsg::Tick(PeerTick::SplitRegionCheck));
                 }
                 if count % store_every == 1 {
                     let _ = router.force_send_control(StoreMsg::StoreHeartbeatTick);

@@ -1,0 +1,304 @@
+//! Size-based region splits (seed: the split-check worker). A leader whose region took
+//! `region-split-check-diff` bytes of writes since its last check hands the region to the
+//! split checker thread; if the region holds more than `region-max-size` bytes or
+//! `region-max-keys` keys, the checker picks a split key every `region-split-size` bytes (or
+//! `region-split-keys` keys) and the leader asks PD to split there, the same path PD's own
+//! split operators take.
+
+use std::thread::JoinHandle;
+
+use config_types::ReadableSize;
+use crossbeam::channel::{self, Sender};
+use engine_traits::{EngineIterator, IterOptions, Iterable, KvEngine, SeekKey, DATA_CFS};
+use kvproto::metapb;
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use crate::errors::Result;
+
+/// Most split keys one check proposes, as TiKV's `batch-split-limit`.
+const MAX_SPLIT_KEYS: usize = 10;
+
+/// The `[coprocessor]` section: when regions split by size.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct SplitCheckConfig {
+    /// A region larger than this is split. Default `"144MiB"`.
+    pub region_max_size: ReadableSize,
+    /// Size of the regions a split produces. Default `"96MiB"`.
+    pub region_split_size: ReadableSize,
+    /// A region with more keys than this is split. Default 1,440,000.
+    pub region_max_keys: u64,
+    /// Keys in the regions a split produces. Default 960,000.
+    pub region_split_keys: u64,
+}
+
+impl Default for SplitCheckConfig {
+    fn default() -> Self {
+        SplitCheckConfig {
+            region_max_size: ReadableSize::mib(144),
+            region_split_size: ReadableSize::mib(96),
+            region_max_keys: 1_440_000,
+            region_split_keys: 960_000,
+        }
+    }
+}
+
+impl SplitCheckConfig {
+    /// # Errors
+    ///
+    /// A message naming the bad setting.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.region_split_size.0 == 0 || self.region_split_keys == 0 {
+            return Err("coprocessor.region-split-size and region-split-keys must not be 0".into());
+        }
+        if self.region_max_size.0 < self.region_split_size.0 {
+            return Err(
+                "coprocessor.region-max-size must not be smaller than region-split-size".into(),
+            );
+        }
+        if self.region_max_keys < self.region_split_keys {
+            return Err(
+                "coprocessor.region-max-keys must not be smaller than region-split-keys".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Returns where to split `region` (keys as in the region, without the data prefix), or
+/// nothing if it is within the limits. Scans every data column family of `snapshot` in key
+/// order, counting key and value bytes.
+///
+/// # Errors
+///
+/// Engine errors while scanning.
+pub fn split_keys<S: Iterable>(
+    snapshot: &S,
+    region: &metapb::Region,
+    cfg: &SplitCheckConfig,
+) -> Result<Vec<Vec<u8>>> {
+    let start = keys::data_key(&region.start_key);
+    let end = keys::data_end_key(&region.end_key);
+    let mut iters = Vec::with_capacity(DATA_CFS.len());
+    for cf in DATA_CFS {
+        let mut it = snapshot.iterator_opt(cf, IterOptions::range(&start, &end))?;
+        if it.seek(SeekKey::Start)? {
+            iters.push(it);
+        }
+    }
+    let (mut size, mut keys) = (0u64, 0u64);
+    let (mut segment_size, mut segment_keys) = (0u64, 0u64);
+    let mut splits: Vec<Vec<u8>> = Vec::new();
+    // A k-way merge: each step takes the smallest key among the column families.
+    while let Some(next) = smallest(&iters) {
+        let it = &mut iters[next];
+        let entry = (it.key().len() + it.value().len()) as u64;
+        if (segment_size >= cfg.region_split_size.0 || segment_keys >= cfg.region_split_keys)
+            && splits.len() < MAX_SPLIT_KEYS
+            && splits
+                .last()
+                .is_none_or(|last| last.as_slice() != keys::origin_key(it.key()))
+        {
+            splits.push(keys::origin_key(it.key()).to_vec());
+            segment_size = 0;
+            segment_keys = 0;
+        }
+        size += entry;
+        keys += 1;
+        segment_size += entry;
+        segment_keys += 1;
+        if !it.next()? {
+            iters.swap_remove(next);
+        }
+    }
+    if size <= cfg.region_max_size.0 && keys <= cfg.region_max_keys {
+        return Ok(Vec::new());
+    }
+    Ok(splits)
+}
+
+/// Index of the iterator standing on the smallest key.
+fn smallest<I: EngineIterator>(iters: &[I]) -> Option<usize> {
+    (0..iters.len()).min_by(|&a, &b| iters[a].key().cmp(iters[b].key()))
+}
+
+type Reply = Box<dyn FnOnce(Vec<Vec<u8>>) + Send>;
+
+struct Task<EK> {
+    kv: EK,
+    region: metapb::Region,
+    reply: Reply,
+}
+
+/// Handle to the split checker thread; it stops when every handle is dropped.
+pub struct SplitChecker<EK: KvEngine> {
+    sender: Sender<Task<EK>>,
+}
+
+impl<EK: KvEngine> Clone for SplitChecker<EK> {
+    fn clone(&self) -> Self {
+        SplitChecker {
+            sender: self.sender.clone(),
+        }
+    }
+}
+
+impl<EK: KvEngine> SplitChecker<EK> {
+    /// Starts the checker thread with the size limits of `cfg`.
+    ///
+    /// # Errors
+    ///
+    /// If the thread cannot be spawned.
+    pub fn start(cfg: SplitCheckConfig) -> std::io::Result<(Self, JoinHandle<()>)> {
+        let (sender, receiver) = channel::unbounded::<Task<EK>>();
+        let handle = std::thread::Builder::new()
+            .name("split-check".into())
+            .spawn(move || {
+                for task in receiver {
+                    match split_keys(&task.kv.snapshot(), &task.region, &cfg) {
+                        Ok(keys) if keys.is_empty() => {}
+                        Ok(keys) => {
+                            info!(
+                                region_id = task.region.id,
+                                split_keys = keys.len(),
+                                "region over its size limit; asking to split"
+                            );
+                            (task.reply)(keys);
+                        }
+                        Err(e) => {
+                            warn!(region_id = task.region.id, error = %e, "split check failed");
+                        }
+                    }
+                }
+            })?;
+        Ok((SplitChecker { sender }, handle))
+    }
+
+    /// Checks `region` on the checker thread; `reply` gets the split keys if it must split.
+    pub fn schedule(
+        &self,
+        kv: EK,
+        region: metapb::Region,
+        reply: impl FnOnce(Vec<Vec<u8>>) + Send + 'static,
+    ) {
+        let _ = self.sender.send(Task {
+            kv,
+            region,
+            reply: Box::new(reply),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use engine_memory::MemoryEngine;
+    use engine_traits::{CfName, Mutable, WriteBatch, WriteOptions, CF_DEFAULT, CF_WRITE};
+
+    use super::*;
+
+    fn region(start: &[u8], end: &[u8]) -> metapb::Region {
+        metapb::Region {
+            id: 1,
+            start_key: start.to_vec(),
+            end_key: end.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    /// Keys `k000`..: `count` of them in `cf`, each with a `value_len`-byte value.
+    fn fill(engine: &MemoryEngine, cf: CfName, count: usize, value_len: usize) {
+        let mut batch = engine.write_batch();
+        for i in 0..count {
+            let key = keys::data_key(format!("k{i:03}").as_bytes());
+            batch.put_cf(cf, &key, &vec![b'v'; value_len]).unwrap();
+        }
+        batch.write_opt(WriteOptions::default()).unwrap();
+    }
+
+    fn config(max: u64, split: u64) -> SplitCheckConfig {
+        SplitCheckConfig {
+            region_max_size: ReadableSize(max),
+            region_split_size: ReadableSize(split),
+            region_max_keys: u64::MAX,
+            region_split_keys: u64::MAX,
+        }
+    }
+
+    #[test]
+    fn a_region_within_its_limits_does_not_split() {
+        let engine = MemoryEngine::new();
+        // 100 entries of 5 + 95 bytes: 10,000 bytes in all.
+        fill(&engine, CF_DEFAULT, 100, 95);
+        let keys = split_keys(
+            &engine.snapshot(),
+            &region(b"", b""),
+            &config(10_000, 5_000),
+        );
+        assert_eq!(keys.unwrap(), Vec::<Vec<u8>>::new());
+    }
+
+    #[test]
+    fn an_oversized_region_splits_every_split_size() {
+        let engine = MemoryEngine::new();
+        fill(&engine, CF_DEFAULT, 100, 95);
+        let keys = split_keys(&engine.snapshot(), &region(b"", b""), &config(9_999, 2_500));
+        // 25 entries of 100 bytes per region.
+        assert_eq!(
+            keys.unwrap(),
+            vec![b"k025".to_vec(), b"k050".to_vec(), b"k075".to_vec()]
+        );
+    }
+
+    #[test]
+    fn only_the_region_is_scanned_and_split_keys_lie_inside_it() {
+        let engine = MemoryEngine::new();
+        fill(&engine, CF_DEFAULT, 100, 95);
+        // [k010, k060): 50 entries, 5,000 bytes.
+        let keys = split_keys(
+            &engine.snapshot(),
+            &region(b"k010", b"k060"),
+            &config(4_000, 2_000),
+        );
+        assert_eq!(keys.unwrap(), vec![b"k030".to_vec(), b"k050".to_vec()]);
+    }
+
+    #[test]
+    fn column_families_count_together_and_a_key_is_split_at_once() {
+        let engine = MemoryEngine::new();
+        // Every key in two column families: 200 bytes per key.
+        fill(&engine, CF_DEFAULT, 100, 95);
+        fill(&engine, CF_WRITE, 100, 95);
+        let keys = split_keys(
+            &engine.snapshot(),
+            &region(b"", b""),
+            &config(10_000, 5_000),
+        );
+        assert_eq!(
+            keys.unwrap(),
+            vec![b"k025".to_vec(), b"k050".to_vec(), b"k075".to_vec()]
+        );
+    }
+
+    #[test]
+    fn key_limits_split_too_and_one_check_proposes_at_most_ten_keys() {
+        let engine = MemoryEngine::new();
+        fill(&engine, CF_DEFAULT, 500, 1);
+        let cfg = SplitCheckConfig {
+            region_max_size: ReadableSize::mib(1),
+            region_split_size: ReadableSize::mib(1),
+            region_max_keys: 100,
+            region_split_keys: 20,
+        };
+        let keys = split_keys(&engine.snapshot(), &region(b"", b""), &cfg).unwrap();
+        assert_eq!(keys.len(), MAX_SPLIT_KEYS);
+        assert_eq!(keys[0], b"k020".to_vec());
+        assert_eq!(keys[9], b"k200".to_vec());
+    }
+
+    #[test]
+    fn max_smaller_than_split_size_is_refused() {
+        assert!(config(1, 2).validate().is_err());
+        assert!(SplitCheckConfig::default().validate().is_ok());
+    }
+}
