@@ -145,10 +145,10 @@ pub enum PeerMsg<S: Snapshot> {
         split_keys: Vec<Vec<u8>>,
         ids: Vec<pdpb::SplitId>,
     },
-    /// The split checker found the region over its size limit.
+    /// The split checker measured the region (at `region_epoch`).
     SplitCheckResult {
         region_epoch: metapb::RegionEpoch,
-        split_keys: Vec<Vec<u8>>,
+        result: crate::split_check::CheckResult,
     },
     /// Start campaigning right away (a region created by a split whose parent this store led).
     Campaign,
@@ -174,8 +174,12 @@ impl<S: Snapshot> fmt::Debug for PeerMsg<S> {
             PeerMsg::Unreachable { to_peer_id } => write!(f, "Unreachable({to_peer_id})"),
             PeerMsg::PdOperator(_) => f.write_str("PdOperator"),
             PeerMsg::SplitIds { .. } => f.write_str("SplitIds"),
-            PeerMsg::SplitCheckResult { split_keys, .. } => {
-                write!(f, "SplitCheckResult({} keys)", split_keys.len())
+            PeerMsg::SplitCheckResult { result, .. } => {
+                write!(
+                    f,
+                    "SplitCheckResult({} split keys)",
+                    result.split_keys.len()
+                )
             }
             PeerMsg::Campaign => f.write_str("Campaign"),
             PeerMsg::Noop => f.write_str("Noop"),

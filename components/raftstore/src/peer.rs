@@ -74,9 +74,12 @@ pub struct Peer<EK: KvEngine, ER: RaftLogEngine> {
     pub approximate_keys: u64,
     pub written_bytes: u64,
     pub written_keys: u64,
-    /// Bytes written since the region's size was last checked. Starts at the check threshold,
-    /// so a new leader checks its region once.
+    /// Bytes and keys written since the region's size was last checked. The bytes start at
+    /// the check threshold, so a new leader checks its region once.
     pub size_diff_hint: u64,
+    pub keys_diff_hint: u64,
+    /// Size and keys the last check measured; `None` until a check as leader.
+    pub last_checked: Option<(u64, u64)>,
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
@@ -141,6 +144,8 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             written_bytes: 0,
             written_keys: 0,
             size_diff_hint: ctx.cfg.region_split_check_diff.0,
+            keys_diff_hint: 0,
+            last_checked: None,
         };
         p.refresh_peer_cache();
         Ok(p)

@@ -1,10 +1,12 @@
 //! Size-based region splits (seed: the split-check worker). A leader whose region took
-//! `region-split-check-diff` bytes of writes since its last check hands the region to the
-//! split checker thread; if the region holds more than `region-max-size` bytes or
-//! `region-max-keys` keys, the checker picks a split key every `region-split-size` bytes (or
+//! `region-split-check-diff` bytes of writes since its last check, and may now be over its
+//! limits (the last measured size plus what was written since), hands the region to the split
+//! checker thread. The checker measures the region; if it holds more than `region-max-size`
+//! bytes or `region-max-keys` keys, it picks a split key every `region-split-size` bytes (or
 //! `region-split-keys` keys) and the leader asks PD to split there, the same path PD's own
 //! split operators take.
 
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use config_types::ReadableSize;
@@ -64,20 +66,37 @@ impl SplitCheckConfig {
         }
         Ok(())
     }
+
+    /// Whether a region measured at `last` (bytes, keys; `None`: never measured) that took
+    /// `written` more bytes and keys since may be over the limits. Overwrites and deletes make
+    /// this an overestimate, which only costs a check.
+    pub fn may_exceed(&self, last: Option<(u64, u64)>, written: (u64, u64)) -> bool {
+        last.is_none_or(|(size, keys)| {
+            size + written.0 > self.region_max_size.0 || keys + written.1 > self.region_max_keys
+        })
+    }
 }
 
-/// Returns where to split `region` (keys as in the region, without the data prefix), or
-/// nothing if it is within the limits. Scans every data column family of `snapshot` in key
-/// order, counting key and value bytes.
+/// What a check found: the region's size and keys, and where to split it (keys as in the
+/// region, without the data prefix; empty when it is within the limits).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CheckResult {
+    pub size: u64,
+    pub keys: u64,
+    pub split_keys: Vec<Vec<u8>>,
+}
+
+/// Measures `region` and finds its split keys: scans every data column family of `snapshot`
+/// in key order, counting key and value bytes.
 ///
 /// # Errors
 ///
 /// Engine errors while scanning.
-pub fn split_keys<S: Iterable>(
+pub fn check_region<S: Iterable>(
     snapshot: &S,
     region: &metapb::Region,
     cfg: &SplitCheckConfig,
-) -> Result<Vec<Vec<u8>>> {
+) -> Result<CheckResult> {
     let start = keys::data_key(&region.start_key);
     let end = keys::data_end_key(&region.end_key);
     let mut iters = Vec::with_capacity(DATA_CFS.len());
@@ -113,9 +132,13 @@ pub fn split_keys<S: Iterable>(
         }
     }
     if size <= cfg.region_max_size.0 && keys <= cfg.region_max_keys {
-        return Ok(Vec::new());
+        splits.clear();
     }
-    Ok(splits)
+    Ok(CheckResult {
+        size,
+        keys,
+        split_keys: splits,
+    })
 }
 
 /// Index of the iterator standing on the smallest key.
@@ -123,7 +146,7 @@ fn smallest<I: EngineIterator>(iters: &[I]) -> Option<usize> {
     (0..iters.len()).min_by(|&a, &b| iters[a].key().cmp(iters[b].key()))
 }
 
-type Reply = Box<dyn FnOnce(Vec<Vec<u8>>) + Send>;
+type Reply = Box<dyn FnOnce(CheckResult) + Send>;
 
 struct Task<EK> {
     kv: EK,
@@ -134,12 +157,14 @@ struct Task<EK> {
 /// Handle to the split checker thread; it stops when every handle is dropped.
 pub struct SplitChecker<EK: KvEngine> {
     sender: Sender<Task<EK>>,
+    cfg: Arc<SplitCheckConfig>,
 }
 
 impl<EK: KvEngine> Clone for SplitChecker<EK> {
     fn clone(&self) -> Self {
         SplitChecker {
             sender: self.sender.clone(),
+            cfg: self.cfg.clone(),
         }
     }
 }
@@ -152,19 +177,24 @@ impl<EK: KvEngine> SplitChecker<EK> {
     /// If the thread cannot be spawned.
     pub fn start(cfg: SplitCheckConfig) -> std::io::Result<(Self, JoinHandle<()>)> {
         let (sender, receiver) = channel::unbounded::<Task<EK>>();
+        let cfg = Arc::new(cfg);
+        let limits = cfg.clone();
         let handle = std::thread::Builder::new()
             .name("split-check".into())
             .spawn(move || {
                 for task in receiver {
-                    match split_keys(&task.kv.snapshot(), &task.region, &cfg) {
-                        Ok(keys) if keys.is_empty() => {}
-                        Ok(keys) => {
-                            info!(
-                                region_id = task.region.id,
-                                split_keys = keys.len(),
-                                "region over its size limit; asking to split"
-                            );
-                            (task.reply)(keys);
+                    match check_region(&task.kv.snapshot(), &task.region, &limits) {
+                        Ok(result) => {
+                            if !result.split_keys.is_empty() {
+                                info!(
+                                    region_id = task.region.id,
+                                    size = result.size,
+                                    keys = result.keys,
+                                    split_keys = result.split_keys.len(),
+                                    "region over its size limit; asking to split"
+                                );
+                            }
+                            (task.reply)(result);
                         }
                         Err(e) => {
                             warn!(region_id = task.region.id, error = %e, "split check failed");
@@ -172,15 +202,20 @@ impl<EK: KvEngine> SplitChecker<EK> {
                     }
                 }
             })?;
-        Ok((SplitChecker { sender }, handle))
+        Ok((SplitChecker { sender, cfg }, handle))
     }
 
-    /// Checks `region` on the checker thread; `reply` gets the split keys if it must split.
+    /// The size limits the checker applies.
+    pub fn config(&self) -> &SplitCheckConfig {
+        &self.cfg
+    }
+
+    /// Measures `region` on the checker thread and hands the result to `reply`.
     pub fn schedule(
         &self,
         kv: EK,
         region: metapb::Region,
-        reply: impl FnOnce(Vec<Vec<u8>>) + Send + 'static,
+        reply: impl FnOnce(CheckResult) + Send + 'static,
     ) {
         let _ = self.sender.send(Task {
             kv,
@@ -225,12 +260,20 @@ mod tests {
         }
     }
 
+    fn split_keys_of(
+        snapshot: &impl Iterable,
+        region: &metapb::Region,
+        cfg: &SplitCheckConfig,
+    ) -> Result<Vec<Vec<u8>>> {
+        check_region(snapshot, region, cfg).map(|r| r.split_keys)
+    }
+
     #[test]
     fn a_region_within_its_limits_does_not_split() {
         let engine = MemoryEngine::new();
         // 100 entries of 5 + 95 bytes: 10,000 bytes in all.
         fill(&engine, CF_DEFAULT, 100, 95);
-        let keys = split_keys(
+        let keys = split_keys_of(
             &engine.snapshot(),
             &region(b"", b""),
             &config(10_000, 5_000),
@@ -242,7 +285,7 @@ mod tests {
     fn an_oversized_region_splits_every_split_size() {
         let engine = MemoryEngine::new();
         fill(&engine, CF_DEFAULT, 100, 95);
-        let keys = split_keys(&engine.snapshot(), &region(b"", b""), &config(9_999, 2_500));
+        let keys = split_keys_of(&engine.snapshot(), &region(b"", b""), &config(9_999, 2_500));
         // 25 entries of 100 bytes per region.
         assert_eq!(
             keys.unwrap(),
@@ -255,7 +298,7 @@ mod tests {
         let engine = MemoryEngine::new();
         fill(&engine, CF_DEFAULT, 100, 95);
         // [k010, k060): 50 entries, 5,000 bytes.
-        let keys = split_keys(
+        let keys = split_keys_of(
             &engine.snapshot(),
             &region(b"k010", b"k060"),
             &config(4_000, 2_000),
@@ -269,7 +312,7 @@ mod tests {
         // Every key in two column families: 200 bytes per key.
         fill(&engine, CF_DEFAULT, 100, 95);
         fill(&engine, CF_WRITE, 100, 95);
-        let keys = split_keys(
+        let keys = split_keys_of(
             &engine.snapshot(),
             &region(b"", b""),
             &config(10_000, 5_000),
@@ -290,10 +333,37 @@ mod tests {
             region_max_keys: 100,
             region_split_keys: 20,
         };
-        let keys = split_keys(&engine.snapshot(), &region(b"", b""), &cfg).unwrap();
+        let keys = split_keys_of(&engine.snapshot(), &region(b"", b""), &cfg).unwrap();
         assert_eq!(keys.len(), MAX_SPLIT_KEYS);
         assert_eq!(keys[0], b"k020".to_vec());
         assert_eq!(keys[9], b"k200".to_vec());
+    }
+
+    #[test]
+    fn a_check_measures_the_region() {
+        let engine = MemoryEngine::new();
+        fill(&engine, CF_DEFAULT, 100, 95);
+        let result = check_region(
+            &engine.snapshot(),
+            &region(b"", b""),
+            &config(10_000, 5_000),
+        );
+        let result = result.unwrap();
+        assert_eq!((result.size, result.keys), (10_000, 100));
+        assert!(result.split_keys.is_empty());
+    }
+
+    #[test]
+    fn only_a_region_that_may_be_over_its_limits_is_checked() {
+        let cfg = config(1_000, 500);
+        assert!(cfg.may_exceed(None, (0, 0)), "never measured");
+        assert!(!cfg.may_exceed(Some((600, 10)), (400, 4)));
+        assert!(cfg.may_exceed(Some((600, 10)), (401, 4)));
+        let keys = SplitCheckConfig {
+            region_max_keys: 20,
+            ..cfg
+        };
+        assert!(keys.may_exceed(Some((0, 10)), (0, 11)));
     }
 
     #[test]

@@ -173,8 +173,8 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
             } => self.on_split_ids(region_epoch, split_keys, ids),
             PeerMsg::SplitCheckResult {
                 region_epoch,
-                split_keys,
-            } => self.on_split_check_result(region_epoch, split_keys),
+                result,
+            } => self.on_split_check_result(region_epoch, result),
             PeerMsg::Campaign => {
                 if let Err(e) = self.fsm.peer.raft_group.campaign() {
                     warn!(region_id = self.fsm.region_id(), error = %e, "campaign failed");
@@ -297,23 +297,32 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
     }
 
     /// Hands the region to the split checker once enough was written to it since the last
-    /// check; only the leader checks.
+    /// check and it may be over its limits; only the leader checks.
     fn maybe_check_split(&mut self) {
         let peer = &mut self.fsm.peer;
-        if !peer.is_leader() || peer.size_diff_hint < self.ctx.cfg.region_split_check_diff.0 {
+        let written = (peer.size_diff_hint, peer.keys_diff_hint);
+        if !peer.is_leader()
+            || written.0 < self.ctx.cfg.region_split_check_diff.0
+            || !self
+                .ctx
+                .split_checker
+                .config()
+                .may_exceed(peer.last_checked, written)
+        {
             return;
         }
         peer.size_diff_hint = 0;
+        peer.keys_diff_hint = 0;
         let region = (*peer.region).clone();
         let region_id = region.id;
         let region_epoch = region.region_epoch.unwrap_or_default();
         let router = self.ctx.router.clone();
         self.ctx
             .split_checker
-            .schedule(self.ctx.kv.clone(), region, move |split_keys| {
+            .schedule(self.ctx.kv.clone(), region, move |result| {
                 let msg = PeerMsg::SplitCheckResult {
                     region_epoch,
-                    split_keys,
+                    result,
                 };
                 let _ = router.force_send(region_id, msg);
             });
@@ -322,23 +331,28 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
     fn on_split_check_result(
         &mut self,
         region_epoch: metapb::RegionEpoch,
-        split_keys: Vec<Vec<u8>>,
+        result: crate::split_check::CheckResult,
     ) {
-        let peer = &self.fsm.peer;
+        let peer = &mut self.fsm.peer;
         let current = peer.region.region_epoch.unwrap_or_default();
         if !peer.is_leader() || current.version != region_epoch.version {
             // Split or moved meanwhile; the next check sees the new region.
             return;
         }
+        peer.last_checked = Some((result.size, result.keys));
+        if result.split_keys.is_empty() {
+            return;
+        }
         self.ctx.pd_scheduler.schedule(PdTask::AskBatchSplit {
             region: (*peer.region).clone(),
-            split_keys,
+            split_keys: result.split_keys,
         });
     }
 
     fn on_apply_res(&mut self, res: crate::msg::ApplyRes) {
         self.fsm.peer.written_bytes += res.written_bytes;
         self.fsm.peer.size_diff_hint += res.written_bytes;
+        self.fsm.peer.keys_diff_hint += res.written_keys;
         self.fsm.peer.written_keys += res.written_keys;
         for result in res.exec_results {
             match result {
@@ -384,7 +398,9 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
         let region_id = self.fsm.region_id();
         let is_leader = self.fsm.peer.is_leader();
         let mut new_regions = Vec::new();
+        // One check proposes at most ten keys: measure the derived region again.
         self.fsm.peer.size_diff_hint = self.ctx.cfg.region_split_check_diff.0;
+        self.fsm.peer.last_checked = None;
         for region in &regions {
             if region.id == region_id {
                 self.fsm.peer.set_region(region.clone());
