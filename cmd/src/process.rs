@@ -375,6 +375,10 @@ impl TikvProcess {
         format!("127.0.0.1:{}", self.status_port)
     }
 
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
     server_process_methods!();
 
     /// Starts the store again (same ports and data) if it is not running.

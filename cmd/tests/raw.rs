@@ -135,13 +135,16 @@ async fn ttl_cas_batch_scan_and_cfs(client: &RawClient, prefix: &str) {
     );
 }
 
-async fn many_keys(client: &RawClient, prefix: &str, count: usize) {
+/// Puts `count` keys (each its own value) in batches, calls `after_puts`, then reads them back
+/// and deletes them in batches.
+async fn many_keys(client: &RawClient, prefix: &str, count: usize, after_puts: impl FnOnce()) {
     let key = |i: usize| format!("{prefix}many-{i:06}").into_bytes();
     let keys: Vec<Vec<u8>> = (0..count).map(key).collect();
     for chunk in keys.chunks(5_000) {
         let pairs: Vec<(Vec<u8>, Vec<u8>)> = chunk.iter().map(|k| (k.clone(), k.clone())).collect();
         client.batch_put(pairs).await.unwrap();
     }
+    tokio::task::block_in_place(after_puts);
     for chunk in keys.chunks(5_000) {
         let got = client.batch_get(chunk.to_vec()).await.unwrap();
         assert_eq!(got.len(), chunk.len());
@@ -188,15 +191,20 @@ fn region_count(cluster: &LocalCluster) -> u64 {
         .expect("PD counts regions")
 }
 
-/// The region holding the start of the key space, as PD's HTTP API shows it.
-fn first_region(cluster: &LocalCluster) -> metapb::Region {
+/// The region holding the start of the key space and its leader, as PD's HTTP API shows them.
+fn first_region(cluster: &LocalCluster) -> (metapb::Region, metapb::Peer) {
     let regions = cluster.regions_json().expect("PD lists regions");
     let region = regions["regions"]
         .as_array()
         .and_then(|list| list.iter().find(|r| r["start_key"] == ""))
         .expect("a region starting at the empty key");
     let number = |v: &serde_json::Value| v.as_u64().expect("a number");
-    metapb::Region {
+    let leader = metapb::Peer {
+        id: number(&region["leader"]["id"]),
+        store_id: number(&region["leader"]["store_id"]),
+        ..Default::default()
+    };
+    let region = metapb::Region {
         id: number(&region["id"]),
         region_epoch: Some(metapb::RegionEpoch {
             conf_ver: number(&region["epoch"]["conf_ver"]),
@@ -213,14 +221,18 @@ fn first_region(cluster: &LocalCluster) -> metapb::Region {
             })
             .collect(),
         ..Default::default()
-    }
+    };
+    (region, leader)
 }
 
 /// A request that names another store than the one it reaches gets StoreNotMatch, on the
-/// read and the write path.
-async fn store_not_match(cluster: &LocalCluster) {
-    let region = first_region(cluster);
-    let peer = region.peers[0];
+/// read and the write path. It goes to the leader just after a write, so that the read meets
+/// the leader's lease (the local reader) rather than only the raft thread.
+async fn store_not_match(cluster: &LocalCluster, v1: &RawClient) {
+    let (region, peer) = first_region(cluster);
+    v1.put(b"lease".to_vec(), b"renewed".to_vec())
+        .await
+        .unwrap();
     let context = Some(kvrpcpb::Context {
         region_id: region.id,
         region_epoch: region.region_epoch,
@@ -266,10 +278,11 @@ async fn store_not_match(cluster: &LocalCluster) {
 /// A store's data belongs to its cluster: against another PD, tikv-server refuses to start.
 fn cluster_id_mismatch(cluster: &mut LocalCluster, dir: &Path) {
     assert!(cluster.stores[0].stop(), "clean stop");
+    let data_dir = cluster.stores[0].data_dir().to_path_buf();
     let other = PdProcess::start(&bin_dir().join("pd-server"), &dir.join("other-pd")).unwrap();
     let err = TikvProcess::start(
         &bin_dir().join("tikv-server"),
-        &dir.join("tikv1"),
+        &data_dir,
         &other.addr(),
         &[],
     )
@@ -281,7 +294,7 @@ fn cluster_id_mismatch(cluster: &mut LocalCluster, dir: &Path) {
 #[test]
 fn raw_kv_suite() {
     let dir = tempfile::tempdir().unwrap();
-    // Small regions, so that the 100,000-key runs split regions while the client writes.
+    // Small regions, so that the 100,000-key runs split regions.
     let config = dir.path().join("tikv.toml");
     std::fs::write(
         &config,
@@ -301,20 +314,22 @@ fn raw_kv_suite() {
         basic_operations(&v1, "v1-").await;
         ttl_cas_batch_scan_and_cfs(&v1, "v1-").await;
         let regions_before = region_count(&cluster);
-        many_keys(&v1, "v1-", 100_000).await;
-        wait_until("size-based splits", Duration::from_secs(30), || {
-            region_count(&cluster) > regions_before
+        many_keys(&v1, "v1-", 100_000, || {
+            wait_until("size-based splits", Duration::from_secs(30), || {
+                region_count(&cluster) > regions_before
+            })
+            .unwrap()
         })
-        .unwrap();
+        .await;
         let v2 = RawClient::new_with_config(pd.clone(), Config::default().with_default_keyspace())
             .await
             .unwrap();
         basic_operations(&v2, "v2-").await;
         ttl_cas_batch_scan_and_cfs(&v2, "v2-").await;
-        many_keys(&v2, "v2-", 100_000).await;
+        many_keys(&v2, "v2-", 100_000, || {}).await;
         bad_input(&v1, "v1-").await;
         bad_input(&v2, "v2-").await;
-        store_not_match(&cluster).await;
+        store_not_match(&cluster, &v1).await;
     });
     cluster_id_mismatch(&mut cluster, dir.path());
 }

@@ -83,6 +83,9 @@ impl Config {
         if self.raft_base_tick_interval.0.is_zero() {
             return Err("raftstore.raft-base-tick-interval must not be 0".into());
         }
+        if self.region_split_check_diff.0 == 0 {
+            return Err("raftstore.region-split-check-diff must not be 0".into());
+        }
         if self.store_pool_size == 0 || self.apply_pool_size == 0 {
             return Err("raftstore pool sizes must be at least 1".into());
         }

@@ -164,15 +164,7 @@ pub async fn run(
             .add_service(raft_service)
             .serve_with_incoming_shutdown(
                 // Small replies must not wait out Nagle and delayed ACKs (40 ms on Linux).
-                tokio_stream::StreamExt::map(
-                    tokio_stream::wrappers::TcpListenerStream::new(listener),
-                    |stream| {
-                        if let Ok(tcp) = &stream {
-                            let _ = tcp.set_nodelay(true);
-                        }
-                        stream
-                    },
-                ),
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
                 async move {
                     let _ = grpc_stop.wait_for(|stop| *stop).await;
                 },

@@ -449,7 +449,8 @@ fn cf_name(cf: &str) -> Result<&'static str> {
         .ok_or_else(|| Error::Other(format!("unknown column family {cf:?}")))
 }
 
-/// A write request that has been checked: adding it to a batch cannot fail.
+/// A write request that has been checked: adding it to a batch fails only if the engine lacks
+/// one of the column families every engine opens with.
 enum Write<'a> {
     Put {
         cf: &'static str,

@@ -167,7 +167,8 @@ impl MockEngine {
                 Modify::Put { cf, key, value } => batch.put_cf(cf, key, value)?,
                 Modify::Delete { cf, key } => batch.delete_cf(cf, key)?,
                 Modify::DeleteRange { cf, start, end } if end.is_empty() => {
-                    // The engine takes bounded ranges only; delete what is there.
+                    // The engine takes bounded ranges only; delete what is there (not atomic
+                    // with concurrent writes, which the mock's tests do not need).
                     let snapshot = self.engine.snapshot();
                     let mut it = snapshot.iterator_opt(cf, IterOptions::range(start, &[]))?;
                     let mut valid = it.seek(SeekKey::Key(start))?;

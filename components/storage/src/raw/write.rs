@@ -74,8 +74,8 @@ impl<E: Engine> RawStorage<E> {
     }
 
     /// Deletes every key in `[start_key, end_key)`. An empty end means the end of the key
-    /// space (in V2, of the keyspace); only the last region takes it in V1. An empty range
-    /// deletes nothing.
+    /// space: in V1 only the last region takes it; in V2 it becomes the end of the raw key
+    /// mode. An empty range deletes nothing.
     ///
     /// # Errors
     /// [`Error::InvalidRange`] when the start is after a non-empty end; otherwise as

@@ -120,7 +120,7 @@ async fn delete_range_refuses_inverted_ranges() {
 }
 
 #[tokio::test]
-async fn v1_delete_range_to_the_end_stops_at_the_region_end() {
+async fn v1_delete_range_to_the_end_in_the_last_region() {
     let f = Fixture::new(ApiVersion::V1);
     f.put_k1_to_k5().await;
     f.engine.set_region(Some(f.region(2, b"k2", b"")));
