@@ -82,6 +82,9 @@ fn unix_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Longest the worker waits on a split report before going on with later tasks.
+const SPLIT_REPORT_TIMEOUT: Duration = Duration::from_secs(5);
+
 type HeartbeatSender = Arc<Mutex<Option<mpsc::Sender<pdpb::RegionHeartbeatRequest>>>>;
 
 /// Runs the PD worker until `tasks` closes.
@@ -171,12 +174,16 @@ pub async fn run_pd_worker<R: RouterHandle>(
                 });
             }
             PdTask::ReportBatchSplit { regions } => {
-                let pd = pd.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = pd.report_batch_split(regions).await {
-                        warn!(error = %e, "reporting a split to PD failed");
-                    }
-                });
+                // Awaited here, not spawned: PD must have the whole new layout before the
+                // heartbeats queued behind this task narrow the old region, or clients would
+                // find no region for the rest of its range meanwhile.
+                match tokio::time::timeout(SPLIT_REPORT_TIMEOUT, pd.report_batch_split(regions))
+                    .await
+                {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => warn!(error = %e, "reporting a split to PD failed"),
+                    Err(_) => warn!("reporting a split to PD timed out"),
+                }
             }
         }
     }

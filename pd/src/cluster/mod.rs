@@ -457,6 +457,13 @@ impl Cluster {
                 store_id: leader.store_id,
             });
         }
+        self.put_region(&mut state, info)
+    }
+
+    /// Puts `info` into the region tree (replacing the older regions it overlaps) and persists
+    /// the layout change.
+    fn put_region(&self, state: &mut State, info: RegionInfo) -> Result<()> {
+        let region_id = info.id();
         let region = info.region.clone();
         match state.regions.update(info) {
             UpdateOutcome::Stale { reason } => Err(PdError::StaleRegion { region_id, reason }),
@@ -597,13 +604,17 @@ impl Cluster {
             .collect())
     }
 
-    /// Checks a split report. Like PD, the region tree learns the new layout from the regions'
-    /// heartbeats, which also carry their leaders.
+    /// Takes a split report into the region tree. The regions' own heartbeats would also bring
+    /// the new layout, but one at a time: after the first, the tree has a hole where the rest
+    /// of the old region was, and a client asking for a key there finds no region (the Rust
+    /// client does not retry that). Regions the tree already knows at this version or newer
+    /// are left alone; the others get as leader their peer on the store that led the old
+    /// region, where the new regions campaign first. Their heartbeats then correct it.
     ///
     /// # Errors
     ///
     /// [`PdError::NotBootstrapped`], [`PdError::InvalidValue`] for fewer than two regions or
-    /// regions that are not contiguous.
+    /// regions that are not contiguous; a storage error.
     pub fn report_batch_split(&self, regions: &[metapb::Region]) -> Result<()> {
         self.check_bootstrapped()?;
         if regions.len() < 2 {
@@ -623,6 +634,32 @@ impl Cluster {
             regions = ?regions.iter().map(|r| r.id).collect::<Vec<_>>(),
             "region split reported"
         );
+        let mut state = self.state.write();
+        let leader_store = regions
+            .iter()
+            .find_map(|r| state.regions.get(r.id).and_then(|info| info.leader))
+            .map(|leader| leader.store_id);
+        for region in regions {
+            let reported = region.region_epoch.unwrap_or_default().version;
+            if state
+                .regions
+                .get(region.id)
+                .is_some_and(|known| known.epoch().version >= reported)
+            {
+                continue;
+            }
+            let leader =
+                leader_store.and_then(|s| region.peers.iter().find(|p| p.store_id == s).copied());
+            let info = RegionInfo {
+                leader,
+                ..RegionInfo::new(region.clone())
+            };
+            match self.put_region(&mut state, info) {
+                // A newer layout of this range is already known.
+                Err(PdError::StaleRegion { .. }) => {}
+                result => result?,
+            }
+        }
         Ok(())
     }
 

@@ -290,3 +290,83 @@ fn store_health_counts_silence_from_the_later_of_heartbeat_and_pd_start() {
         );
     }
 }
+
+/// The region at `[start, end)` after one split of the first region (version 2).
+fn split_part(id: u64, peer_id: u64, start: &[u8], end: &[u8]) -> metapb::Region {
+    metapb::Region {
+        id,
+        start_key: start.to_vec(),
+        end_key: end.to_vec(),
+        region_epoch: Some(metapb::RegionEpoch {
+            conf_ver: 1,
+            version: 2,
+        }),
+        peers: vec![metapb::Peer {
+            id: peer_id,
+            store_id: 1,
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_split_report_leaves_no_hole_in_the_layout() {
+    let (store, cluster) = bootstrapped();
+    let leader = first_region().peers[0];
+    cluster
+        .region_heartbeat(RegionInfo {
+            region: first_region(),
+            leader: Some(leader),
+            ..RegionInfo::default()
+        })
+        .unwrap();
+    let left = split_part(2, 3, b"", b"m");
+    let right = split_part(10, 11, b"m", b"");
+    // The old region's heartbeat at its new range comes first: until the report, the right
+    // half has no region.
+    cluster
+        .region_heartbeat(RegionInfo {
+            region: left.clone(),
+            leader: Some(leader),
+            ..RegionInfo::default()
+        })
+        .unwrap();
+    assert!(cluster.region_by_key(b"z").is_err());
+    cluster
+        .report_batch_split(&[left.clone(), right.clone()])
+        .unwrap();
+    let found = cluster.region_by_key(b"z").unwrap();
+    assert_eq!(found.region, right);
+    assert_eq!(found.leader, Some(right.peers[0]), "the old leader's store");
+    assert_eq!(cluster.region_by_key(b"a").unwrap().leader, Some(leader));
+
+    // A report older than what heartbeats brought changes nothing.
+    let newer_leader = metapb::Peer {
+        id: 99,
+        store_id: 1,
+        ..Default::default()
+    };
+    let mut newer = right.clone();
+    newer.peers.push(newer_leader);
+    newer.region_epoch = Some(metapb::RegionEpoch {
+        conf_ver: 2,
+        version: 2,
+    });
+    cluster
+        .region_heartbeat(RegionInfo {
+            region: newer.clone(),
+            leader: Some(newer_leader),
+            ..RegionInfo::default()
+        })
+        .unwrap();
+    cluster.report_batch_split(&[left, right]).unwrap();
+    assert_eq!(
+        cluster.region_by_key(b"z").unwrap().leader,
+        Some(newer_leader)
+    );
+
+    drop(cluster);
+    let cluster = open(&store);
+    assert_eq!(cluster.region_by_key(b"z").unwrap().region, newer);
+}
