@@ -1,6 +1,7 @@
 //! The store FSM and the raft poller (seed: `StoreFsm`, `RaftPoller`), and starting and stopping
 //! the two batch systems of a store.
 
+use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -37,8 +38,16 @@ pub type RaftRouter<EK, ER> = batch_system::Router<PeerFsm<EK, ER>, StoreFsm<EK,
 
 pub struct StoreFsm<EK: KvEngine, ER: RaftLogEngine> {
     receiver: Receiver<StoreMsg>,
+    /// Raft messages for regions that a split this store has not applied yet will create,
+    /// delivered when it does: the new region's first vote requests arrive before that, and
+    /// dropping them would leave the region without a leader for an election timeout.
+    pending_split_messages: HashMap<u64, Vec<RaftMessage>>,
     _engines: PhantomData<fn() -> (EK, ER)>,
 }
+
+/// Bounds on [`StoreFsm::pending_split_messages`]: messages kept per region, and regions.
+const MAX_PENDING_MESSAGES_PER_REGION: usize = 16;
+const MAX_PENDING_REGIONS: usize = 1024;
 
 impl<EK: KvEngine, ER: RaftLogEngine> Fsm for StoreFsm<EK, ER> {
     type Message = StoreMsg;
@@ -63,7 +72,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> PollHandler<PeerFsm<EK, ER>, StoreFsm<EK, 
     fn handle_control(&mut self, store: &mut StoreFsm<EK, ER>) -> Option<usize> {
         for _ in 0..MAX_MESSAGES_PER_ROUND {
             match store.receiver.try_recv() {
-                Ok(msg) => self.on_store_msg(msg),
+                Ok(msg) => self.on_store_msg(store, msg),
                 Err(_) => return Some(0),
             }
         }
@@ -96,10 +105,10 @@ impl<EK: KvEngine, ER: RaftLogEngine> PollHandler<PeerFsm<EK, ER>, StoreFsm<EK, 
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
-    fn on_store_msg(&mut self, msg: StoreMsg) {
+    fn on_store_msg(&mut self, store: &mut StoreFsm<EK, ER>, msg: StoreMsg) {
         match msg {
             StoreMsg::RaftMessage(msg) => {
-                if let Err(e) = self.maybe_create_peer(*msg) {
+                if let Err(e) = self.maybe_create_peer(store, *msg) {
                     warn!(error = %e, "cannot create a peer for a raft message");
                 }
             }
@@ -107,6 +116,17 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
                 for region in regions {
                     if let Err(e) = self.create_split_peer(&region, campaign) {
                         error!(region_id = region.id, error = %e, "cannot create the peer of a split region");
+                    }
+                    // Delivered even if the peer existed already (a snapshot made it).
+                    for msg in store
+                        .pending_split_messages
+                        .remove(&region.id)
+                        .unwrap_or_default()
+                    {
+                        let _ = self
+                            .ctx
+                            .router
+                            .force_send(region.id, PeerMsg::RaftMessage(Box::new(msg)));
                     }
                 }
             }
@@ -133,7 +153,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
         self.ctx.router.register(region_id, peer_mailbox);
     }
 
-    fn maybe_create_peer(&mut self, msg: RaftMessage) -> Result<()> {
+    fn maybe_create_peer(&mut self, store: &mut StoreFsm<EK, ER>, msg: RaftMessage) -> Result<()> {
         let region_id = msg.region_id;
         if self.ctx.router.mailbox(region_id).is_some() {
             // Created meanwhile; deliver.
@@ -167,18 +187,29 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
                 }
             }
         }
-        if let Some(other) =
-            self.ctx
-                .store_meta
-                .lock()
-                .overlapping_region(region_id, &msg.start_key, &msg.end_key)
-        {
-            // A split of `other` that this store has not applied yet will create it.
-            debug!(
-                region_id,
-                overlaps = other,
-                "new peer overlaps an existing region; waiting"
-            );
+        let overlapping = {
+            let meta = self.ctx.store_meta.lock();
+            meta.overlapping_region(region_id, &msg.start_key, &msg.end_key)
+                .map(|other| (other, meta.regions[&other].region_epoch.unwrap_or_default()))
+        };
+        if let Some((other, epoch)) = overlapping {
+            // From a split of `other` that this store has not applied yet (the message's
+            // region is newer), which will create the peer: keep the message until then.
+            if msg.region_epoch.unwrap_or_default().version > epoch.version {
+                debug!(
+                    region_id,
+                    overlaps = other,
+                    "message for a region a pending split creates; kept"
+                );
+                if store.pending_split_messages.len() >= MAX_PENDING_REGIONS {
+                    store.pending_split_messages.clear();
+                }
+                let pending = store.pending_split_messages.entry(region_id).or_default();
+                if pending.len() >= MAX_PENDING_MESSAGES_PER_REGION {
+                    pending.remove(0);
+                }
+                pending.push(msg);
+            }
             return Ok(());
         }
         info!(
@@ -266,6 +297,7 @@ pub fn create_raft_system<EK: KvEngine, ER: RaftLogEngine>(
     let (store_tx, store_rx): (Sender<StoreMsg>, _) = crossbeam::channel::unbounded();
     let store_fsm = Box::new(StoreFsm {
         receiver: store_rx,
+        pending_split_messages: HashMap::new(),
         _engines: PhantomData,
     });
     let (router, raft_system) =
