@@ -12,6 +12,29 @@ use std::{fs::OpenOptions, io::IsTerminal, path::Path, sync::Mutex};
 
 use tracing_subscriber::EnvFilter;
 
+/// The logging flags both servers take: `--log-file` (`-f`) and `--log-level` (`-L`).
+#[derive(clap::Args, Debug)]
+pub struct LogFlags {
+    /// Log file [default: standard error].
+    #[arg(short = 'f', long = "log-file", value_name = "FILE")]
+    log_file: Option<String>,
+    /// Log level: error, warn, info, debug, trace [default: info].
+    #[arg(short = 'L', long = "log-level", value_name = "LEVEL")]
+    log_level: Option<String>,
+}
+
+impl LogFlags {
+    /// Overrides the config file's log file and level with the flags given.
+    pub fn apply(self, file: &mut String, level: &mut String) {
+        if let Some(value) = self.log_file {
+            *file = value;
+        }
+        if let Some(value) = self.log_level {
+            *level = value;
+        }
+    }
+}
+
 /// The body of a server's `main`: logging (at `log(&config)` = level and file, empty for
 /// standard error) and the panic hook, a runtime, then `serve` until it returns. Exits with 2
 /// for bad flags or configuration and 1 when serving fails, saying why on standard error.

@@ -36,12 +36,8 @@ struct Flags {
     /// URLs advertised to other PD members [default: --peer-urls].
     #[arg(long = "advertise-peer-urls", value_name = "URLS")]
     advertise_peer_urls: Option<String>,
-    /// Log file [default: standard error].
-    #[arg(long = "log-file", value_name = "FILE")]
-    log_file: Option<String>,
-    /// Log level: error, warn, info, debug, trace [default: info].
-    #[arg(short = 'L', long = "log-level", value_name = "LEVEL")]
-    log_level: Option<String>,
+    #[command(flatten)]
+    log: cmd::LogFlags,
 }
 
 impl Flags {
@@ -63,8 +59,8 @@ impl Flags {
         );
         set(&mut config.peer_urls, self.peer_urls);
         set(&mut config.advertise_peer_urls, self.advertise_peer_urls);
-        set(&mut config.log.file.filename, self.log_file);
-        set(&mut config.log.level, self.log_level);
+        self.log
+            .apply(&mut config.log.file.filename, &mut config.log.level);
         if let Some(dir) = self.data_dir {
             config.data_dir = dir;
         }

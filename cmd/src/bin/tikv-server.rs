@@ -38,12 +38,8 @@ struct Flags {
     /// Directory for data and raft logs [default: ./tikv-data].
     #[arg(short = 's', long = "data-dir", value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// Log file [default: standard error].
-    #[arg(short = 'f', long = "log-file", value_name = "FILE")]
-    log_file: Option<String>,
-    /// Log level: error, warn, info, debug, trace [default: info].
-    #[arg(short = 'L', long = "log-level", value_name = "LEVEL")]
-    log_level: Option<String>,
+    #[command(flatten)]
+    log: cmd::LogFlags,
 }
 
 impl Flags {
@@ -67,12 +63,8 @@ impl Flags {
         if let Some(dir) = self.data_dir {
             config.storage.data_dir = dir;
         }
-        if let Some(file) = self.log_file {
-            config.log.file.filename = file;
-        }
-        if let Some(level) = self.log_level {
-            config.log.level = level;
-        }
+        self.log
+            .apply(&mut config.log.file.filename, &mut config.log.level);
         Ok(config)
     }
 }
