@@ -737,7 +737,8 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
                 );
                 continue;
             };
-            if message.get_msg_type() == MessageType::MsgSnapshot {
+            let is_snapshot = message.get_msg_type() == MessageType::MsgSnapshot;
+            if is_snapshot {
                 info!(
                     region_id = self.region_id,
                     to_peer = to_peer.id,
@@ -752,7 +753,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
                     continue;
                 }
             };
-            ctx.trans.send(RaftMessage {
+            let msg = RaftMessage {
                 region_id: self.region_id,
                 from_peer: Some(self.peer),
                 to_peer: Some(to_peer),
@@ -761,7 +762,12 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
                 is_tombstone: false,
                 start_key: self.region.start_key.clone(),
                 end_key: self.region.end_key.clone(),
-            });
+            };
+            if is_snapshot {
+                ctx.trans.send_snapshot(msg);
+            } else {
+                ctx.trans.send(msg);
+            }
         }
     }
 

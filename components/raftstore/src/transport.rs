@@ -8,4 +8,6 @@ use kvproto::raft_serverpb::RaftMessage;
 /// implementation.
 pub trait Transport: Send + Sync + 'static {
     fn send(&self, msg: RaftMessage);
+    /// Sends a message carrying a snapshot (`MsgSnapshot`), which travels on its own stream.
+    fn send_snapshot(&self, msg: RaftMessage);
 }

@@ -12,8 +12,6 @@ use kvproto::raft_serverpb::{
 };
 use parking_lot::Mutex;
 use pd_client::PdClient;
-use protobuf::Message as _;
-use raft::eraftpb::MessageType;
 use raftstore::{PeerMsg, RouterHandle, Transport};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
@@ -35,7 +33,7 @@ struct Inner<R: RouterHandle> {
     pd: Arc<PdClient>,
     router: R,
     runtime: Handle,
-    senders: Mutex<HashMap<u64, mpsc::UnboundedSender<RaftMessage>>>,
+    senders: Mutex<HashMap<u64, mpsc::UnboundedSender<Outgoing>>>,
 }
 
 impl<R: RouterHandle> Clone for ServerTransport<R> {
@@ -60,9 +58,31 @@ impl<R: RouterHandle> ServerTransport<R> {
     }
 }
 
+/// A queued message, and whether it carries a snapshot (sent in chunks on its own stream).
+struct Outgoing {
+    msg: RaftMessage,
+    snapshot: bool,
+}
+
 impl<R: RouterHandle> Transport for ServerTransport<R> {
     fn send(&self, msg: RaftMessage) {
-        let Some(store_id) = msg.to_peer.map(|p| p.store_id) else {
+        self.queue(Outgoing {
+            msg,
+            snapshot: false,
+        });
+    }
+
+    fn send_snapshot(&self, msg: RaftMessage) {
+        self.queue(Outgoing {
+            msg,
+            snapshot: true,
+        });
+    }
+}
+
+impl<R: RouterHandle> ServerTransport<R> {
+    fn queue(&self, out: Outgoing) {
+        let Some(store_id) = out.msg.to_peer.map(|p| p.store_id) else {
             return;
         };
         let mut senders = self.inner.senders.lock();
@@ -73,9 +93,9 @@ impl<R: RouterHandle> Transport for ServerTransport<R> {
                 .spawn(run_store_connection(self.inner.clone(), store_id, receiver));
             sender
         });
-        if let Err(e) = sender.send(msg) {
+        if let Err(e) = sender.send(out) {
             senders.remove(&store_id);
-            report_unreachable(&self.inner.router, &e.0);
+            report_unreachable(&self.inner.router, &e.0.msg);
         }
     }
 }
@@ -84,11 +104,6 @@ fn report_unreachable<R: RouterHandle>(router: &R, msg: &RaftMessage) {
     if let Some(to) = msg.to_peer {
         router.send_peer(msg.region_id, PeerMsg::Unreachable { to_peer_id: to.id });
     }
-}
-
-fn is_snapshot(msg: &RaftMessage) -> bool {
-    raft::eraftpb::Message::parse_from_bytes(&msg.message)
-        .is_ok_and(|m| m.get_msg_type() == MessageType::MsgSnapshot)
 }
 
 async fn connect(inner: &Inner<impl RouterHandle>, store_id: u64) -> Result<Channel, String> {
@@ -115,7 +130,7 @@ async fn connect(inner: &Inner<impl RouterHandle>, store_id: u64) -> Result<Chan
 async fn run_store_connection<R: RouterHandle>(
     inner: Arc<Inner<R>>,
     store_id: u64,
-    mut receiver: mpsc::UnboundedReceiver<RaftMessage>,
+    mut receiver: mpsc::UnboundedReceiver<Outgoing>,
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -126,8 +141,8 @@ async fn run_store_connection<R: RouterHandle>(
             }
             Err(reason) => {
                 warn!(store_id, %reason, "store unreachable; dropping queued raft messages");
-                while let Ok(msg) = receiver.try_recv() {
-                    report_unreachable(&inner.router, &msg);
+                while let Ok(out) = receiver.try_recv() {
+                    report_unreachable(&inner.router, &out.msg);
                 }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(3));
@@ -149,7 +164,7 @@ async fn run_store_connection<R: RouterHandle>(
 async fn pump_messages<R: RouterHandle>(
     inner: &Arc<Inner<R>>,
     client: RaftTransportClient<Channel>,
-    receiver: &mut mpsc::UnboundedReceiver<RaftMessage>,
+    receiver: &mut mpsc::UnboundedReceiver<Outgoing>,
 ) -> bool {
     let (batch_sender, batch_receiver) = mpsc::channel::<RaftMessageBatch>(64);
     let mut stream_client = client.clone();
@@ -176,9 +191,13 @@ async fn pump_messages<R: RouterHandle>(
                 Err(_) => break,
             }
         }
-        let (snapshots, normal): (Vec<_>, Vec<_>) = msgs.into_iter().partition(is_snapshot);
-        for snapshot in snapshots {
-            tokio::spawn(send_snapshot(inner.clone(), client.clone(), snapshot));
+        let mut normal = Vec::with_capacity(msgs.len());
+        for out in msgs {
+            if out.snapshot {
+                tokio::spawn(send_snapshot(inner.clone(), client.clone(), out.msg));
+            } else {
+                normal.push(out.msg);
+            }
         }
         if normal.is_empty() {
             continue;
