@@ -533,7 +533,7 @@ impl LocalCluster {
 
     /// Returns the store id of the leader of the region holding `key` (raw, PD key space).
     pub fn leader_store_of(&self, key: &[u8]) -> Option<u64> {
-        let hex: String = key.iter().map(|b| format!("{b:02X}")).collect();
+        let hex = pd_server::cluster::hex_upper(key);
         let (status, body) = http_get(
             &self.pd.addr(),
             &format!("/pd/api/v1/region/key/{hex}?format=hex"),

@@ -16,3 +16,25 @@ pub const CF_RAFT: CfName = "raft";
 pub const DATA_CFS: &[CfName] = &[CF_DEFAULT, CF_LOCK, CF_WRITE];
 /// Every column family an engine must have.
 pub const ALL_CFS: &[CfName] = &[CF_DEFAULT, CF_LOCK, CF_WRITE, CF_RAFT];
+
+/// The data column family named `name`, as requests and snapshots name them (empty means
+/// default); `None` for anything else, `raft` included.
+pub fn data_cf(name: &str) -> Option<CfName> {
+    if name.is_empty() {
+        return Some(CF_DEFAULT);
+    }
+    DATA_CFS.iter().find(|cf| **cf == name).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_cfs_by_name() {
+        assert_eq!(data_cf(""), Some(CF_DEFAULT));
+        assert_eq!(data_cf("write"), Some(CF_WRITE));
+        assert_eq!(data_cf("raft"), None);
+        assert_eq!(data_cf("nope"), None);
+    }
+}

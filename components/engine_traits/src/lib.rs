@@ -21,7 +21,7 @@ mod write_batch;
 #[cfg(feature = "testsuite")]
 pub mod conformance;
 
-pub use cf::{CfName, ALL_CFS, CF_DEFAULT, CF_LOCK, CF_RAFT, CF_WRITE, DATA_CFS};
+pub use cf::{data_cf, CfName, ALL_CFS, CF_DEFAULT, CF_LOCK, CF_RAFT, CF_WRITE, DATA_CFS};
 pub use engine::{KvEngine, RangeStats, Snapshot};
 pub use error::{Error, Result};
 pub use iterable::{EngineIterator, IterOptions, Iterable, Peekable, SeekKey};

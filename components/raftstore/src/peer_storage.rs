@@ -293,13 +293,10 @@ pub fn apply_snapshot_data<EK: KvEngine>(
         batch.delete_range_cf(cf, &start, &end)?;
     }
     for pair in &data.kvs {
-        let cf = DATA_CFS
-            .iter()
-            .find(|cf| **cf == pair.cf)
-            .ok_or_else(|| Error::Corrupt {
-                what: "snapshot data".into(),
-                reason: format!("unknown column family {:?}", pair.cf),
-            })?;
+        let cf = engine_traits::data_cf(&pair.cf).ok_or_else(|| Error::Corrupt {
+            what: "snapshot data".into(),
+            reason: format!("unknown column family {:?}", pair.cf),
+        })?;
         batch.put_cf(cf, &keys::data_key(&pair.key), &pair.value)?;
     }
     let apply_state = write_states_at(&mut batch, &region, meta.index, meta.term)?;

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use batch_system::{BasicMailbox, Fsm, HandleResult, HandlerBuilder, NormalFsm, PollHandler};
 use crossbeam::channel::{Receiver, TryRecvError};
-use engine_traits::{KvEngine, Mutable, WriteBatch, WriteOptions, ALL_CFS, CF_DEFAULT, CF_RAFT};
+use engine_traits::{KvEngine, Mutable, WriteBatch, WriteOptions, CF_RAFT};
 use kvproto::metapb;
 use kvproto::raft_cmdpb::{
     AdminCmdType, AdminResponse, BatchSplitResponse, ChangePeerResponse, ChangePeerType, CmdType,
@@ -439,14 +439,7 @@ fn exec_command<EK: KvEngine>(
 }
 
 fn cf_name(cf: &str) -> Result<&'static str> {
-    if cf.is_empty() {
-        return Ok(CF_DEFAULT);
-    }
-    ALL_CFS
-        .iter()
-        .find(|name| **name == cf)
-        .copied()
-        .ok_or_else(|| Error::Other(format!("unknown column family {cf:?}")))
+    engine_traits::data_cf(cf).ok_or_else(|| Error::Other(format!("unknown column family {cf:?}")))
 }
 
 /// A write request that has been checked: adding it to a batch fails only if the engine lacks

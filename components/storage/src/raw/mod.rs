@@ -22,7 +22,7 @@ mod tests;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use engine_traits::{CfName, Peekable, CF_DEFAULT, CF_LOCK, CF_WRITE};
+use engine_traits::{CfName, Peekable};
 use kvproto::kvrpcpb;
 
 pub use encoding::{ApiVersion, RawValue};
@@ -130,14 +130,7 @@ fn parse_request(ctx: &kvrpcpb::Context, cf: &str) -> Result<(ApiVersion, CfName
 /// # Errors
 /// [`Error::InvalidCf`] for any other name.
 pub fn cf_name(cf: &str) -> Result<CfName> {
-    match cf {
-        "" | "default" => Ok(CF_DEFAULT),
-        "lock" => Ok(CF_LOCK),
-        "write" => Ok(CF_WRITE),
-        other => Err(Error::InvalidCf {
-            cf: other.to_owned(),
-        }),
-    }
+    engine_traits::data_cf(cf).ok_or_else(|| Error::InvalidCf { cf: cf.to_owned() })
 }
 
 /// Reads the live value of a storage key: `None` when it is absent or expired at `now_secs`.
