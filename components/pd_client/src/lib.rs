@@ -172,10 +172,6 @@ impl PdClient {
         self.cluster_id
     }
 
-    pub fn endpoints(&self) -> &[String] {
-        &self.endpoints
-    }
-
     fn header(&self) -> Option<pdpb::RequestHeader> {
         Some(pdpb::RequestHeader {
             cluster_id: self.cluster_id,

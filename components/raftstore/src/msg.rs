@@ -1,7 +1,6 @@
 //! Messages of the raft and apply pollers, and the callbacks that answer proposals.
 
 use std::fmt;
-use std::time::Instant;
 
 use engine_traits::Snapshot;
 use kvproto::raft_cmdpb::{RaftCmdRequest, RaftCmdResponse};
@@ -23,7 +22,6 @@ pub type ReadCallback<S> = Box<dyn FnOnce(ReadResponse<S>) + Send>;
 
 /// How a proposal is answered.
 pub enum Callback<S: Snapshot> {
-    None,
     Read(ReadCallback<S>),
     Write(WriteCallback),
 }
@@ -32,7 +30,6 @@ impl<S: Snapshot> Callback<S> {
     /// Answers with `response` (and no snapshot, for a read).
     pub fn invoke_with_response(self, response: RaftCmdResponse) {
         match self {
-            Callback::None => {}
             Callback::Read(cb) => cb(ReadResponse {
                 response,
                 snapshot: None,
@@ -45,16 +42,11 @@ impl<S: Snapshot> Callback<S> {
     pub fn invoke_with_error(self, error: Error, term: u64) {
         self.invoke_with_response(error_response(error, term));
     }
-
-    pub fn is_none(&self) -> bool {
-        matches!(self, Callback::None)
-    }
 }
 
 impl<S: Snapshot> fmt::Debug for Callback<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Callback::None => "Callback::None",
             Callback::Read(_) => "Callback::Read",
             Callback::Write(_) => "Callback::Write",
         })
@@ -74,16 +66,11 @@ pub fn error_response(error: Error, term: u64) -> RaftCmdResponse {
 pub struct RaftCommand<S: Snapshot> {
     pub request: RaftCmdRequest,
     pub callback: Callback<S>,
-    pub send_time: Instant,
 }
 
 impl<S: Snapshot> RaftCommand<S> {
     pub fn new(request: RaftCmdRequest, callback: Callback<S>) -> Self {
-        RaftCommand {
-            request,
-            callback,
-            send_time: Instant::now(),
-        }
+        RaftCommand { request, callback }
     }
 }
 
@@ -152,8 +139,6 @@ pub enum PeerMsg<S: Snapshot> {
     },
     /// Start campaigning right away (a region created by a split whose parent this store led).
     Campaign,
-    /// Wake up: do nothing but handle any pending ready.
-    Noop,
 }
 
 impl<S: Snapshot> fmt::Debug for PeerMsg<S> {
@@ -182,7 +167,6 @@ impl<S: Snapshot> fmt::Debug for PeerMsg<S> {
                 )
             }
             PeerMsg::Campaign => f.write_str("Campaign"),
-            PeerMsg::Noop => f.write_str("Noop"),
         }
     }
 }
@@ -199,11 +183,7 @@ pub enum StoreMsg {
         campaign: bool,
     },
     /// A peer has been destroyed; forget its range.
-    PeerDestroyed {
-        region_id: u64,
-        peer_id: u64,
-    },
+    PeerDestroyed { region_id: u64, peer_id: u64 },
     /// Time to send the store heartbeat.
     StoreHeartbeatTick,
-    Shutdown,
 }

@@ -817,11 +817,6 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
     pub fn region_for_pd(&self) -> Option<metapb::Region> {
         self.is_initialized().then(|| (*self.region).clone())
     }
-
-    /// The index of the last entry in the log.
-    pub fn last_index(&self) -> u64 {
-        self.raft_group.raft.raft_log.last_index()
-    }
 }
 
 /// A successful response header at `term`.

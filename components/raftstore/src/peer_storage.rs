@@ -337,10 +337,6 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerStorage<EK, ER> {
         })
     }
 
-    pub fn kv(&self) -> &EK {
-        &self.kv
-    }
-
     /// Whether a peer with this storage has data: a peer created by a raft message starts with
     /// an empty log until its first snapshot.
     pub fn is_initialized(&self) -> bool {

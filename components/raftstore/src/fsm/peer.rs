@@ -1,8 +1,6 @@
 //! The peer FSM (seed: `PeerFsm` / `PeerFsmDelegate`): one per region replica on the raft
 //! poller. It turns each message into raft-rs calls and follows up on apply results.
 
-use std::time::Duration;
-
 use batch_system::{BasicMailbox, Fsm};
 use crossbeam::channel::Receiver;
 use engine_traits::{KvEngine, Mutable, WriteBatch, WriteOptions, CF_RAFT, DATA_CFS};
@@ -180,7 +178,6 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
                     warn!(region_id = self.fsm.region_id(), error = %e, "campaign failed");
                 }
             }
-            PeerMsg::Noop => {}
         }
     }
 
@@ -658,7 +655,3 @@ pub fn is_initial_message(msg: &eraftpb::Message) -> bool {
 pub fn init_split_region<ER: RaftLogEngine>(raft: &ER, region: &metapb::Region) -> Result<()> {
     write_initial_raft_state(raft, region)
 }
-
-/// How long to wait before a snapshot status is reported as failed: generous, snapshots of
-/// large regions take a while.
-pub const SNAPSHOT_REPORT_TIMEOUT: Duration = Duration::from_secs(60);

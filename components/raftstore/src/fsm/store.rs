@@ -143,7 +143,6 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
                     leader_count,
                 });
             }
-            StoreMsg::Shutdown => {}
         }
     }
 
