@@ -9,13 +9,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use server::config::LoadedConfig;
 use server::Config;
 
 /// A store of a TiKV-compatible cluster: replicated raw KV over multi-raft.
 #[derive(Parser, Debug)]
 #[command(name = "tikv-server", version)]
 struct Flags {
-    /// TOML config file; flags override it (see etc/tikv.toml).
+    /// TOML config file, which may be one written for TiKV; flags override it (see
+    /// etc/tikv.toml).
     #[arg(short = 'C', long = "config", value_name = "FILE")]
     config: Option<PathBuf>,
     /// PD endpoints, comma-separated [default: 127.0.0.1:2379].
@@ -43,11 +45,16 @@ struct Flags {
 }
 
 impl Flags {
-    fn into_config(self) -> Result<Config, String> {
-        let mut config = match &self.config {
+    /// The config to run with, and the TiKV keys in its file that have no effect here.
+    fn into_config(self) -> Result<LoadedConfig, String> {
+        let mut loaded = match &self.config {
             Some(path) => Config::from_file(path)?,
-            None => Config::default(),
+            None => LoadedConfig {
+                config: Config::default(),
+                ignored: Vec::new(),
+            },
         };
+        let config = &mut loaded.config;
         if let Some(endpoints) = self.pd_endpoints {
             config.pd.endpoints = endpoints;
         }
@@ -65,7 +72,7 @@ impl Flags {
         }
         self.log
             .apply(&mut config.log.file.filename, &mut config.log.level);
-        Ok(config)
+        Ok(loaded)
     }
 }
 
@@ -73,7 +80,20 @@ fn main() -> ExitCode {
     cmd::server_main(
         "tikv-server",
         Flags::parse().into_config(),
-        |c: &Config| (c.log.level.clone(), c.log.file.filename.clone()),
-        |config| server::run(config, cmd::shutdown_signal()),
+        |loaded: &LoadedConfig| {
+            let log = &loaded.config.log;
+            (log.level.clone(), log.file.filename.clone())
+        },
+        |loaded| {
+            // Logging is up by now; each TiKV key without effect is named once.
+            for ignored in &loaded.ignored {
+                tracing::warn!(
+                    key = %ignored.key,
+                    reason = ignored.reason,
+                    "config key is accepted but not used by this store"
+                );
+            }
+            server::run(loaded.config, cmd::shutdown_signal())
+        },
     )
 }

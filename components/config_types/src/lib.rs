@@ -93,8 +93,11 @@ impl fmt::Display for ReadableDuration {
     }
 }
 
-/// A size in bytes written with binary units: `B`, `KiB`, `MiB`, `GiB`, `TiB` (`KB`, `MB`, ...
-/// are accepted as the same binary units, as TiKV does).
+/// A size in bytes written with binary units: `B`, `KiB`, `MiB`, `GiB`, `TiB`, `PiB`.
+///
+/// As in TiKV's config files, `KB`, `MB`, `GB`, `TB`, `PB` and the bare `K`, `M`, `G`, `T`, `P`
+/// mean the same binary units (`"1MB"` is 1,048,576 bytes), the number may have a decimal
+/// fraction (`"1.5GiB"`), and a bare TOML integer is a count of bytes (`max-key-size = 8192`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ReadableSize(pub u64);
 
@@ -108,7 +111,8 @@ impl ReadableSize {
     }
 }
 
-const SIZE_UNITS: [(&str, u64); 5] = [
+const SIZE_UNITS: [(&str, u64); 6] = [
+    ("PiB", 1 << 50),
     ("TiB", 1 << 40),
     ("GiB", 1 << 30),
     ("MiB", 1 << 20),
@@ -121,23 +125,47 @@ impl FromStr for ReadableSize {
 
     fn from_str(text: &str) -> Result<Self, String> {
         let trimmed = text.trim();
-        let digits = trimmed
-            .find(|c: char| !c.is_ascii_digit())
+        let number_len = trimmed
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
             .unwrap_or(trimmed.len());
-        let value: u64 = trimmed[..digits]
-            .parse()
-            .map_err(|_| format!("invalid size {text:?}: write it like \"96MiB\""))?;
-        let unit = trimmed[digits..].trim();
-        let scale = match unit {
+        let (number, unit) = trimmed.split_at(number_len);
+        let unit = unit.trim();
+        let scale: u64 = match unit {
             "" | "B" => 1,
             "K" | "KB" | "KiB" => 1 << 10,
             "M" | "MB" | "MiB" => 1 << 20,
             "G" | "GB" | "GiB" => 1 << 30,
             "T" | "TB" | "TiB" => 1 << 40,
-            _ => return Err(format!("invalid size {text:?}: unknown unit {unit:?}")),
+            "P" | "PB" | "PiB" => 1 << 50,
+            _ => {
+                return Err(format!(
+                "invalid size {text:?}: unknown unit {unit:?} (use B, KiB, MiB, GiB, TiB or PiB)"
+            ))
+            }
         };
-        value
+        let bad_number = || format!("invalid size {text:?}: write it like \"96MiB\"");
+        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+        if whole.is_empty() && fraction.is_empty() {
+            return Err(bad_number());
+        }
+        let whole: u64 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().map_err(|_| bad_number())?
+        };
+        // The fraction is exact in u128 arithmetic: at most 18 digits times a 2^50 scale.
+        let fraction_bytes = if fraction.is_empty() {
+            0
+        } else if fraction.len() > 18 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad_number());
+        } else {
+            let digits: u128 = fraction.parse().map_err(|_| bad_number())?;
+            let bytes = digits * u128::from(scale) / 10u128.pow(fraction.len() as u32);
+            bytes as u64
+        };
+        whole
             .checked_mul(scale)
+            .and_then(|bytes| bytes.checked_add(fraction_bytes))
             .map(ReadableSize)
             .ok_or_else(|| format!("size {text:?} is too large"))
     }
@@ -154,34 +182,57 @@ impl fmt::Display for ReadableSize {
     }
 }
 
-macro_rules! serde_via_string {
-    ($ty:ty, $what:literal) => {
-        impl Serialize for $ty {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(&self.to_string())
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $ty {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                struct Visitor;
-                impl de::Visitor<'_> for Visitor {
-                    type Value = $ty;
-                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                        f.write_str($what)
-                    }
-                    fn visit_str<E: de::Error>(self, text: &str) -> Result<$ty, E> {
-                        text.parse().map_err(E::custom)
-                    }
-                }
-                deserializer.deserialize_str(Visitor)
-            }
-        }
-    };
+impl Serialize for ReadableDuration {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
 }
 
-serde_via_string!(ReadableDuration, "a duration such as \"10s\" or \"30m\"");
-serde_via_string!(ReadableSize, "a size such as \"8KiB\" or \"96MiB\"");
+impl<'de> Deserialize<'de> for ReadableDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl de::Visitor<'_> for Visitor {
+            type Value = ReadableDuration;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration such as \"10s\" or \"30m\"")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<ReadableDuration, E> {
+                text.parse().map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
+impl Serialize for ReadableSize {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for ReadableSize {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl de::Visitor<'_> for Visitor {
+            type Value = ReadableSize;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a size such as \"8KiB\" or \"96MiB\", or a number of bytes")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<ReadableSize, E> {
+                text.parse().map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, bytes: u64) -> Result<ReadableSize, E> {
+                Ok(ReadableSize(bytes))
+            }
+            fn visit_i64<E: de::Error>(self, bytes: i64) -> Result<ReadableSize, E> {
+                u64::try_from(bytes)
+                    .map(ReadableSize)
+                    .map_err(|_| E::custom(format!("a size cannot be negative: {bytes}")))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -221,7 +272,61 @@ mod tests {
         assert_eq!("100".parse::<ReadableSize>().unwrap(), ReadableSize(100));
         assert_eq!(ReadableSize::mib(96).to_string(), "96MiB");
         assert_eq!(ReadableSize(1000).to_string(), "1000B");
-        assert!("12XB".parse::<ReadableSize>().is_err());
+        assert_eq!(ReadableSize(1 << 50).to_string(), "1PiB");
+        for bad in [
+            "",
+            "MB",
+            ".MB",
+            "12XB",
+            "1.2.3MB",
+            "-1MB",
+            "1 MiB extra",
+            "1mb",
+        ] {
+            assert!(bad.parse::<ReadableSize>().is_err(), "{bad:?}");
+        }
+        assert!("20000PB".parse::<ReadableSize>().is_err(), "overflow");
+    }
+
+    /// TiKV writes sizes with decimal-looking units that mean binary ones (its ReadableSize),
+    /// as in the official clients' test configs: `"1MB"`, `"0MiB"`, `"1B"`.
+    #[test]
+    fn tikv_size_notation() {
+        let cases = [
+            ("1B", 1),
+            ("0MiB", 0),
+            ("1KB", 1 << 10),
+            ("1MB", 1 << 20),
+            ("1GB", 1 << 30),
+            ("1TB", 1 << 40),
+            ("1PB", 1 << 50),
+            ("1PiB", 1 << 50),
+            ("10M", 10 << 20),
+            ("128 MiB", 128 << 20),
+            ("1.5GiB", 3 << 29),
+            ("0.5KB", 512),
+            (".5KB", 512),
+            ("2.", 2),
+        ];
+        for (text, bytes) in cases {
+            assert_eq!(
+                text.parse::<ReadableSize>(),
+                Ok(ReadableSize(bytes)),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bare_integer_size_is_bytes() {
+        #[derive(Deserialize, Debug)]
+        struct Sample {
+            size: ReadableSize,
+        }
+        let sample: Sample = toml::from_str("size = 8192").unwrap();
+        assert_eq!(sample.size, ReadableSize::kib(8));
+        let err = toml::from_str::<Sample>("size = -1").unwrap_err();
+        assert!(err.to_string().contains("negative"), "{err}");
     }
 
     #[test]

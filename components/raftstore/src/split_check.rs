@@ -18,9 +18,6 @@ use tracing::{info, warn};
 
 use crate::errors::Result;
 
-/// Most split keys one check proposes, as TiKV's `batch-split-limit`.
-const MAX_SPLIT_KEYS: usize = 10;
-
 /// The `[coprocessor]` section: when regions split by size.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
@@ -33,6 +30,9 @@ pub struct SplitCheckConfig {
     pub region_max_keys: u64,
     /// Keys in the regions a split produces. Default 960,000.
     pub region_split_keys: u64,
+    /// Most split keys one check proposes; a bigger region is split further after the next
+    /// check. Default 10.
+    pub batch_split_limit: usize,
 }
 
 impl Default for SplitCheckConfig {
@@ -42,6 +42,7 @@ impl Default for SplitCheckConfig {
             region_split_size: ReadableSize::mib(96),
             region_max_keys: 1_440_000,
             region_split_keys: 960_000,
+            batch_split_limit: 10,
         }
     }
 }
@@ -51,6 +52,9 @@ impl SplitCheckConfig {
     ///
     /// A message naming the bad setting.
     pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.batch_split_limit == 0 {
+            return Err("coprocessor.batch-split-limit must be at least 1".into());
+        }
         if self.region_split_size.0 == 0 || self.region_split_keys == 0 {
             return Err("coprocessor.region-split-size and region-split-keys must not be 0".into());
         }
@@ -114,7 +118,7 @@ pub fn check_region<S: Iterable>(
         let it = &mut iters[next];
         let entry = (it.key().len() + it.value().len()) as u64;
         if (segment_size >= cfg.region_split_size.0 || segment_keys >= cfg.region_split_keys)
-            && splits.len() < MAX_SPLIT_KEYS
+            && splits.len() < cfg.batch_split_limit
             && splits
                 .last()
                 .is_none_or(|last| last.as_slice() != keys::origin_key(it.key()))
@@ -257,6 +261,7 @@ mod tests {
             region_split_size: ReadableSize(split),
             region_max_keys: u64::MAX,
             region_split_keys: u64::MAX,
+            ..SplitCheckConfig::default()
         }
     }
 
@@ -332,9 +337,10 @@ mod tests {
             region_split_size: ReadableSize::mib(1),
             region_max_keys: 100,
             region_split_keys: 20,
+            batch_split_limit: 10,
         };
         let keys = split_keys_of(&engine.snapshot(), &region(b"", b""), &cfg).unwrap();
-        assert_eq!(keys.len(), MAX_SPLIT_KEYS);
+        assert_eq!(keys.len(), 10);
         assert_eq!(keys[0], b"k020".to_vec());
         assert_eq!(keys[9], b"k200".to_vec());
     }
