@@ -126,11 +126,20 @@ pub enum PeerMsg<S: Snapshot> {
     },
     /// An operator from PD for this region (change peer, transfer leader, split).
     PdOperator(Box<pdpb::RegionHeartbeatResponse>),
-    /// PD allocated ids for splitting at `split_keys`.
+    /// PD allocated ids for splitting at `split_keys`; `callback` (a client's SplitRegion)
+    /// hears the outcome.
     SplitIds {
         region_epoch: metapb::RegionEpoch,
         split_keys: Vec<Vec<u8>>,
         ids: Vec<pdpb::SplitId>,
+        callback: Option<WriteCallback>,
+    },
+    /// A client asks to split the region at `split_keys` (the `SplitRegion` RPC); the callback
+    /// gets the BatchSplit admin response (the new regions) or an error.
+    SplitRegion {
+        region_epoch: metapb::RegionEpoch,
+        split_keys: Vec<Vec<u8>>,
+        callback: WriteCallback,
     },
     /// The split checker measured the region (at `region_epoch`).
     SplitCheckResult {
@@ -159,6 +168,9 @@ impl<S: Snapshot> fmt::Debug for PeerMsg<S> {
             PeerMsg::Unreachable { to_peer_id } => write!(f, "Unreachable({to_peer_id})"),
             PeerMsg::PdOperator(_) => f.write_str("PdOperator"),
             PeerMsg::SplitIds { .. } => f.write_str("SplitIds"),
+            PeerMsg::SplitRegion { split_keys, .. } => {
+                write!(f, "SplitRegion({} keys)", split_keys.len())
+            }
             PeerMsg::SplitCheckResult { result, .. } => {
                 write!(
                     f,

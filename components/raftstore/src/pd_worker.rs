@@ -34,6 +34,8 @@ pub enum PdTask {
     AskBatchSplit {
         region: metapb::Region,
         split_keys: Vec<Vec<u8>>,
+        /// A client's SplitRegion waiting for the outcome.
+        callback: Option<crate::msg::WriteCallback>,
     },
     ReportBatchSplit {
         regions: Vec<metapb::Region>,
@@ -153,7 +155,11 @@ pub async fn run_pd_worker<R: RouterHandle>(
                     }
                 });
             }
-            PdTask::AskBatchSplit { region, split_keys } => {
+            PdTask::AskBatchSplit {
+                region,
+                split_keys,
+                callback,
+            } => {
                 let pd = pd.clone();
                 let router = router.clone();
                 tokio::spawn(async move {
@@ -164,11 +170,18 @@ pub async fn run_pd_worker<R: RouterHandle>(
                                 region_epoch: region.region_epoch.unwrap_or_default(),
                                 split_keys,
                                 ids,
+                                callback,
                             };
                             router.send_peer(region.id, msg);
                         }
                         Err(e) => {
-                            warn!(region_id = region.id, error = %e, "asking PD for split ids failed")
+                            warn!(region_id = region.id, error = %e, "asking PD for split ids failed");
+                            if let Some(callback) = callback {
+                                let error = crate::Error::Other(format!(
+                                    "asking PD for split ids failed: {e}"
+                                ));
+                                callback(crate::msg::error_response(error, 0));
+                            }
                         }
                     }
                 });

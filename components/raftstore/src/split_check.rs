@@ -117,13 +117,17 @@ pub fn check_region<S: Iterable>(
     while let Some(next) = smallest(&iters) {
         let it = &mut iters[next];
         let entry = (it.key().len() + it.value().len()) as u64;
+        // Transactional keys carry a timestamp: split between user keys, never between the
+        // versions of one key, so that a key's versions stay in one region.
+        let split_key = txn_types::strip_timestamp_if_exists(keys::origin_key(it.key()));
         if (segment_size >= cfg.region_split_size.0 || segment_keys >= cfg.region_split_keys)
             && splits.len() < cfg.batch_split_limit
+            && split_key > region.start_key.as_slice()
             && splits
                 .last()
-                .is_none_or(|last| last.as_slice() != keys::origin_key(it.key()))
+                .is_none_or(|last| last.as_slice() != split_key)
         {
-            splits.push(keys::origin_key(it.key()).to_vec());
+            splits.push(split_key.to_vec());
             segment_size = 0;
             segment_keys = 0;
         }
@@ -376,5 +380,38 @@ mod tests {
     fn max_smaller_than_split_size_is_refused() {
         assert!(config(1, 2).validate().is_err());
         assert!(SplitCheckConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn versions_of_a_key_never_straddle_a_split() {
+        let engine = MemoryEngine::new();
+        let mut batch = engine.write_batch();
+        // Ten user keys with ten versions each in the write CF: 100 entries.
+        for user in 0..10u64 {
+            for version in 0..10u64 {
+                let key = txn_types::Key::from_raw(format!("t{user}").as_bytes())
+                    .append_ts(txn_types::TimeStamp::new(100 - version));
+                batch
+                    .put_cf(CF_WRITE, &keys::data_key(key.as_encoded()), b"w")
+                    .unwrap();
+            }
+        }
+        batch.write_opt(WriteOptions::default()).unwrap();
+        let cfg = SplitCheckConfig {
+            region_max_keys: 50,
+            region_split_keys: 15,
+            ..config(u64::MAX, u64::MAX)
+        };
+        let keys = split_keys_of(&engine.snapshot(), &region(b"", b""), &cfg).unwrap();
+        assert!(!keys.is_empty());
+        for key in &keys {
+            // Every split key is a whole user key, without a timestamp.
+            let user = codec::memcomparable::decode(key).unwrap();
+            assert!(user.starts_with(b"t"), "{user:?}");
+        }
+        // The 16th entry is a version of t1, so the split lands at t1 itself: all of t1's
+        // versions go right, and the left region holds t0 alone.
+        let first = codec::memcomparable::decode(&keys[0]).unwrap();
+        assert_eq!(first, b"t1");
     }
 }

@@ -168,7 +168,13 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
                 region_epoch,
                 split_keys,
                 ids,
-            } => self.on_split_ids(region_epoch, split_keys, ids),
+                callback,
+            } => self.on_split_ids(region_epoch, split_keys, ids, callback),
+            PeerMsg::SplitRegion {
+                region_epoch,
+                split_keys,
+                callback,
+            } => self.on_split_region(region_epoch, split_keys, callback),
             PeerMsg::SplitCheckResult {
                 region_epoch,
                 result,
@@ -343,6 +349,7 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
         self.ctx.pd_scheduler.schedule(PdTask::AskBatchSplit {
             region: (*peer.region).clone(),
             split_keys: result.split_keys,
+            callback: None,
         });
     }
 
@@ -516,6 +523,7 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
             self.ctx.pd_scheduler.schedule(PdTask::AskBatchSplit {
                 region,
                 split_keys: split.keys.clone(),
+                callback: None,
             });
         }
     }
@@ -532,17 +540,82 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
         self.fsm.peer.propose(self.ctx, request, callback);
     }
 
+    /// A client's SplitRegion: only the leader of the epoch the client saw splits, at keys
+    /// strictly inside the region, in order; PD allocates the ids as for any other split.
+    fn on_split_region(
+        &mut self,
+        epoch: metapb::RegionEpoch,
+        mut split_keys: Vec<Vec<u8>>,
+        callback: crate::msg::WriteCallback,
+    ) {
+        let peer = &self.fsm.peer;
+        let term = peer.term();
+        let fail = |callback: crate::msg::WriteCallback, error: Error| {
+            callback(crate::msg::error_response(error, term));
+        };
+        if !peer.is_leader() {
+            let leader = peer.leader();
+            return fail(
+                callback,
+                Error::NotLeader {
+                    region_id: peer.region_id,
+                    leader,
+                },
+            );
+        }
+        let region = &peer.region;
+        let current = region.region_epoch.unwrap_or_default();
+        if current.version != epoch.version || current.conf_ver != epoch.conf_ver {
+            return fail(
+                callback,
+                Error::EpochNotMatch {
+                    message: format!("region {} has changed since the split was asked", region.id),
+                    current_regions: vec![(**region).clone()],
+                },
+            );
+        }
+        split_keys.sort();
+        split_keys.dedup();
+        for key in &split_keys {
+            if key.is_empty()
+                || key.as_slice() <= region.start_key.as_slice()
+                || !keys::in_range(key, &region.start_key, &region.end_key)
+            {
+                return fail(
+                    callback,
+                    Error::KeyNotInRegion {
+                        key: key.clone(),
+                        region: Box::new((**region).clone()),
+                    },
+                );
+            }
+        }
+        if split_keys.is_empty() {
+            return fail(callback, Error::Other("no split keys given".into()));
+        }
+        self.ctx.pd_scheduler.schedule(PdTask::AskBatchSplit {
+            region: (**region).clone(),
+            split_keys,
+            callback: Some(callback),
+        });
+    }
+
     fn on_split_ids(
         &mut self,
         epoch: metapb::RegionEpoch,
         split_keys: Vec<Vec<u8>>,
         ids: Vec<pdpb::SplitId>,
+        callback: Option<crate::msg::WriteCallback>,
     ) {
         if ids.len() != split_keys.len() {
             warn!(
                 region_id = self.fsm.region_id(),
                 "PD returned a wrong number of split ids"
             );
+            if let Some(callback) = callback {
+                let error = Error::Other("PD returned a wrong number of split ids".into());
+                callback(crate::msg::error_response(error, self.fsm.peer.term()));
+            }
             return;
         }
         let requests = split_keys
@@ -562,7 +635,13 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
         if let Some(header) = request.header.as_mut() {
             header.region_epoch = Some(epoch);
         }
-        self.propose_internal(request);
+        match callback {
+            Some(callback) => {
+                let callback = Callback::Write(callback);
+                self.fsm.peer.propose(self.ctx, request, callback);
+            }
+            None => self.propose_internal(request),
+        }
     }
 
     /// Removes this peer: answers what is pending, marks it tombstone, deletes its data (when
