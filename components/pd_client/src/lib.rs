@@ -357,6 +357,32 @@ impl PdClient {
         check_header(resp.header.as_ref())
     }
 
+    /// One timestamp from PD's TSO, as `physical_ms << 18 | logical` (a store needs one to
+    /// seed the `max_ts` that async commit relies on).
+    ///
+    /// # Errors
+    ///
+    /// A transport error, PD's error, or a stream that ends without an answer.
+    pub async fn get_tso(&self) -> Result<u64> {
+        let request = pdpb::TsoRequest {
+            header: self.header(),
+            count: 1,
+            dc_location: String::new(),
+        };
+        let stream = tokio_stream::once(request);
+        let mut responses = self.after(self.client().tso(stream).await).await?;
+        let resp = responses.message().await?.ok_or(Error::Incomplete {
+            what: "tso response",
+        })?;
+        check_header(resp.header.as_ref())?;
+        let ts = resp.timestamp.ok_or(Error::Incomplete {
+            what: "tso timestamp",
+        })?;
+        let physical = u64::try_from(ts.physical).unwrap_or(0);
+        let logical = u64::try_from(ts.logical).unwrap_or(0);
+        Ok((physical << 18) | logical)
+    }
+
     /// Opens the region heartbeat stream: heartbeats go into the returned sender, PD's
     /// responses (operators and errors) come out of the returned stream.
     ///

@@ -79,6 +79,9 @@ pub struct StorageSection {
     /// Whether raw writes may carry a TTL. This store accepts TTLs in every API version; the
     /// value is checked (API V2 requires it, as in TiKV) and recorded. Default `false`.
     pub enable_ttl: bool,
+    /// Transactional writes are refused with ServerIsBusy while the writes in flight add up to
+    /// more than this. Default `"100MiB"`, as in TiKV.
+    pub scheduler_pending_write_threshold: ReadableSize,
 }
 
 impl Default for StorageSection {
@@ -88,6 +91,7 @@ impl Default for StorageSection {
             max_key_size: ReadableSize::kib(8),
             api_version: 1,
             enable_ttl: false,
+            scheduler_pending_write_threshold: ReadableSize::mib(100),
         }
     }
 }
@@ -151,6 +155,9 @@ impl Config {
         }
         if self.storage.max_key_size.0 == 0 {
             return Err("storage.max-key-size must not be 0".into());
+        }
+        if self.storage.scheduler_pending_write_threshold.0 == 0 {
+            return Err("storage.scheduler-pending-write-threshold must not be 0".into());
         }
         match (self.storage.api_version, self.storage.enable_ttl) {
             (1, _) | (2, true) => {}

@@ -26,9 +26,11 @@ use parking_lot::Mutex;
 use pd_client::PdClient;
 use raft_log_engine::{RaftEngineConfig, RaftEngineLog};
 use raftstore::{create_raft_system, LocalReader, PdScheduler, SharedRouter, StoreDeps, StoreMeta};
-use storage::{RawStorage, StorageConfig};
+use storage::concurrency_manager::ConcurrencyManager;
+use storage::{Storage, StorageConfig};
 use tokio::net::TcpListener;
 use tracing::info;
+use txn_types::TimeStamp;
 
 pub use config::Config;
 
@@ -141,16 +143,28 @@ pub async fn run(
 
     let storage_config = StorageConfig {
         max_key_size: config.storage.max_key_size.0 as usize,
+        scheduler_pending_write_threshold: config.storage.scheduler_pending_write_threshold.0
+            as usize,
     };
     let engine = raftkv::RaftKv::new(
         router.clone(),
         LocalReader::new(kv.clone(), store_meta.clone()),
+        kv.clone(),
     );
-    let kv_service = TikvServer::new(service::kv::KvService::new(RawStorage::new(
+    // Async commit computes commit timestamps above max_ts; it must start above every
+    // timestamp this store may have served reads at before a restart.
+    let latest_ts = pd
+        .get_tso()
+        .await
+        .map_err(|e| ServerError::Pd(format!("get a timestamp to start max_ts from: {e}")))?;
+    let concurrency_manager = ConcurrencyManager::new(TimeStamp::new(latest_ts));
+    let kv_service = TikvServer::new(service::kv::KvService::new(Storage::new(
         engine,
         storage_config,
+        concurrency_manager,
     )))
     .max_decoding_message_size(transport::MAX_RAFT_MESSAGE_SIZE);
+    let kv_service = service::unimplemented::NameUnimplemented::new(kv_service);
     let raft_service = RaftTransportServer::new(service::raft::RaftService::new(
         router.clone(),
         pd.cluster_id(),

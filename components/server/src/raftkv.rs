@@ -4,18 +4,18 @@
 
 use std::time::Duration;
 
-use engine_traits::KvEngine;
+use engine_traits::{KvEngine, Mutable, WriteBatch, WriteOptions, DATA_CFS};
 use kvproto::raft_cmdpb::{
     CmdType, DeleteRangeRequest, DeleteRequest, PutRequest, RaftCmdRequest, RaftCmdResponse,
     RaftRequestHeader, Request,
 };
-use kvproto::{errorpb, kvrpcpb};
+use kvproto::{errorpb, kvrpcpb, metapb};
 use raft_log_engine::RaftLogEngine;
 use raftstore::{
     Callback, LocalReader, PeerMsg, RaftCommand, ReadResponse, RegionSnapshot, RouterHandle,
     SharedRouter,
 };
-use storage::kv::{BoxFuture, Engine, Error, Modify, Result, WriteData};
+use storage::kv::{BoxFuture, Engine, Error, Modify, RegionSplitter, Result, WriteData};
 use tokio::sync::oneshot;
 
 /// How long a request waits for raft before it fails (the client retries it).
@@ -24,6 +24,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct RaftKv<EK: KvEngine, ER: RaftLogEngine> {
     router: SharedRouter<EK, ER>,
     reader: LocalReader<EK>,
+    /// The store's own data engine, for the few operations that bypass raft.
+    kv: EK,
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> Clone for RaftKv<EK, ER> {
@@ -31,6 +33,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Clone for RaftKv<EK, ER> {
         RaftKv {
             router: self.router.clone(),
             reader: self.reader.clone(),
+            kv: self.kv.clone(),
         }
     }
 }
@@ -90,8 +93,8 @@ fn to_request(modify: Modify) -> Request {
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> RaftKv<EK, ER> {
-    pub fn new(router: SharedRouter<EK, ER>, reader: LocalReader<EK>) -> Self {
-        RaftKv { router, reader }
+    pub fn new(router: SharedRouter<EK, ER>, reader: LocalReader<EK>, kv: EK) -> Self {
+        RaftKv { router, reader, kv }
     }
 
     fn send(
@@ -101,14 +104,18 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftKv<EK, ER> {
         callback: Callback<EK::Snapshot>,
     ) -> Result<()> {
         let msg = PeerMsg::RaftCommand(Box::new(RaftCommand::new(request, callback)));
-        self.router.try_send_peer(region_id, msg).map_err(|_| {
-            Error::Region(Box::new(errorpb::Error {
-                message: format!("region {region_id} is not on this store"),
-                region_not_found: Some(errorpb::RegionNotFound { region_id }),
-                ..Default::default()
-            }))
-        })
+        self.router
+            .try_send_peer(region_id, msg)
+            .map_err(|_| region_not_found(region_id))
     }
+}
+
+fn region_not_found(region_id: u64) -> Error {
+    Error::Region(Box::new(errorpb::Error {
+        message: format!("region {region_id} is not on this store"),
+        region_not_found: Some(errorpb::RegionNotFound { region_id }),
+        ..Default::default()
+    }))
 }
 
 async fn wait<T>(receiver: oneshot::Receiver<T>) -> Result<T> {
@@ -166,6 +173,57 @@ impl<EK: KvEngine, ER: RaftLogEngine> Engine for RaftKv<EK, ER> {
             sent?;
             check_response(wait(receiver).await?)?;
             Ok(())
+        })
+    }
+
+    fn unsafe_destroy_range(&self, start: Vec<u8>, end: Vec<u8>) -> BoxFuture<Result<()>> {
+        let kv = self.kv.clone();
+        Box::pin(async move {
+            let deleted = tokio::task::spawn_blocking(move || {
+                let (start, end) = (keys::data_key(&start), keys::data_end_key(&end));
+                let mut batch = kv.write_batch();
+                for cf in DATA_CFS {
+                    batch.delete_range_cf(cf, &start, &end)?;
+                }
+                batch.write_opt(WriteOptions { sync: true })
+            })
+            .await;
+            match deleted {
+                Ok(result) => Ok(result?),
+                Err(e) => Err(Error::Other(format!("unsafe destroy range stopped: {e}"))),
+            }
+        })
+    }
+}
+
+impl<EK: KvEngine, ER: RaftLogEngine> RegionSplitter for RaftKv<EK, ER> {
+    fn split_region(
+        &self,
+        ctx: &kvrpcpb::Context,
+        split_keys: Vec<Vec<u8>>,
+    ) -> BoxFuture<Result<Vec<metapb::Region>>> {
+        let (sender, receiver) = oneshot::channel::<RaftCmdResponse>();
+        let region_id = ctx.region_id;
+        let msg = PeerMsg::SplitRegion {
+            region_epoch: ctx.region_epoch.unwrap_or_default(),
+            split_keys,
+            callback: Box::new(move |resp| {
+                let _ = sender.send(resp);
+            }),
+        };
+        let sent = self
+            .router
+            .try_send_peer(region_id, msg)
+            .map_err(|_| region_not_found(region_id));
+        Box::pin(async move {
+            sent?;
+            let resp = check_response(wait(receiver).await?)?;
+            let regions = resp
+                .admin_response
+                .and_then(|admin| admin.splits)
+                .map(|splits| splits.regions)
+                .unwrap_or_default();
+            Ok(regions)
         })
     }
 }

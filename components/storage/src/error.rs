@@ -7,6 +7,7 @@
 //! for responses without one, as a `KeyError` in a pair). [`Error::into_response_error`] makes
 //! that split.
 
+use codec::KeyMode;
 use kvproto::{errorpb, kvrpcpb};
 
 use crate::kv;
@@ -21,10 +22,19 @@ pub enum Error {
     /// A written key is longer than `StorageConfig::max_key_size`.
     #[error("key is too large, key size: {size}, limit: {limit}")]
     KeyTooLarge { size: usize, limit: usize },
-    /// An API V2 raw request named a key (or range bound) outside the raw key mode, that is,
-    /// one that does not start with `r`. `cmd` is the command that refused it.
-    #[error("invalid key mode in {cmd}: API V2 raw keys must start with 'r'")]
-    InvalidKeyMode { cmd: &'static str, key: Vec<u8> },
+    /// An API V2 request named a key (or range bound) outside its key mode: a raw key that does
+    /// not start with `r`, or a transactional key that does not start with `x`. `cmd` is the
+    /// command that refused it.
+    #[error(
+        "invalid key mode in {cmd}: API V2 {} keys must start with '{}'",
+        if *.mode == KeyMode::Raw { "raw" } else { "transactional" },
+        char::from(.mode.byte())
+    )]
+    InvalidKeyMode {
+        cmd: &'static str,
+        key: Vec<u8>,
+        mode: KeyMode,
+    },
     /// `Context.api_version` is not a known `kvrpcpb::ApiVersion`.
     #[error("unsupported api version {version}")]
     InvalidApiVersion { version: i32 },
@@ -43,6 +53,10 @@ pub enum Error {
     /// The configuration is unusable.
     #[error("invalid storage config: {reason}")]
     InvalidConfig { reason: String },
+    /// A transactional command met a lock, a conflict or another transaction's state; the
+    /// client reads it as a `KeyError`.
+    #[error(transparent)]
+    Mvcc(crate::mvcc::Error),
     /// The engine failed.
     #[error(transparent)]
     Engine(engine_traits::Error),
@@ -73,6 +87,16 @@ impl From<engine_traits::Error> for Error {
                 end,
             } => kv::key_not_in_region(key, region_id, start, end).into(),
             other => Error::Engine(other),
+        }
+    }
+}
+
+/// Engine errors inside MVCC keep their meaning: a read outside the region is a region error.
+impl From<crate::mvcc::Error> for Error {
+    fn from(e: crate::mvcc::Error) -> Self {
+        match e {
+            crate::mvcc::Error::Engine(engine_error) => engine_error.into(),
+            other => Error::Mvcc(other),
         }
     }
 }
@@ -121,6 +145,22 @@ impl Error {
         match self {
             Error::Region(e) => Some(e),
             _ => None,
+        }
+    }
+
+    /// Splits the error into what a kvrpcpb transactional response carries: a region error
+    /// alone, or a `KeyError` (an MVCC error's own field, `abort` with the message otherwise).
+    pub fn into_key_error(self) -> (Option<errorpb::Error>, Option<kvrpcpb::KeyError>) {
+        match self {
+            Error::Region(e) => (Some(*e), None),
+            Error::Mvcc(e) => (None, Some(e.to_key_error())),
+            other => (
+                None,
+                Some(kvrpcpb::KeyError {
+                    abort: other.to_string(),
+                    ..Default::default()
+                }),
+            ),
         }
     }
 

@@ -1,8 +1,9 @@
-//! Per-key latches that make raw compare-and-swap atomic.
+//! Per-key latches, shared by the raw and the transactional halves of storage.
 //!
-//! A CAS reads the current value, compares it and writes, with two awaits in between. Every raw
-//! write (put, delete, their batch forms and CAS) holds the latches of its keys from before its
-//! read until its write is applied, so no other write to those keys can slip in between.
+//! A command that reads and then writes (a raw compare-and-swap, every transactional command)
+//! has awaits between its read and its write. Each holds the latches of its keys from before its
+//! read until its write is applied, so no other write to those keys can slip in between: a CAS
+//! stays atomic, and a transactional command sees the locks and records it is about to change.
 //!
 //! Latches live in a fixed table of slots chosen by key hash: two keys may share a slot, which
 //! costs some concurrency but never correctness. A request takes its slots in ascending order,
@@ -30,6 +31,12 @@ pub struct LatchGuard<'a> {
     _guards: Vec<MutexGuard<'a, ()>>,
 }
 
+impl Default for Latches {
+    fn default() -> Self {
+        Latches::new(DEFAULT_LATCH_SLOTS)
+    }
+}
+
 impl Latches {
     /// # Panics
     /// When `slots` is zero.
@@ -40,15 +47,10 @@ impl Latches {
         }
     }
 
-    /// Waits until this request holds the latches of every `(cf, key)` it names.
-    pub async fn acquire<'k>(
-        &self,
-        keys: impl IntoIterator<Item = (&'k str, &'k [u8])>,
-    ) -> LatchGuard<'_> {
-        let mut slots: Vec<usize> = keys
-            .into_iter()
-            .map(|(cf, key)| self.slot(cf, key))
-            .collect();
+    /// Waits until this request holds the latches of every key it names. Raw writes name
+    /// `(cf, key)` pairs, transactional commands encoded keys.
+    pub async fn acquire<K: Hash>(&self, keys: impl IntoIterator<Item = K>) -> LatchGuard<'_> {
+        let mut slots: Vec<usize> = keys.into_iter().map(|key| self.slot(&key)).collect();
         slots.sort_unstable();
         slots.dedup();
         let mut guards = Vec::with_capacity(slots.len());
@@ -58,9 +60,9 @@ impl Latches {
         LatchGuard { _guards: guards }
     }
 
-    fn slot(&self, cf: &str, key: &[u8]) -> usize {
+    fn slot(&self, key: &impl Hash) -> usize {
         let mut hasher = DefaultHasher::new();
-        (cf, key).hash(&mut hasher);
+        key.hash(&mut hasher);
         // The remainder is below `slots.len()`, so it fits in usize.
         (hasher.finish() % self.slots.len() as u64) as usize
     }

@@ -2,3 +2,4 @@
 
 pub mod kv;
 pub mod raft;
+pub mod unimplemented;

@@ -161,6 +161,11 @@ impl MockEngine {
                 .iter()
                 .try_for_each(|modify| region.check_modify(modify))?;
         }
+        self.apply(data)
+    }
+
+    /// Writes `data` in one batch, without region checks.
+    fn apply(&self, data: &WriteData) -> Result<()> {
         let mut batch = self.engine.write_batch();
         for modify in &data.modifies {
             match modify {
@@ -206,6 +211,20 @@ impl Engine for MockEngine {
             YieldNow::default().await;
             engine.write(&data)
         })
+    }
+
+    /// Deletes the range in every data CF directly, ignoring the region as the real one does.
+    fn unsafe_destroy_range(&self, start: Vec<u8>, end: Vec<u8>) -> BoxFuture<Result<()>> {
+        let modifies = engine_traits::DATA_CFS
+            .iter()
+            .map(|&cf| Modify::DeleteRange {
+                cf,
+                start: start.clone(),
+                end: end.clone(),
+            })
+            .collect();
+        let result = self.apply(&WriteData::new(modifies));
+        Box::pin(async move { result })
     }
 }
 

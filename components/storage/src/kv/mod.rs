@@ -11,7 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use engine_traits::{CfName, Snapshot};
-use kvproto::{errorpb, kvrpcpb};
+use kvproto::{errorpb, kvrpcpb, metapb};
 
 #[cfg(any(test, feature = "testexport"))]
 pub mod mock;
@@ -124,4 +124,20 @@ pub trait Engine: Clone + Send + Sync + 'static {
     /// Applies `data` atomically; resolves once the write is durable (and, for raftstore,
     /// committed by a quorum and applied).
     fn async_write(&self, ctx: &kvrpcpb::Context, data: WriteData) -> BoxFuture<Result<()>>;
+
+    /// Deletes every key of the data column families in `[start, end)` (storage keys; an
+    /// empty `end` is unbounded) from this store's own engine, bypassing raft and regions:
+    /// TiKV's `UnsafeDestroyRange`, which clients send to every store to drop a range for good.
+    fn unsafe_destroy_range(&self, start: Vec<u8>, end: Vec<u8>) -> BoxFuture<Result<()>>;
+}
+
+/// Splitting a region at given keys (the `SplitRegion` RPC), which only raftstore can do.
+pub trait RegionSplitter: Send + Sync + 'static {
+    /// Splits the region named by `ctx` at `split_keys` (storage keys strictly inside it) and
+    /// returns every region the split made, in key order.
+    fn split_region(
+        &self,
+        ctx: &kvrpcpb::Context,
+        split_keys: Vec<Vec<u8>>,
+    ) -> BoxFuture<Result<Vec<metapb::Region>>>;
 }

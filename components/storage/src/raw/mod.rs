@@ -1,9 +1,9 @@
 //! The raw KV API: [`RawStorage`], plain key-value reads and writes with TTL and
 //! compare-and-swap, on any [`Engine`].
 //!
-//! * [`encoding`]: how user keys (API V1 / V2) and values (with expire time) are stored.
-//! * `read` / `write`: the commands, one `impl RawStorage` block each.
-//! * `latch`: the per-key latches that make compare-and-swap atomic.
+//! * [`encoding`]: how values (with expire time) are stored; keys: [`crate::api_version`].
+//! * `read` / `write`: the commands, one `impl RawStorage` block each. Writes hold the
+//!   storage-wide latches ([`crate::latch`]) of their keys, which makes compare-and-swap atomic.
 //! * [`service`]: `kvrpcpb::Raw*Request` → `kvrpcpb::Raw*Response` for the gRPC service.
 //!
 //! Every command takes the request's `kvrpcpb::Context`, which names the region and the API
@@ -11,7 +11,6 @@
 //! inside the region; a request that reached the wrong one fails with a region error.
 
 pub mod encoding;
-mod latch;
 mod read;
 pub mod service;
 mod write;
@@ -25,12 +24,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use engine_traits::{CfName, Peekable};
 use kvproto::kvrpcpb;
 
-pub use encoding::{ApiVersion, RawValue};
-pub use latch::DEFAULT_LATCH_SLOTS;
+pub use encoding::RawValue;
+pub use read::RawChecksum;
 
+pub use crate::api_version::ApiVersion;
 use crate::kv::Engine;
+use crate::latch::Latches;
 use crate::{Error, Result, StorageConfig};
-use latch::Latches;
 
 /// A source of the current Unix time in seconds. Injected so that tests can move time.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -78,19 +78,29 @@ pub struct RawStorage<E: Engine> {
 }
 
 impl<E: Engine> RawStorage<E> {
-    /// Storage on `engine` that reads time from the system clock. `config` should have passed
-    /// [`StorageConfig::validate`].
+    /// Storage on `engine` that reads time from the system clock, with latches of its own.
+    /// `config` should have passed [`StorageConfig::validate`].
     pub fn new(engine: E, config: StorageConfig) -> Self {
         Self::with_clock(engine, config, system_clock())
     }
 
-    /// Storage that reads the current time (for TTLs) from `clock`.
+    /// Storage that reads the current time (for TTLs) from `clock`, with latches of its own.
     pub fn with_clock(engine: E, config: StorageConfig, clock: Clock) -> Self {
+        Self::with_latches(engine, config, clock, Arc::new(Latches::default()))
+    }
+
+    /// Storage that shares `latches` with the transactional half (see [`crate::Storage`]).
+    pub(crate) fn with_latches(
+        engine: E,
+        config: StorageConfig,
+        clock: Clock,
+        latches: Arc<Latches>,
+    ) -> Self {
         RawStorage {
             engine,
             config,
             clock,
-            latches: Arc::new(Latches::new(DEFAULT_LATCH_SLOTS)),
+            latches,
         }
     }
 

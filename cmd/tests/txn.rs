@@ -1,0 +1,503 @@
+//! End-to-end tests of transactions: the real `pd-server` and three `tikv-server` processes,
+//! driven by the official `tikv-client` TransactionClient (API V1 and the default keyspace), and
+//! by raw gRPC where a test must play a client that stops half-way.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cmd::process::{wait_until, LocalCluster};
+use kvproto::pdpb::pd_client::PdClient as PdGrpc;
+use kvproto::tikvpb::tikv_client::TikvClient;
+use kvproto::{kvrpcpb, metapb, pdpb};
+use tikv_client::{Config, Timestamp, Transaction, TransactionClient, TransactionOptions};
+
+fn bin_dir() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_pd-server"))
+        .parent()
+        .expect("binaries live in a directory")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn start_cluster(dir: &Path, tikv_config: &str) -> LocalCluster {
+    let config = dir.join("tikv.toml");
+    std::fs::write(&config, tikv_config).unwrap();
+    let pd_config = dir.join("pd.toml");
+    std::fs::write(&pd_config, "[schedule]\nmax-store-down-time = \"1h\"\n").unwrap();
+    let cluster = LocalCluster::start(
+        bin_dir(),
+        &dir.join("cluster"),
+        3,
+        Some(&pd_config),
+        &["--config", config.to_str().unwrap()],
+    )
+    .unwrap_or_else(|e| panic!("start cluster: {e}"));
+    cluster
+        .wait_for_replicas(3, Duration::from_secs(90))
+        .unwrap_or_else(|e| panic!("{e}: {:?}", cluster.regions_json()));
+    cluster
+}
+
+async fn get(txn: &mut Transaction, key: &[u8]) -> Option<Vec<u8>> {
+    txn.get(key.to_vec()).await.unwrap()
+}
+
+/// Reads `key` in a snapshot at a fresh timestamp.
+async fn read(client: &TransactionClient, key: &[u8]) -> Option<Vec<u8>> {
+    let ts = client.current_timestamp().await.unwrap();
+    let mut snapshot = client.snapshot(ts, TransactionOptions::new_optimistic());
+    snapshot.get(key.to_vec()).await.unwrap()
+}
+
+/// The basic life of transactions of each kind, as a user meets them.
+async fn lifecycle(client: &TransactionClient, prefix: &str) {
+    let key = |k: &str| format!("{prefix}{k}").into_bytes();
+    // Optimistic: commit, read back, conflict.
+    let mut txn = client.begin_optimistic().await.unwrap();
+    txn.put(key("a"), b"1".to_vec()).await.unwrap();
+    txn.put(key("b"), vec![b'b'; 1000]).await.unwrap();
+    txn.commit().await.unwrap();
+    let mut reader = client.begin_optimistic().await.unwrap();
+    assert_eq!(get(&mut reader, &key("a")).await, Some(b"1".to_vec()));
+    assert_eq!(get(&mut reader, &key("b")).await, Some(vec![b'b'; 1000]));
+    assert_eq!(get(&mut reader, &key("missing")).await, None);
+    let mut first = client.begin_optimistic().await.unwrap();
+    let mut second = client.begin_optimistic().await.unwrap();
+    first.put(key("a"), b"first".to_vec()).await.unwrap();
+    second.put(key("a"), b"second".to_vec()).await.unwrap();
+    first.commit().await.unwrap();
+    assert!(second.commit().await.is_err(), "a write conflict");
+    // The old snapshot still reads the old value.
+    assert_eq!(get(&mut reader, &key("a")).await, Some(b"1".to_vec()));
+    reader.rollback().await.unwrap();
+
+    // Pessimistic: locks first; reads its own writes; delete; insert of an existing key fails.
+    let mut txn = client.begin_pessimistic().await.unwrap();
+    txn.put(key("c"), b"3".to_vec()).await.unwrap();
+    txn.delete(key("a")).await.unwrap();
+    assert_eq!(get(&mut txn, &key("c")).await, Some(b"3".to_vec()));
+    txn.commit().await.unwrap();
+    let mut txn = client.begin_pessimistic().await.unwrap();
+    assert!(txn.insert(key("c"), b"dup".to_vec()).await.is_err());
+    txn.rollback().await.unwrap();
+
+    // Async commit and 1PC.
+    let options = TransactionOptions::new_optimistic().use_async_commit();
+    let mut txn = client.begin_with_options(options).await.unwrap();
+    txn.put(key("d"), b"async".to_vec()).await.unwrap();
+    txn.put(key("e"), b"async".to_vec()).await.unwrap();
+    txn.commit().await.unwrap();
+    let options = TransactionOptions::new_optimistic().try_one_pc();
+    let mut txn = client.begin_with_options(options).await.unwrap();
+    txn.put(key("f"), b"1pc".to_vec()).await.unwrap();
+    txn.commit().await.unwrap();
+    let mut snapshot = client.snapshot(
+        client.current_timestamp().await.unwrap(),
+        TransactionOptions::new_optimistic(),
+    );
+    for (k, v) in [("d", "async"), ("e", "async"), ("f", "1pc")] {
+        assert_eq!(
+            snapshot.get(key(k)).await.unwrap(),
+            Some(v.as_bytes().to_vec()),
+            "{k}"
+        );
+    }
+    // Scans in both directions.
+    let scanned: Vec<Vec<u8>> = snapshot
+        .scan(key("a")..key("z"), 10)
+        .await
+        .unwrap()
+        .map(|pair| pair.key().clone().into())
+        .collect();
+    let expected: Vec<Vec<u8>> = ["b", "c", "d", "e", "f"].iter().map(|k| key(k)).collect();
+    assert_eq!(scanned, expected);
+    let reversed: Vec<Vec<u8>> = snapshot
+        .scan_reverse(key("a")..key("z"), 10)
+        .await
+        .unwrap()
+        .map(|pair| pair.key().clone().into())
+        .collect();
+    assert_eq!(reversed, expected.into_iter().rev().collect::<Vec<_>>());
+}
+
+/// GC moves PD's safe point; a snapshot below it still reads committed data until GC runs.
+async fn gc_and_destroy(client: &TransactionClient, prefix: &str) {
+    let key = |k: &str| format!("{prefix}{k}").into_bytes();
+    let safe_point = client.current_timestamp().await.unwrap();
+    assert!(client.gc(safe_point).await.unwrap(), "the safe point moved");
+    assert_eq!(read(client, &key("c")).await, Some(b"3".to_vec()));
+}
+
+#[test]
+fn transactions_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = start_cluster(dir.path(), "");
+    let pd = vec![cluster.pd.addr()];
+    runtime().block_on(async {
+        let v1 = TransactionClient::new(pd.clone()).await.unwrap();
+        lifecycle(&v1, "v1-").await;
+        gc_and_destroy(&v1, "v1-").await;
+        let v2 = TransactionClient::new_with_config(
+            pd.clone(),
+            Config::default().with_default_keyspace(),
+        )
+        .await
+        .unwrap();
+        lifecycle(&v2, "v2-").await;
+        gc_and_destroy(&v2, "v2-").await;
+        v2.unsafe_destroy_range(..).await.unwrap();
+        assert_eq!(read(&v2, b"v2-c").await, None, "the range is gone");
+        // V1 data is outside the destroyed keyspace.
+        assert_eq!(read(&v1, b"v1-c").await, Some(b"3".to_vec()));
+    });
+}
+
+/// A raw gRPC view of the cluster, for playing a client that stops half-way.
+struct RawTxn {
+    pd: PdGrpc<tonic::transport::Channel>,
+    cluster_id: u64,
+}
+
+impl RawTxn {
+    async fn connect(pd_addr: &str) -> RawTxn {
+        let mut pd = PdGrpc::connect(format!("http://{pd_addr}")).await.unwrap();
+        let members = pd
+            .get_members(pdpb::GetMembersRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        RawTxn {
+            pd,
+            cluster_id: members.header.unwrap().cluster_id,
+        }
+    }
+
+    fn header(&self) -> Option<pdpb::RequestHeader> {
+        Some(pdpb::RequestHeader {
+            cluster_id: self.cluster_id,
+            sender_id: 0,
+        })
+    }
+
+    async fn tso(&mut self) -> u64 {
+        let request = pdpb::TsoRequest {
+            header: self.header(),
+            count: 1,
+            dc_location: String::new(),
+        };
+        let mut stream = self
+            .pd
+            .tso(tokio_stream::once(request))
+            .await
+            .unwrap()
+            .into_inner();
+        let ts = stream.message().await.unwrap().unwrap().timestamp.unwrap();
+        ((ts.physical as u64) << 18) + ts.logical as u64
+    }
+
+    /// The leader's store client and the context of the region holding transactional `key`.
+    async fn route(
+        &mut self,
+        key: &[u8],
+    ) -> (TikvClient<tonic::transport::Channel>, kvrpcpb::Context) {
+        let region = self
+            .pd
+            .get_region(pdpb::GetRegionRequest {
+                header: self.header(),
+                region_key: codec::memcomparable::encode(key),
+                need_buckets: false,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let leader: metapb::Peer = region.leader.expect("a leader");
+        let store = self
+            .pd
+            .get_store(pdpb::GetStoreRequest {
+                header: self.header(),
+                store_id: leader.store_id,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .store
+            .unwrap();
+        let region = region.region.unwrap();
+        let client = TikvClient::connect(format!("http://{}", store.address))
+            .await
+            .unwrap();
+        let ctx = kvrpcpb::Context {
+            region_id: region.id,
+            region_epoch: region.region_epoch,
+            peer: Some(leader),
+            ..Default::default()
+        };
+        (client, ctx)
+    }
+
+    /// Prewrites `key = value` for each pair with `primary`, one request per key.
+    async fn prewrite(
+        &mut self,
+        pairs: &[(&[u8], &[u8])],
+        primary: &[u8],
+        start_ts: u64,
+        ttl: u64,
+    ) {
+        for (key, value) in pairs {
+            let (mut client, ctx) = self.route(key).await;
+            let resp = client
+                .kv_prewrite(kvrpcpb::PrewriteRequest {
+                    context: Some(ctx),
+                    mutations: vec![kvrpcpb::Mutation {
+                        op: kvrpcpb::Op::Put as i32,
+                        key: key.to_vec(),
+                        value: value.to_vec(),
+                        ..Default::default()
+                    }],
+                    primary_lock: primary.to_vec(),
+                    start_version: start_ts,
+                    lock_ttl: ttl,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert!(
+                resp.region_error.is_none() && resp.errors.is_empty(),
+                "{resp:?}"
+            );
+        }
+    }
+
+    async fn commit(&mut self, key: &[u8], start_ts: u64, commit_ts: u64) {
+        let (mut client, ctx) = self.route(key).await;
+        let resp = client
+            .kv_commit(kvrpcpb::CommitRequest {
+                context: Some(ctx),
+                start_version: start_ts,
+                keys: vec![key.to_vec()],
+                commit_version: commit_ts,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            resp.region_error.is_none() && resp.error.is_none(),
+            "{resp:?}"
+        );
+    }
+}
+
+/// A client that dies after committing the primary leaves its secondaries locked; the next
+/// reader resolves them to the committed value. One that dies before committing leaves locks
+/// that the next reader rolls back once they expire.
+#[test]
+fn half_committed_transactions_are_resolved_by_the_next_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = start_cluster(dir.path(), "");
+    let pd_addr = cluster.pd.addr();
+    runtime().block_on(async {
+        let client = TransactionClient::new(vec![pd_addr.clone()]).await.unwrap();
+        let mut txn = client.begin_optimistic().await.unwrap();
+        for key in ["hc-primary", "hc-secondary", "ab-primary", "ab-secondary"] {
+            txn.put(key.as_bytes().to_vec(), b"old".to_vec())
+                .await
+                .unwrap();
+        }
+        txn.commit().await.unwrap();
+
+        let mut raw = RawTxn::connect(&pd_addr).await;
+        // Committed primary, secondary still locked.
+        let start_ts = raw.tso().await;
+        let pairs: [(&[u8], &[u8]); 2] = [(b"hc-primary", b"new"), (b"hc-secondary", b"new")];
+        raw.prewrite(&pairs, b"hc-primary", start_ts, 3_600_000)
+            .await;
+        let commit_ts = raw.tso().await;
+        raw.commit(b"hc-primary", start_ts, commit_ts).await;
+        assert_eq!(read(&client, b"hc-secondary").await, Some(b"new".to_vec()));
+        assert_eq!(read(&client, b"hc-primary").await, Some(b"new".to_vec()));
+
+        // Never committed, TTL 100 ms: rolled back by a reader after it expires.
+        let start_ts = raw.tso().await;
+        let pairs: [(&[u8], &[u8]); 2] = [(b"ab-primary", b"lost"), (b"ab-secondary", b"lost")];
+        raw.prewrite(&pairs, b"ab-primary", start_ts, 100).await;
+        let started = Instant::now();
+        assert_eq!(read(&client, b"ab-secondary").await, Some(b"old".to_vec()));
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "resolved within the client's backoff"
+        );
+        // Resolving a lock resolves every lock of its transaction in the region: none is left.
+        let now = client.current_timestamp().await.unwrap();
+        let locks = client
+            .scan_locks(&now, b"ab-".to_vec()..b"hd".to_vec(), 100)
+            .await
+            .unwrap();
+        assert!(locks.is_empty(), "{locks:?}");
+    });
+}
+
+const ACCOUNTS: u64 = 20;
+const INITIAL_BALANCE: u64 = 1000;
+
+fn account(i: u64) -> Vec<u8> {
+    format!("bank-{i:03}").into_bytes()
+}
+
+fn decode_balance(value: &[u8]) -> u64 {
+    u64::from_be_bytes(value.try_into().expect("8-byte balance"))
+}
+
+/// Moves a random amount between two random accounts in one transaction of `kind`. Errors
+/// (conflicts, a store going away) only abort the transfer.
+async fn transfer(client: &TransactionClient, kind: u64, seed: &AtomicU64) -> bool {
+    let n = seed.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+    let (from, to) = (n % ACCOUNTS, (n / ACCOUNTS) % ACCOUNTS);
+    if from == to {
+        return false;
+    }
+    let amount = (n >> 32) % 50;
+    let options = match kind {
+        0 => TransactionOptions::new_optimistic(),
+        1 => TransactionOptions::new_pessimistic(),
+        _ => TransactionOptions::new_optimistic().use_async_commit(),
+    };
+    let Ok(mut txn) = client.begin_with_options(options).await else {
+        return false;
+    };
+    let result: tikv_client::Result<()> = async {
+        let pessimistic = kind == 1;
+        let from_balance = read_balance(&mut txn, account(from), pessimistic).await?;
+        let to_balance = read_balance(&mut txn, account(to), pessimistic).await?;
+        let amount = amount.min(from_balance);
+        txn.put(
+            account(from),
+            (from_balance - amount).to_be_bytes().to_vec(),
+        )
+        .await?;
+        txn.put(account(to), (to_balance + amount).to_be_bytes().to_vec())
+            .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+    .await;
+    if result.is_err() {
+        let _ = txn.rollback().await;
+    }
+    result.is_ok()
+}
+
+async fn read_balance(
+    txn: &mut Transaction,
+    key: Vec<u8>,
+    for_update: bool,
+) -> tikv_client::Result<u64> {
+    let value = match for_update {
+        true => txn.get_for_update(key).await?,
+        false => txn.get(key).await?,
+    };
+    Ok(decode_balance(&value.expect("every account exists")))
+}
+
+/// The total over every account in one snapshot, or `None` if the read failed.
+async fn total(client: &TransactionClient) -> Option<u64> {
+    let ts: Timestamp = client.current_timestamp().await.ok()?;
+    let mut snapshot = client.snapshot(ts, TransactionOptions::new_optimistic());
+    let pairs: Vec<_> = snapshot
+        .batch_get((0..ACCOUNTS).map(account))
+        .await
+        .ok()?
+        .collect();
+    assert_eq!(pairs.len() as u64, ACCOUNTS, "every account is visible");
+    Some(pairs.iter().map(|pair| decode_balance(pair.value())).sum())
+}
+
+/// Accounts move money in optimistic, pessimistic and async-commit transactions from several
+/// clients while one store is killed with -9 and restarted; every snapshot read sees the same
+/// total.
+#[test]
+fn bank_total_is_constant_across_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = start_cluster(
+        dir.path(),
+        "[raftstore]\npd-heartbeat-tick-interval = \"1s\"\npd-store-heartbeat-tick-interval = \"1s\"\n",
+    );
+    let pd = vec![cluster.pd.addr()];
+    let rt = runtime();
+    let client = Arc::new(rt.block_on(TransactionClient::new(pd)).unwrap());
+    rt.block_on(async {
+        let mut txn = client.begin_optimistic().await.unwrap();
+        for i in 0..ACCOUNTS {
+            txn.put(account(i), INITIAL_BALANCE.to_be_bytes().to_vec())
+                .await
+                .unwrap();
+        }
+        txn.commit().await.unwrap();
+    });
+    let expected = ACCOUNTS * INITIAL_BALANCE;
+    let stop = Arc::new(AtomicBool::new(false));
+    let committed = Arc::new(AtomicU64::new(0));
+    let checks = Arc::new(AtomicU64::new(0));
+    let mut workers = vec![];
+    for worker in 0..6u64 {
+        let (client, stop, committed) = (client.clone(), stop.clone(), committed.clone());
+        workers.push(rt.spawn(async move {
+            let seed = AtomicU64::new(worker * 7919 + 1);
+            while !stop.load(Ordering::Relaxed) {
+                if transfer(&client, worker % 3, &seed).await {
+                    committed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    let checker = {
+        let (client, stop, checks) = (client.clone(), stop.clone(), checks.clone());
+        rt.spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(total) = total(&client).await {
+                    assert_eq!(total, expected, "a snapshot saw money appear or vanish");
+                    checks.fetch_add(1, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let progress = |what: &str, at_least: u64| {
+        let before = committed.load(Ordering::Relaxed);
+        wait_until(what, Duration::from_secs(60), || {
+            committed.load(Ordering::Relaxed) >= before + at_least
+        })
+        .unwrap();
+    };
+    progress("transfers before the crash", 30);
+    cluster.stores[1].kill();
+    progress("transfers with a store down", 30);
+    cluster.stores[1].restart().unwrap();
+    progress("transfers after the restart", 30);
+    stop.store(true, Ordering::Relaxed);
+    rt.block_on(async {
+        for worker in workers {
+            worker.await.unwrap();
+        }
+        checker.await.unwrap();
+        let total = loop {
+            if let Some(total) = total(&client).await {
+                break total;
+            }
+        };
+        assert_eq!(total, expected);
+    });
+    assert!(
+        checks.load(Ordering::Relaxed) > 10,
+        "the checker read the total throughout"
+    );
+}

@@ -1,0 +1,171 @@
+//! The concurrency manager (TiKV's `concurrency_manager`): what an async-commit or 1PC
+//! transaction needs so that a read never misses it.
+//!
+//! Such a transaction does not take its commit ts from PD: it commits at the largest
+//! `min_commit_ts` its prewrites computed. For snapshot isolation, every read at ts `T` that ran
+//! before the prewrite must be below that commit ts, and every read that runs after it must see
+//! the lock. Two things give that:
+//!
+//! * **`max_ts`**: every transactional read raises it to its read ts *before* it looks at data;
+//!   a prewrite computes `min_commit_ts > max_ts`.
+//! * **in-memory locks**: between computing `min_commit_ts` and the lock reaching the engine,
+//!   the lock sits in a table that reads check after raising `max_ts`. The prewrite reads
+//!   `max_ts` and publishes its lock under the table's mutex, so a read either raised `max_ts`
+//!   before (and the commit ts lands above it) or finds the lock.
+//!
+//! Guards ([`KeyHandleGuard`]) remove their key from the table when dropped, which the
+//! scheduler does once the command's write is applied.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use txn_types::{Key, Lock, TimeStamp};
+
+/// Shared by every read and write of a store. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct ConcurrencyManager {
+    max_ts: Arc<AtomicU64>,
+    lock_table: Arc<Mutex<BTreeMap<Key, Option<Lock>>>>,
+}
+
+impl ConcurrencyManager {
+    /// A manager whose `max_ts` starts at `latest_ts`.
+    pub fn new(latest_ts: TimeStamp) -> Self {
+        let manager = ConcurrencyManager::default();
+        manager.update_max_ts(latest_ts);
+        manager
+    }
+
+    /// Raises `max_ts` to `ts` (a read at `ts` is about to run). `TimeStamp::max()` is
+    /// ignored: such reads want the latest committed data and promise nothing about commit ts.
+    pub fn update_max_ts(&self, ts: TimeStamp) {
+        if !ts.is_max() {
+            self.max_ts.fetch_max(ts.into_inner(), Ordering::SeqCst);
+        }
+    }
+
+    pub fn max_ts(&self) -> TimeStamp {
+        TimeStamp::new(self.max_ts.load(Ordering::SeqCst))
+    }
+
+    /// Registers `key` in the lock table; the caller holds the key's latch, so no other writer
+    /// holds a guard on it.
+    pub fn lock_key(&self, key: &Key) -> KeyHandleGuard {
+        self.lock_table.lock().insert(key.clone(), None);
+        KeyHandleGuard {
+            manager: self.clone(),
+            key: key.clone(),
+        }
+    }
+
+    /// Calls `check` with the in-memory lock of `key`, if one is published.
+    ///
+    /// # Errors
+    /// Whatever `check` returns.
+    pub fn read_key_check<E>(
+        &self,
+        key: &Key,
+        check: impl FnOnce(&Lock) -> Result<(), E>,
+    ) -> Result<(), E> {
+        match self.lock_table.lock().get(key) {
+            Some(Some(lock)) => check(lock),
+            _ => Ok(()),
+        }
+    }
+
+    /// Calls `check` with every in-memory lock in `[start, end)` (encoded keys; an empty `end`
+    /// is unbounded), in key order, stopping at its first error.
+    ///
+    /// # Errors
+    /// Whatever `check` returns.
+    pub fn read_range_check<E>(
+        &self,
+        start: &Key,
+        end: Option<&Key>,
+        mut check: impl FnMut(&Key, &Lock) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let table = self.lock_table.lock();
+        for (key, lock) in table.range(start.clone()..) {
+            if end.is_some_and(|end| key >= end) {
+                break;
+            }
+            if let Some(lock) = lock {
+                check(key, lock)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The number of keys in the lock table (for tests and metrics).
+    pub fn lock_table_len(&self) -> usize {
+        self.lock_table.lock().len()
+    }
+}
+
+/// A key registered in the lock table; dropping it removes the key.
+pub struct KeyHandleGuard {
+    manager: ConcurrencyManager,
+    key: Key,
+}
+
+impl KeyHandleGuard {
+    /// Publishes a lock on the guarded key whose `min_commit_ts` is computed from the current
+    /// `max_ts` by `make_lock`, atomically with respect to readers' checks. Returns the lock.
+    pub fn publish_lock(&self, make_lock: impl FnOnce(TimeStamp) -> Lock) -> Lock {
+        let mut table = self.manager.lock_table.lock();
+        let lock = make_lock(self.manager.max_ts());
+        table.insert(self.key.clone(), Some(lock.clone()));
+        lock
+    }
+}
+
+impl Drop for KeyHandleGuard {
+    fn drop(&mut self) {
+        self.manager.lock_table.lock().remove(&self.key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use txn_types::LockType;
+
+    use super::*;
+
+    #[test]
+    fn max_ts_only_rises_and_ignores_max() {
+        let manager = ConcurrencyManager::new(TimeStamp::new(10));
+        manager.update_max_ts(TimeStamp::new(5));
+        assert_eq!(manager.max_ts(), TimeStamp::new(10));
+        manager.update_max_ts(TimeStamp::new(20));
+        manager.update_max_ts(TimeStamp::max());
+        assert_eq!(manager.max_ts(), TimeStamp::new(20));
+    }
+
+    #[test]
+    fn published_locks_are_seen_until_the_guard_drops() {
+        let manager = ConcurrencyManager::new(TimeStamp::new(100));
+        let key = Key::from_raw(b"k");
+        let guard = manager.lock_key(&key);
+        // Registered but not yet published: readers pass.
+        manager.read_key_check(&key, |_| Err(())).unwrap();
+        let lock = guard.publish_lock(|max_ts| {
+            Lock::new(LockType::Put, b"k".to_vec(), TimeStamp::new(50), 3000)
+                .with_min_commit_ts(max_ts.next())
+        });
+        assert_eq!(lock.min_commit_ts, TimeStamp::new(101));
+        let seen = manager.read_key_check(&key, |lock| Err(lock.min_commit_ts));
+        assert_eq!(seen, Err(TimeStamp::new(101)));
+        let in_range = manager.read_range_check(&Key::from_raw(b"a"), None, |_, _| Err(()));
+        assert!(in_range.is_err());
+        let past_end =
+            manager.read_range_check(&Key::from_raw(b"a"), Some(&Key::from_raw(b"b")), |_, _| {
+                Err(())
+            });
+        assert!(past_end.is_ok());
+        drop(guard);
+        assert_eq!(manager.lock_table_len(), 0);
+        manager.read_key_check(&key, |_| Err(())).unwrap();
+    }
+}

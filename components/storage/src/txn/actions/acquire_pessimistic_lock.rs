@@ -1,0 +1,119 @@
+//! Take a pessimistic lock on one key.
+
+use engine_traits::Snapshot;
+use txn_types::{Key, Lock, LockType, TimeStamp, Value, WriteType};
+
+use super::check_data_constraint;
+use crate::mvcc::{Error, MvccReader, MvccTxn, Result, WriteConflictReason};
+
+/// What one pessimistic lock request asks for.
+#[derive(Clone, Debug)]
+pub struct PessimisticLockOptions<'a> {
+    /// The raw primary key of the transaction.
+    pub primary: &'a [u8],
+    pub for_update_ts: TimeStamp,
+    pub lock_ttl: u64,
+    pub min_commit_ts: TimeStamp,
+    /// Return the key's value (as of `for_update_ts`).
+    pub need_value: bool,
+    /// Return whether the key has a value.
+    pub need_check_existence: bool,
+    /// Take the lock only if the key has a value.
+    pub lock_only_if_exists: bool,
+}
+
+/// Locks `key` for the transaction at `txn.start_ts`, or raises the `for_update_ts` of the lock
+/// it already holds. Returns the key's value at `for_update_ts` when the options ask for the
+/// value or its existence (`None` otherwise, and for a key without value).
+///
+/// # Errors
+/// [`Error::KeyIsLocked`] (another transaction's lock: the caller may wait and retry),
+/// [`Error::WriteConflict`] (a commit newer than `for_update_ts`: retry with a newer one),
+/// [`Error::PessimisticLockRolledBack`], [`Error::AlreadyExist`] (`should_not_exist`),
+/// [`Error::LockTypeNotMatch`]; engine errors.
+pub fn acquire_pessimistic_lock<S: Snapshot>(
+    txn: &mut MvccTxn,
+    reader: &mut MvccReader<S>,
+    key: Key,
+    should_not_exist: bool,
+    opts: &PessimisticLockOptions<'_>,
+) -> Result<Option<Value>> {
+    let start_ts = txn.start_ts;
+    let want_value = opts.need_value || opts.need_check_existence || opts.lock_only_if_exists;
+    if let Some(mut lock) = reader.load_lock(&key)? {
+        if lock.ts != start_ts {
+            let raw_key = key.into_raw()?;
+            return Err(Error::KeyIsLocked(Box::new(lock.into_lock_info(raw_key))));
+        }
+        if lock.lock_type != LockType::Pessimistic {
+            return Err(Error::LockTypeNotMatch {
+                start_ts,
+                key: key.into_raw()?,
+                lock_type: lock.lock_type,
+            });
+        }
+        let value = match want_value {
+            true => reader.get(&key, opts.for_update_ts)?,
+            false => None,
+        };
+        if lock.for_update_ts < opts.for_update_ts {
+            lock.for_update_ts = opts.for_update_ts;
+            lock.ttl = lock.ttl.max(opts.lock_ttl);
+            txn.put_lock(key, &lock);
+        }
+        return Ok(value);
+    }
+
+    let mut value = None;
+    if let Some((commit_ts, write)) = reader.seek_write(&key, TimeStamp::max())? {
+        // Pessimistic transactions read at for_update_ts: anything committed after it means the
+        // client must read again with a newer one.
+        if commit_ts > opts.for_update_ts {
+            return Err(Error::WriteConflict {
+                start_ts,
+                conflict_start_ts: write.start_ts,
+                conflict_commit_ts: commit_ts,
+                key: key.into_raw()?,
+                primary: opts.primary.to_vec(),
+                reason: WriteConflictReason::PessimisticRetry,
+            });
+        }
+        let rolled_back = if commit_ts == start_ts {
+            write.is_rollback()
+        } else if commit_ts > start_ts {
+            matches!(reader.seek_write(&key, start_ts)?,
+                Some((older_ts, older)) if older_ts == start_ts && older.is_rollback())
+        } else {
+            false
+        };
+        if rolled_back {
+            return Err(Error::PessimisticLockRolledBack {
+                start_ts,
+                key: key.into_raw()?,
+            });
+        }
+        check_data_constraint(reader, should_not_exist, &write, commit_ts, &key)?;
+        if want_value {
+            value = match write.write_type {
+                WriteType::Put => {
+                    Some(reader.load_data(&key, write.start_ts, write.short_value)?)
+                }
+                WriteType::Delete => None,
+                WriteType::Lock | WriteType::Rollback => reader.get(&key, commit_ts.prev())?,
+            };
+        }
+    }
+    if opts.lock_only_if_exists && value.is_none() {
+        return Ok(None);
+    }
+    let lock = Lock::new(
+        LockType::Pessimistic,
+        opts.primary.to_vec(),
+        start_ts,
+        opts.lock_ttl,
+    )
+    .with_for_update_ts(opts.for_update_ts)
+    .with_min_commit_ts(opts.min_commit_ts);
+    txn.put_lock(key, &lock);
+    Ok(value)
+}

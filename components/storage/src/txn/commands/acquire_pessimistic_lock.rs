@@ -1,0 +1,74 @@
+//! AcquirePessimisticLock: lock keys of a pessimistic transaction before it writes them.
+
+use engine_traits::Snapshot;
+use kvproto::kvrpcpb;
+use txn_types::{Key, TimeStamp, Value};
+
+use super::{WriteCommand, WriteContext, WriteResult};
+use crate::mvcc::{MvccReader, MvccTxn, Result};
+use crate::txn::actions::{acquire_pessimistic_lock, PessimisticLockOptions};
+
+#[derive(Debug)]
+pub struct AcquirePessimisticLock {
+    pub ctx: kvrpcpb::Context,
+    /// Each key, and whether it must have no value (an `insert`).
+    pub keys: Vec<(Key, bool)>,
+    /// The raw primary key.
+    pub primary: Vec<u8>,
+    pub start_ts: TimeStamp,
+    pub for_update_ts: TimeStamp,
+    pub lock_ttl: u64,
+    pub min_commit_ts: TimeStamp,
+    pub return_values: bool,
+    pub check_existence: bool,
+    pub lock_only_if_exists: bool,
+}
+
+impl WriteCommand for AcquirePessimisticLock {
+    /// Each key's value at `for_update_ts` (when values or existence were asked for).
+    type Output = Vec<Option<Value>>;
+    const TAG: &'static str = "acquire_pessimistic_lock";
+
+    fn ctx(&self) -> &kvrpcpb::Context {
+        &self.ctx
+    }
+
+    fn latch_keys(&self) -> Vec<Key> {
+        self.keys.iter().map(|(key, _)| key.clone()).collect()
+    }
+
+    /// All or nothing: the first key that cannot be locked fails the request, and nothing is
+    /// written.
+    fn process_write<S: Snapshot>(
+        self,
+        snapshot: S,
+        context: WriteContext<'_>,
+    ) -> Result<WriteResult<Vec<Option<Value>>>> {
+        // Pessimistic transactions read at for_update_ts.
+        context
+            .concurrency_manager
+            .update_max_ts(self.for_update_ts);
+        let opts = PessimisticLockOptions {
+            primary: &self.primary,
+            for_update_ts: self.for_update_ts,
+            lock_ttl: self.lock_ttl,
+            min_commit_ts: self.min_commit_ts,
+            need_value: self.return_values,
+            need_check_existence: self.check_existence,
+            lock_only_if_exists: self.lock_only_if_exists,
+        };
+        let mut txn = MvccTxn::new(self.start_ts);
+        let mut reader = MvccReader::new(snapshot);
+        let mut values = Vec::with_capacity(self.keys.len());
+        for (key, should_not_exist) in self.keys {
+            values.push(acquire_pessimistic_lock(
+                &mut txn,
+                &mut reader,
+                key,
+                should_not_exist,
+                &opts,
+            )?);
+        }
+        Ok(WriteResult::new(txn, values))
+    }
+}
