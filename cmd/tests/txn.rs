@@ -136,6 +136,96 @@ async fn gc_and_destroy(client: &TransactionClient, prefix: &str) {
     assert_eq!(read(client, &key("c")).await, Some(b"3".to_vec()));
 }
 
+/// SplitRegion at a client's key, RawChecksum over raw pairs, and a method this store does not
+/// serve, by raw gRPC as other clients send them.
+async fn region_and_raw_methods(cluster: &LocalCluster, raw: &mut RawTxn) {
+    let regions_before = cluster.regions_json().unwrap()["count"].as_u64().unwrap();
+    let (mut store, ctx) = raw.route(b"split-here").await;
+    let resp = store
+        .split_region(kvrpcpb::SplitRegionRequest {
+            context: Some(ctx),
+            split_keys: vec![b"split-here".to_vec()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(resp.region_error.is_none(), "{resp:?}");
+    assert_eq!(resp.regions.len(), 2);
+    assert_eq!(
+        resp.regions[1].start_key,
+        codec::memcomparable::encode(b"split-here")
+    );
+    wait_until("PD to know the split", Duration::from_secs(10), || {
+        cluster.regions_json().unwrap()["count"].as_u64().unwrap() > regions_before
+    })
+    .unwrap();
+
+    let pd = vec![cluster.pd.addr()];
+    let raw_client = tikv_client::RawClient::new(pd).await.unwrap();
+    let pairs: Vec<(Vec<u8>, Vec<u8>)> = (0..10)
+        .map(|i| {
+            (
+                format!("sum-{i}").into_bytes(),
+                format!("value-{i}").into_bytes(),
+            )
+        })
+        .collect();
+    raw_client.batch_put(pairs.clone()).await.unwrap();
+    let mut expected = 0;
+    for (key, value) in &pairs {
+        let mut digest = crc64fast::Digest::new();
+        digest.write(key);
+        digest.write(value);
+        expected ^= digest.sum64();
+    }
+    // Raw V1 keys are stored as they are: route by the raw key itself.
+    let (mut store, ctx) = raw.route_raw(b"sum-").await;
+    let resp = store
+        .raw_checksum(kvrpcpb::RawChecksumRequest {
+            context: Some(ctx),
+            algorithm: kvrpcpb::ChecksumAlgorithm::Crc64Xor as i32,
+            ranges: vec![kvrpcpb::KeyRange {
+                start_key: b"sum-".to_vec(),
+                end_key: b"sum.".to_vec(),
+            }],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        resp.region_error.is_none() && resp.error.is_empty(),
+        "{resp:?}"
+    );
+    assert_eq!((resp.checksum, resp.total_kvs), (expected, 10));
+    let bytes: usize = pairs.iter().map(|(k, v)| k.len() + v.len()).sum();
+    assert_eq!(resp.total_bytes, bytes as u64);
+
+    // A method of tikvpb.Tikv this store does not serve is named in the answer.
+    let channel =
+        tonic::transport::Channel::from_shared(format!("http://{}", cluster.stores[0].addr()))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/tikvpb.Tikv/Coprocessor");
+    let status = grpc
+        .unary::<_, kvrpcpb::RawGetResponse, _>(
+            tonic::Request::new(kvrpcpb::RawGetRequest::default()),
+            path,
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unimplemented);
+    assert_eq!(
+        status.message(),
+        "Coprocessor is not supported by this store"
+    );
+}
+
 #[test]
 fn transactions_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
@@ -157,6 +247,10 @@ fn transactions_end_to_end() {
         assert_eq!(read(&v2, b"v2-c").await, None, "the range is gone");
         // V1 data is outside the destroyed keyspace.
         assert_eq!(read(&v1, b"v1-c").await, Some(b"3".to_vec()));
+        let mut raw = RawTxn::connect(&cluster.pd.addr()).await;
+        region_and_raw_methods(&cluster, &mut raw).await;
+        // The split region serves transactions on both sides.
+        lifecycle(&v1, "split-").await;
     });
 }
 
@@ -208,11 +302,19 @@ impl RawTxn {
         &mut self,
         key: &[u8],
     ) -> (TikvClient<tonic::transport::Channel>, kvrpcpb::Context) {
+        self.route_raw(&codec::memcomparable::encode(key)).await
+    }
+
+    /// As [`RawTxn::route`], for a key as PD's key space holds it (raw V1 keys are themselves).
+    async fn route_raw(
+        &mut self,
+        region_key: &[u8],
+    ) -> (TikvClient<tonic::transport::Channel>, kvrpcpb::Context) {
         let region = self
             .pd
             .get_region(pdpb::GetRegionRequest {
                 header: self.header(),
-                region_key: codec::memcomparable::encode(key),
+                region_key: region_key.to_vec(),
                 need_buckets: false,
             })
             .await

@@ -644,6 +644,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             for peer in &self.region.peers {
                 self.peer_heartbeats.insert(peer.id, now);
             }
+            ctx.store_meta.lock().leader_changes += 1;
         } else {
             let leader = self.leader();
             let region_id = self.region_id;

@@ -38,6 +38,10 @@ pub struct StoreMeta {
     region_ranges: BTreeMap<Vec<u8>, u64>,
     pub regions: HashMap<u64, metapb::Region>,
     pub readers: HashMap<u64, ReadDelegate>,
+    /// How many times a peer of this store became leader. A new leader may have missed reads
+    /// its predecessor served, so async commit brings `max_ts` past a fresh PD timestamp
+    /// whenever this moves (see `storage::concurrency_manager`).
+    pub leader_changes: u64,
 }
 
 impl StoreMeta {

@@ -26,7 +26,7 @@ use parking_lot::Mutex;
 use pd_client::PdClient;
 use raft_log_engine::{RaftEngineConfig, RaftEngineLog};
 use raftstore::{create_raft_system, LocalReader, PdScheduler, SharedRouter, StoreDeps, StoreMeta};
-use storage::concurrency_manager::ConcurrencyManager;
+use storage::concurrency_manager::{ConcurrencyManager, MaxTsSource};
 use storage::{Storage, StorageConfig};
 use tokio::net::TcpListener;
 use tracing::info;
@@ -58,6 +58,28 @@ pub enum ServerError {
     },
     #[error("{0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Leader changes of this store's peers, and PD's TSO, for the concurrency manager.
+struct StoreMaxTs {
+    store_meta: Arc<Mutex<StoreMeta>>,
+    pd: Arc<PdClient>,
+}
+
+impl MaxTsSource for StoreMaxTs {
+    fn leader_epoch(&self) -> u64 {
+        self.store_meta.lock().leader_changes
+    }
+
+    fn fetch_ts(&self) -> storage::kv::BoxFuture<Result<TimeStamp, String>> {
+        let pd = self.pd.clone();
+        Box::pin(async move {
+            pd.get_tso()
+                .await
+                .map(TimeStamp::new)
+                .map_err(|e| e.to_string())
+        })
+    }
 }
 
 fn unix_secs() -> i64 {
@@ -157,7 +179,12 @@ pub async fn run(
         .get_tso()
         .await
         .map_err(|e| ServerError::Pd(format!("get a timestamp to start max_ts from: {e}")))?;
-    let concurrency_manager = ConcurrencyManager::new(TimeStamp::new(latest_ts));
+    let max_ts_source = Arc::new(StoreMaxTs {
+        store_meta: store_meta.clone(),
+        pd: pd.clone(),
+    });
+    let concurrency_manager =
+        ConcurrencyManager::with_source(TimeStamp::new(latest_ts), max_ts_source);
     let kv_service = TikvServer::new(service::kv::KvService::new(Storage::new(
         engine,
         storage_config,

@@ -15,6 +15,11 @@
 //!
 //! Guards ([`KeyHandleGuard`]) remove their key from the table when dropped, which the
 //! scheduler does once the command's write is applied.
+//!
+//! `max_ts` only covers reads this store served. When one of its peers becomes leader, reads
+//! the previous leader served are unknown here, so before the next async-commit or 1PC prewrite
+//! the manager raises `max_ts` to a fresh PD timestamp ([`MaxTsSource`]), which is above every
+//! timestamp read before the leader changed.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,19 +28,66 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use txn_types::{Key, Lock, TimeStamp};
 
+use crate::kv::BoxFuture;
+
+/// What tells a store that its peers became leaders, and gives it timestamps past every read
+/// served before (PD's TSO).
+pub trait MaxTsSource: Send + Sync + 'static {
+    /// A number that grows each time a peer of this store becomes leader.
+    fn leader_epoch(&self) -> u64;
+
+    /// A fresh timestamp from PD.
+    fn fetch_ts(&self) -> BoxFuture<Result<TimeStamp, String>>;
+}
+
 /// Shared by every read and write of a store. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct ConcurrencyManager {
     max_ts: Arc<AtomicU64>,
     lock_table: Arc<Mutex<BTreeMap<Key, Option<Lock>>>>,
+    source: Option<Arc<dyn MaxTsSource>>,
+    /// The leader epoch `max_ts` was last brought past a PD timestamp at.
+    synced_epoch: Arc<AtomicU64>,
 }
 
 impl ConcurrencyManager {
-    /// A manager whose `max_ts` starts at `latest_ts`.
+    /// A manager whose `max_ts` starts at `latest_ts`, for a store whose leaders never change
+    /// (tests).
     pub fn new(latest_ts: TimeStamp) -> Self {
         let manager = ConcurrencyManager::default();
         manager.update_max_ts(latest_ts);
         manager
+    }
+
+    /// A manager whose `max_ts` starts at `latest_ts` and follows leader changes of `source`.
+    pub fn with_source(latest_ts: TimeStamp, source: Arc<dyn MaxTsSource>) -> Self {
+        let manager = ConcurrencyManager {
+            synced_epoch: Arc::new(AtomicU64::new(source.leader_epoch())),
+            source: Some(source),
+            ..ConcurrencyManager::default()
+        };
+        manager.update_max_ts(latest_ts);
+        manager
+    }
+
+    /// Brings `max_ts` past a fresh PD timestamp if a peer of this store became leader since
+    /// the last time; async-commit and 1PC prewrites call it after taking their snapshot (so
+    /// the leader change that let them in is counted).
+    ///
+    /// # Errors
+    /// The source's error (PD unreachable).
+    pub async fn ensure_max_ts_synced(&self) -> Result<(), String> {
+        let Some(source) = &self.source else {
+            return Ok(());
+        };
+        let epoch = source.leader_epoch();
+        if epoch <= self.synced_epoch.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let ts = source.fetch_ts().await?;
+        self.update_max_ts(ts);
+        self.synced_epoch.fetch_max(epoch, Ordering::SeqCst);
+        Ok(())
     }
 
     /// Raises `max_ts` to `ts` (a read at `ts` is about to run). `TimeStamp::max()` is
@@ -141,6 +193,38 @@ mod tests {
         manager.update_max_ts(TimeStamp::new(20));
         manager.update_max_ts(TimeStamp::max());
         assert_eq!(manager.max_ts(), TimeStamp::new(20));
+    }
+
+    struct Leaders {
+        epoch: AtomicU64,
+        fetches: AtomicU64,
+    }
+
+    impl MaxTsSource for Leaders {
+        fn leader_epoch(&self) -> u64 {
+            self.epoch.load(Ordering::SeqCst)
+        }
+
+        fn fetch_ts(&self) -> BoxFuture<Result<TimeStamp, String>> {
+            self.fetches.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async { Ok(TimeStamp::new(500)) })
+        }
+    }
+
+    #[test]
+    fn a_leader_change_brings_max_ts_past_pd() {
+        let leaders = Arc::new(Leaders {
+            epoch: AtomicU64::new(3),
+            fetches: AtomicU64::new(0),
+        });
+        let manager = ConcurrencyManager::with_source(TimeStamp::new(10), leaders.clone());
+        futures::executor::block_on(manager.ensure_max_ts_synced()).unwrap();
+        assert_eq!(manager.max_ts(), TimeStamp::new(10), "no leader change yet");
+        leaders.epoch.store(4, Ordering::SeqCst);
+        futures::executor::block_on(manager.ensure_max_ts_synced()).unwrap();
+        assert_eq!(manager.max_ts(), TimeStamp::new(500));
+        futures::executor::block_on(manager.ensure_max_ts_synced()).unwrap();
+        assert_eq!(leaders.fetches.load(Ordering::SeqCst), 1, "once per change");
     }
 
     #[test]

@@ -27,6 +27,15 @@ pub struct Scheduler<E: Engine> {
     pending_write_threshold: usize,
 }
 
+/// TiKV's answer when a new leader cannot learn how far reads went before it.
+fn max_ts_not_synced(reason: String) -> Error {
+    Error::from(errorpb::Error {
+        message: format!("max timestamp not synced: {reason}"),
+        max_timestamp_not_synced: Some(errorpb::MaxTimestampNotSynced {}),
+        ..Default::default()
+    })
+}
+
 /// Counts a command's bytes as pending until dropped.
 struct PendingWrite {
     counter: Arc<AtomicUsize>,
@@ -72,6 +81,12 @@ impl<E: Engine> Scheduler<E> {
         keys.dedup();
         let _latches = self.latches.acquire(keys.iter().map(Vec::as_slice)).await;
         let snapshot = self.engine.async_snapshot(&ctx).await?;
+        if cmd.needs_max_ts_synced() {
+            self.concurrency_manager
+                .ensure_max_ts_synced()
+                .await
+                .map_err(max_ts_not_synced)?;
+        }
         let context = WriteContext {
             concurrency_manager: &self.concurrency_manager,
         };

@@ -170,11 +170,20 @@ pub async fn kv_scan<E: Engine>(
     resp
 }
 
+/// A lock must name its transaction's primary, where its status is decided.
+fn check_primary(primary: &[u8]) -> Result<()> {
+    if primary.is_empty() {
+        return Err(mvcc::Error::InvalidRequest("the primary lock is empty".into()).into());
+    }
+    Ok(())
+}
+
 fn prewrite_command<E: Engine>(
     storage: &TxnStorage<E>,
     req: kvrpcpb::PrewriteRequest,
 ) -> Result<Prewrite> {
     let ctx = req.context.unwrap_or_default();
+    check_primary(&req.primary_lock)?;
     check_write_keys(
         storage,
         &ctx,
@@ -502,6 +511,7 @@ fn pessimistic_lock_command<E: Engine>(
     req: kvrpcpb::PessimisticLockRequest,
 ) -> Result<AcquirePessimisticLock> {
     let ctx = req.context.unwrap_or_default();
+    check_primary(&req.primary_lock)?;
     check_write_keys(
         storage,
         &ctx,

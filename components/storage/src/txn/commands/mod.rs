@@ -86,6 +86,12 @@ pub trait WriteCommand: Send + 'static {
         0
     }
 
+    /// Whether the command computes a commit ts from `max_ts` (async commit, 1PC), which must
+    /// then account for reads served by a previous leader.
+    fn needs_max_ts_synced(&self) -> bool {
+        false
+    }
+
     /// Reads `snapshot` and decides what to write.
     ///
     /// # Errors

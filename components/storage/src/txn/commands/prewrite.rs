@@ -58,6 +58,10 @@ impl WriteCommand for Prewrite {
             .sum()
     }
 
+    fn needs_max_ts_synced(&self) -> bool {
+        self.commit_kind != CommitKind::TwoPc
+    }
+
     /// All or nothing: every key is checked; locks of other transactions are collected and
     /// reported together (nothing is written then), any other error stops the prewrite. A
     /// retried prewrite of a transaction that already committed succeeds and writes nothing.

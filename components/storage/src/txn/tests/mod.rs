@@ -6,6 +6,7 @@ mod pessimistic;
 mod prewrite_commit;
 mod reads;
 mod recovery;
+mod service;
 
 use std::collections::HashMap;
 
