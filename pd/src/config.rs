@@ -1,12 +1,26 @@
 //! pd-server configuration: a TOML file (`--config`) whose keys follow PD's, overridden by
 //! command-line flags. Every field has a documented default; `etc/pd.toml` lists them all.
+//!
+//! A config file written for PD loads as it is: the keys this PD implements are honoured, PD's
+//! other keys ([`pd_keys`]) are accepted and reported as [`IgnoredKey`]s, and any other key is
+//! an error naming it and its line (see [`Config::from_file`]).
+
+pub mod pd_keys;
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 
+use config_types::foreign::{self, Loaded};
 use config_types::ReadableDuration;
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::ReplicationConfig;
+
+pub use config_types::foreign::IgnoredKey;
+
+/// A loaded config and the PD keys in its file that have no effect here, sorted by key.
+pub type LoadedConfig = Loaded<Config>;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
@@ -117,21 +131,30 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Reads a TOML config file.
+    /// Reads a TOML config file, which may be one written for PD.
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Read`] or [`ConfigError::Parse`] (unknown keys are errors, so typos do
-    /// not pass silently).
-    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+    /// [`ConfigError::Read`], or [`ConfigError::Parse`] for a file that is not TOML, a value of
+    /// the wrong type, or a key that is neither ours nor PD's (so typos do not pass silently).
+    pub fn from_file(path: &Path) -> Result<LoadedConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        Config::from_toml(&text).map_err(|message| ConfigError::Parse {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            message,
         })
+    }
+
+    /// Parses config text; see [`Config::from_file`].
+    ///
+    /// # Errors
+    ///
+    /// A message naming the problem and, for unknown keys, the key and its line.
+    pub fn from_toml(text: &str) -> Result<LoadedConfig, String> {
+        foreign::load(text, &pd_keys::PD)
     }
 
     /// Fills derived defaults and checks the values.
@@ -204,62 +227,4 @@ pub fn strip_scheme(url: &str) -> Result<&str, ConfigError> {
         }
     };
     Ok(rest.trim_end_matches('/'))
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    #[test]
-    fn example_config_file_loads_and_matches_defaults() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../etc/pd.toml");
-        let config = Config::from_file(&path).unwrap();
-        assert_eq!(
-            config,
-            Config::default(),
-            "etc/pd.toml documents the defaults"
-        );
-    }
-
-    #[test]
-    fn derived_defaults_and_validation() {
-        let mut config = Config {
-            name: "pd-1".into(),
-            ..Config::default()
-        };
-        config.finish().unwrap();
-        assert_eq!(config.data_dir, PathBuf::from("default.pd-1"));
-        assert_eq!(config.advertise_client_urls, "http://127.0.0.1:2379");
-        assert_eq!(config.listen_addrs().unwrap(), ["127.0.0.1:2379"]);
-
-        let mut tls = Config {
-            client_urls: "https://127.0.0.1:2379".into(),
-            ..Config::default()
-        };
-        assert!(tls
-            .finish()
-            .unwrap_err()
-            .to_string()
-            .contains("not supported"));
-        let mut zero = Config::default();
-        zero.replication.max_replicas = 0;
-        assert!(zero.finish().is_err());
-        let mut never_up = Config::default();
-        never_up.schedule.max_store_down_time = ReadableDuration::secs(0);
-        assert!(never_up
-            .finish()
-            .unwrap_err()
-            .to_string()
-            .contains("max-store-down-time"));
-        let short: Config = toml::from_str("[schedule]\nmax-store-down-time = \"2s\"").unwrap();
-        assert_eq!(short.schedule.max_store_down_time.0, Duration::from_secs(2));
-    }
-
-    #[test]
-    fn unknown_keys_are_rejected() {
-        let err = toml::from_str::<Config>("nmae = \"typo\"").unwrap_err();
-        assert!(err.to_string().contains("nmae"), "{err}");
-    }
 }

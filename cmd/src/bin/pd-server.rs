@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use pd_server::config::LoadedConfig;
 use pd_server::{Config, Server};
 
 /// The placement driver of a TiKV-compatible cluster: timestamps, IDs, cluster metadata,
@@ -15,7 +16,8 @@ use pd_server::{Config, Server};
 #[derive(Parser, Debug)]
 #[command(name = "pd-server", version)]
 struct Flags {
-    /// TOML config file; flags override it (see etc/pd.toml).
+    /// TOML config file, which may be one written for PD; flags override it (see
+    /// etc/pd.toml).
     #[arg(long = "config", value_name = "FILE")]
     config: Option<PathBuf>,
     /// Human-readable name of this member [default: pd].
@@ -41,11 +43,16 @@ struct Flags {
 }
 
 impl Flags {
-    fn into_config(self) -> Result<Config, String> {
-        let mut config = match &self.config {
+    /// The config to run with, and the PD keys in its file that have no effect here.
+    fn into_config(self) -> Result<LoadedConfig, String> {
+        let mut loaded = match &self.config {
             Some(path) => Config::from_file(path).map_err(|e| e.to_string())?,
-            None => Config::default(),
+            None => LoadedConfig {
+                config: Config::default(),
+                ignored: Vec::new(),
+            },
         };
+        let config = &mut loaded.config;
         let set = |target: &mut String, value: Option<String>| {
             if let Some(value) = value {
                 *target = value;
@@ -64,7 +71,7 @@ impl Flags {
         if let Some(dir) = self.data_dir {
             config.data_dir = dir;
         }
-        Ok(config)
+        Ok(loaded)
     }
 }
 
@@ -72,9 +79,20 @@ fn main() -> ExitCode {
     cmd::server_main(
         "pd-server",
         Flags::parse().into_config(),
-        |c: &Config| (c.log.level.clone(), c.log.file.filename.clone()),
-        |config| async {
-            let server = Server::open(config).await?;
+        |loaded: &LoadedConfig| {
+            let log = &loaded.config.log;
+            (log.level.clone(), log.file.filename.clone())
+        },
+        |loaded| async move {
+            // Logging is up by now; each PD key without effect is named once.
+            for ignored in &loaded.ignored {
+                tracing::warn!(
+                    key = %ignored.key,
+                    reason = ignored.reason,
+                    "config key is accepted but not used by this PD"
+                );
+            }
+            let server = Server::open(loaded.config).await?;
             server.run(cmd::shutdown_signal()).await
         },
     )

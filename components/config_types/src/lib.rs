@@ -2,6 +2,12 @@
 //! durations such as `"50ms"`, `"3s"`, `"30m"`, `"1h30m"` and sizes such as `"8KiB"`, `"96MiB"`.
 //!
 //! Both types serialize back to the same notation, so a printed config can be loaded again.
+//!
+//! [`foreign`] loads a config file written for the program a server stands in for (TiKV or PD):
+//! the foreign program's keys that the server does not implement are accepted and reported,
+//! anything else unknown is an error. This crate depends on nothing of ours.
+
+pub mod foreign;
 
 use std::{fmt, str::FromStr, time::Duration};
 

@@ -9,55 +9,36 @@
 //! that TiKV still accepts for compatibility (`log-level`, `raftstore.sync-log`, ...).
 //! Keys of ours are listed too where TiKV has them: the table describes TiKV, not this store.
 
-/// The keys of one section.
-#[derive(Clone, Copy, Debug)]
-pub enum Keys {
-    /// Exactly these keys.
-    Listed(&'static [&'static str]),
-    /// Any key: maps such as `server.labels` and the tagged master-key tables.
-    Any,
-}
+use config_types::foreign::{any, listed, KeyTable, Keys, Section};
 
-/// A TiKV config section (`""` for the top level, `"rocksdb.defaultcf"` for a nested table).
-#[derive(Clone, Copy, Debug)]
-pub struct Section {
-    pub path: &'static str,
-    pub keys: Keys,
-}
+const NOT_IMPLEMENTED: &str = "not implemented by this store";
+const NO_RAFTDB: &str = "raft logs are kept in raft-engine, not in a RocksDB raftdb";
+
+/// TiKV's keys, for [`config_types::foreign::load`].
+pub static TIKV: KeyTable = KeyTable {
+    program: "TiKV",
+    server: "tikv-server",
+    sections: SECTIONS,
+    reason: reason_for,
+};
 
 /// The keys of TiKV's `section`, or `None` if TiKV has no such section. A section that only
 /// holds sub-sections (`readpool`) has no keys of its own.
 pub fn section(path: &str) -> Option<Keys> {
-    if let Some(found) = SECTIONS.iter().find(|s| s.path == path) {
-        return Some(found.keys);
-    }
-    let is_parent = SECTIONS.iter().any(|s| {
-        s.path
-            .strip_prefix(path)
-            .is_some_and(|rest| rest.starts_with('.'))
-    });
-    is_parent.then_some(Keys::Listed(&[]))
+    TIKV.section(path)
 }
 
 /// Whether `key` is a TiKV key of the TiKV section `keys`.
 pub fn has_key(keys: Keys, key: &str) -> bool {
-    match keys {
-        Keys::Listed(listed) => listed.contains(&key),
-        Keys::Any => true,
-    }
+    keys.contains(key)
 }
 
-const fn listed(path: &'static str, keys: &'static [&'static str]) -> Section {
-    Section {
-        path,
-        keys: Keys::Listed(keys),
-    }
-}
-
-const fn any(path: &'static str) -> Section {
-    Section {
-        path,
-        keys: Keys::Any,
+/// Why a TiKV key has no effect here.
+fn reason_for(key: &str) -> &'static str {
+    if key.starts_with("raftdb.") {
+        NO_RAFTDB
+    } else {
+        NOT_IMPLEMENTED
     }
 }
 
