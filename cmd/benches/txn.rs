@@ -16,10 +16,8 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use cmd::load::{closed_loop, LoadFlags};
-use cmd::process::LocalCluster;
+use cmd::load::{bench_cluster, closed_loop, LoadFlags};
 use tikv_client::{TransactionClient, TransactionOptions};
 
 const KEYS: u64 = 100_000;
@@ -106,11 +104,7 @@ fn main() {
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_pd-server"))
         .parent()
         .expect("bin dir");
-    let cluster = LocalCluster::start(bin_dir, dir.path(), 3, None, &[])
-        .unwrap_or_else(|e| panic!("start cluster: {e}"));
-    cluster
-        .wait_for_replicas(3, Duration::from_secs(60))
-        .expect("3 replicas");
+    let cluster = bench_cluster(bin_dir, dir.path());
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let client = Arc::new(

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+use crate::process::LocalCluster;
+
 /// The flags the load benchmarks share; anything else on the command line (cargo passes
 /// `--bench` to every bench target) is ignored.
 #[derive(Clone, Debug)]
@@ -56,6 +58,21 @@ impl LoadFlags {
     pub fn duration(&self) -> Duration {
         Duration::from_secs(self.seconds)
     }
+}
+
+/// Starts the cluster a load benchmark runs against, PD and three stores under `dir` from the
+/// binaries in `bin_dir`, and waits until every region has its three replicas.
+///
+/// # Panics
+///
+/// If the cluster does not come up: a benchmark is run by hand and stops with the reason.
+pub fn bench_cluster(bin_dir: &std::path::Path, dir: &std::path::Path) -> LocalCluster {
+    let cluster = LocalCluster::start(bin_dir, dir, 3, None, &[])
+        .unwrap_or_else(|e| panic!("start cluster: {e}"));
+    cluster
+        .wait_for_replicas(3, Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    cluster
 }
 
 /// Calls and their latencies over one run.
