@@ -2,10 +2,12 @@
 //!
 //! ```text
 //! cargo build --locked -p cmd --bins && target/debug/playground --data-dir /tmp/rtikv
+//! target/debug/playground --kv 3 --kv.config etc/tikv.toml --pd.config etc/pd.toml
 //! ```
 //!
 //! Prints the PD address for clients once every region has a leader, and stops everything on
-//! Ctrl-C (data stays under --data-dir; running it again restarts the same cluster).
+//! Ctrl-C or SIGTERM (data stays under --data-dir; running it again restarts the same cluster).
+//! The flags follow `tiup playground`'s where they overlap (`--kv`, `--kv.config`, `--pd.config`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,12 +23,18 @@ struct Flags {
     #[arg(long = "data-dir", default_value = "./playground-data")]
     data_dir: PathBuf,
     /// Number of stores.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, visible_alias = "kv", default_value_t = 3)]
     stores: usize,
+    /// Config file for every store (tikv-server --config).
+    #[arg(long = "kv.config", visible_alias = "kv-config", value_name = "FILE")]
+    kv_config: Option<PathBuf>,
+    /// Config file for PD (pd-server --config).
+    #[arg(long = "pd.config", visible_alias = "pd-config", value_name = "FILE")]
+    pd_config: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
-    let flags = Flags::parse();
+    let mut flags = Flags::parse();
     let bin_dir = match std::env::current_exe() {
         Ok(exe) => exe.parent().map(PathBuf::from).unwrap_or_default(),
         Err(e) => {
@@ -43,12 +51,39 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    // The servers run in this directory too, but absolute paths make their logs unambiguous.
+    let mut config_paths = [&mut flags.kv_config, &mut flags.pd_config];
+    for path in config_paths.iter_mut().filter_map(|p| p.as_mut()) {
+        match std::fs::canonicalize(&**path) {
+            Ok(absolute) => *path = absolute,
+            Err(e) => {
+                eprintln!("playground: config file {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     println!(
         "starting PD and {} stores under {} ...",
         flags.stores,
         flags.data_dir.display()
     );
-    let cluster = match LocalCluster::start(&bin_dir, &flags.data_dir, flags.stores, None, &[]) {
+    let tikv_args: Vec<&str> = match &flags.kv_config {
+        Some(path) => match path.to_str() {
+            Some(path) => vec!["--config", path],
+            None => {
+                eprintln!("playground: --kv.config path is not UTF-8");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => Vec::new(),
+    };
+    let cluster = match LocalCluster::start(
+        &bin_dir,
+        &flags.data_dir,
+        flags.stores,
+        flags.pd_config.as_deref(),
+        &tikv_args,
+    ) {
         Ok(cluster) => cluster,
         Err(e) => {
             eprintln!("playground: {e}");
@@ -56,7 +91,7 @@ fn main() -> ExitCode {
         }
     };
     println!("cluster is serving");
-    println!("PD address: {}", cluster.pd.addr());
+    println!("pd: log {}", cluster.pd.log_path().display());
     for (i, store) in cluster.stores.iter().enumerate() {
         println!(
             "store {}: {} (status {}), log {}",
@@ -66,6 +101,8 @@ fn main() -> ExitCode {
             store.log_path().display()
         );
     }
+    // Last, so that a script waiting for this line finds everything above already printed.
+    println!("PD address: {}", cluster.pd.addr());
     println!("press Ctrl-C to stop");
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
