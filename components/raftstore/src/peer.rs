@@ -610,6 +610,9 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         self.hand_to_apply(ctx, committed);
         let read_states = ready.take_read_states();
         self.on_read_states(ctx, read_states);
+        // A confirmed read index at or below the applied index is answered now, not when the
+        // next tick or apply result comes by (an idle region's reads waited a whole tick).
+        self.process_reads(ctx);
         self.raft_group
             .store()
             .raft_log
