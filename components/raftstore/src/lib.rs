@@ -8,7 +8,7 @@
 //!
 //! Layout: [`peer`] is one replica's raft state and its proposal, read and ready handling;
 //! [`fsm`] holds the batch-system glue; [`peer_storage`] the raft-rs storage and snapshots;
-//! [`local_reader`] serves lease reads off the raft thread; [`pd_worker`] talks to PD.
+//! [`local_reader`] serves lease reads off the raft thread; [`pd`] talks to PD through capability traits.
 //!
 //! Depends on the engines, the batch system, raft-rs and the PD client; never on storage or
 //! the server.
@@ -20,7 +20,7 @@ pub mod local_reader;
 mod logger;
 pub mod metrics;
 pub mod msg;
-pub mod pd_worker;
+pub mod pd;
 pub mod peer;
 pub mod peer_storage;
 pub mod region_snapshot;
@@ -35,7 +35,7 @@ pub use errors::{Error, Result};
 pub use fsm::store::{create_raft_system, RaftSystem, RaftSystemBuilder, StoreDeps};
 pub use local_reader::LocalReader;
 pub use msg::{Callback, PeerMsg, RaftCommand, ReadResponse, StoreMsg};
-pub use pd_worker::{run_pd_worker, PdScheduler, PdTask};
+pub use pd::{run_pd_worker, PdApi, PdScheduler, PdTask};
 pub use region_snapshot::RegionSnapshot;
 pub use router::{RouterHandle, SharedRouter};
 pub use split_check::SplitCheckConfig;

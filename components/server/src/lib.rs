@@ -8,6 +8,7 @@
 pub mod config;
 pub mod metrics;
 pub mod node;
+pub mod pd_api;
 pub mod raftkv;
 pub mod service;
 pub mod status;
@@ -147,7 +148,7 @@ pub async fn run(
     let (pd_scheduler, pd_tasks) = PdScheduler::new();
     tokio::spawn(raftstore::run_pd_worker(
         pd_tasks,
-        pd.clone(),
+        Arc::new(pd_api::GrpcPd(pd.clone())),
         router.clone(),
         store_id,
         data_dir.clone(),

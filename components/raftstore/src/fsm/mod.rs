@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use raft_log_engine::RaftLogEngine;
 
 use crate::config::Config;
-use crate::pd_worker::PdScheduler;
+use crate::pd::PdScheduler;
 use crate::peer_storage::SnapGenerator;
 use crate::split_check::SplitChecker;
 use crate::store_meta::StoreMeta;

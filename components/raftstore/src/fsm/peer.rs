@@ -22,7 +22,7 @@ use types::RegionId;
 use crate::errors::{Error, Result};
 use crate::fsm::{ApplyFsm, ApplyMsg, PollContext};
 use crate::msg::{Callback, ExecResult, PeerMsg, PeerTick, StoreMsg};
-use crate::pd_worker::PdTask;
+use crate::pd::PdTask;
 use crate::peer::Peer;
 use crate::peer_storage::{load_apply_state, write_initial_raft_state};
 use crate::util;

@@ -27,7 +27,7 @@ use crate::fsm::apply::{ApplyControlFsm, ApplyPollerBuilder};
 use crate::fsm::peer::{init_split_region, is_initial_message, PeerFsmDelegate};
 use crate::fsm::{ApplyFsm, ApplyRouter, PeerFsm, PollContext};
 use crate::msg::{PeerMsg, PeerTick, StoreMsg};
-use crate::pd_worker::{PdScheduler, PdTask};
+use crate::pd::{PdScheduler, PdTask};
 use crate::peer_storage::{load_all_region_states, load_region_state, SnapGenerator};
 use crate::split_check::{SplitCheckConfig, SplitChecker};
 use crate::store_meta::StoreMeta;

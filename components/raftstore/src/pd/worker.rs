@@ -1,6 +1,6 @@
-//! Everything a store tells PD and hears back (seed: the PD worker): region heartbeats over one
-//! stream whose responses carry operators, store heartbeats, split id requests and split
-//! reports. Runs as tokio tasks; the raft threads only queue [`PdTask`]s.
+//! The PD worker (seed: the PD worker): region heartbeats over one stream whose responses carry
+//! operators, store heartbeats, split id requests and split reports. Runs as tokio tasks; the
+//! raft threads only queue [`PdTask`]s.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,10 +8,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kvproto::{metapb, pdpb};
 use parking_lot::Mutex;
-use pd_client::PdClient;
+use futures::StreamExt;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use super::PdApi;
 use crate::msg::PeerMsg;
 use crate::router::RouterHandle;
 
@@ -92,7 +93,7 @@ type HeartbeatSender = Arc<Mutex<Option<mpsc::Sender<pdpb::RegionHeartbeatReques
 /// Runs the PD worker until `tasks` closes.
 pub async fn run_pd_worker<R: RouterHandle>(
     mut tasks: mpsc::UnboundedReceiver<PdTask>,
-    pd: Arc<PdClient>,
+    pd: Arc<dyn PdApi>,
     router: R,
     store_id: u64,
     data_dir: PathBuf,
@@ -206,7 +207,7 @@ pub async fn run_pd_worker<R: RouterHandle>(
 /// Keeps one region heartbeat stream open, reopening it when it breaks, and routes PD's
 /// responses (operators) to the regions' peers.
 async fn keep_heartbeat_stream<R: RouterHandle>(
-    pd: Arc<PdClient>,
+    pd: Arc<dyn PdApi>,
     router: R,
     sender: HeartbeatSender,
 ) {
@@ -216,11 +217,11 @@ async fn keep_heartbeat_stream<R: RouterHandle>(
                 info!("region heartbeat stream to PD opened");
                 *sender.lock() = Some(tx);
                 loop {
-                    match responses.message().await {
-                        Ok(Some(resp)) => route_operator(&router, resp),
-                        Ok(None) => break,
-                        Err(status) => {
-                            warn!(%status, "region heartbeat stream broke");
+                    match responses.next().await {
+                        Some(Ok(resp)) => route_operator(&router, resp),
+                        None => break,
+                        Some(Err(e)) => {
+                            warn!(error = %e, "region heartbeat stream broke");
                             break;
                         }
                     }
