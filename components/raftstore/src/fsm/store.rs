@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -278,7 +277,8 @@ pub struct RaftSystemBuilder<EK: KvEngine, ER: RaftLogEngine> {
 pub struct RaftSystem<EK: KvEngine, ER: RaftLogEngine> {
     raft_system: BatchSystem<PeerFsm<EK, ER>, StoreFsm<EK, ER>>,
     apply_system: BatchSystem<ApplyFsm<EK>, ApplyControlFsm>,
-    stop_ticker: Arc<AtomicBool>,
+    /// Dropped to stop the ticker at once, whatever the tick interval.
+    stop_ticker: Option<Sender<()>>,
     ticker: Option<JoinHandle<()>>,
 }
 
@@ -392,12 +392,12 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftSystemBuilder<EK, ER> {
         raft_system
             .spawn("raftstore", RaftPollerBuilder { ctx })
             .map_err(|e| Error::Other(format!("start raft pollers: {e}")))?;
-        let stop_ticker = Arc::new(AtomicBool::new(false));
-        let ticker = spawn_ticker(router, &cfg, stop_ticker.clone())?;
+        let (stop_ticker, stopped) = crossbeam::channel::bounded(0);
+        let ticker = spawn_ticker(router, &cfg, stopped)?;
         Ok(RaftSystem {
             raft_system,
             apply_system,
-            stop_ticker,
+            stop_ticker: Some(stop_ticker),
             ticker: Some(ticker),
         })
     }
@@ -407,7 +407,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftSystemBuilder<EK, ER> {
 fn spawn_ticker<EK: KvEngine, ER: RaftLogEngine>(
     router: RaftRouter<EK, ER>,
     cfg: &Config,
-    stop: Arc<AtomicBool>,
+    stop: Receiver<()>,
 ) -> Result<JoinHandle<()>> {
     let base = cfg.raft_base_tick_interval.0;
     let every = |interval: Duration| (interval.as_millis() / base.as_millis().max(1)).max(1) as u64;
@@ -419,8 +419,11 @@ fn spawn_ticker<EK: KvEngine, ER: RaftLogEngine>(
         .name("raft-ticker".into())
         .spawn(move || {
             let mut count: u64 = 0;
-            while !stop.load(Ordering::Acquire) && !router.is_shutdown() {
-                std::thread::sleep(base);
+            while !router.is_shutdown() {
+                match stop.recv_timeout(base) {
+                    Err(crossbeam::channel::RecvTimeoutError::Timeout) => {}
+                    _ => return,
+                }
                 count += 1;
                 router.broadcast_normal(|| PeerMsg::Tick(PeerTick::Raft));
                 if count.is_multiple_of(gc_every) {
@@ -443,7 +446,7 @@ fn spawn_ticker<EK: KvEngine, ER: RaftLogEngine>(
 impl<EK: KvEngine, ER: RaftLogEngine> RaftSystem<EK, ER> {
     /// Stops the ticker and the pollers, waiting for their threads.
     pub fn shutdown(&mut self) {
-        self.stop_ticker.store(true, Ordering::Release);
+        self.stop_ticker.take();
         if let Some(ticker) = self.ticker.take() {
             let _ = ticker.join();
         }

@@ -1,0 +1,536 @@
+//! N stores in one process (TiKV's `test_raftstore::Cluster`): each with its own RocksDB and
+//! raft-engine directories, raft and apply pollers, PD worker and storage, joined by a
+//! [`Network`] with filters. A store can be stopped and started again on the same data, which
+//! is what a crashed process finds on restart.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use config_types::{ReadableDuration, ReadableSize};
+use engine_rocks::{RocksConfig, RocksEngine};
+use engine_traits::{WriteBatch, WriteOptions};
+use kvproto::raft_cmdpb::{AdminCmdType, AdminRequest, RaftCmdRequest, RaftRequestHeader};
+use kvproto::raft_cmdpb::TransferLeaderRequest;
+use kvproto::{errorpb, kvrpcpb, metapb};
+use parking_lot::{Mutex, RwLock};
+use raft_log_engine::{RaftEngineConfig, RaftEngineLog};
+use raftstore::peer_storage::{write_initial_apply_state, write_initial_raft_state};
+use raftstore::{
+    create_raft_system, run_pd_worker, Callback, Config as RaftstoreConfig, LocalReader,
+    PdScheduler, PeerMsg, RaftCommand, RaftSystem, RouterHandle, SharedRouter, SplitCheckConfig,
+    StoreDeps, StoreMeta,
+};
+use server::raftkv::RaftKv;
+use storage::concurrency_manager::ConcurrencyManager;
+use storage::{Storage, StorageConfig};
+use tempfile::TempDir;
+use tracing::info;
+use txn_types::TimeStamp;
+
+use crate::filter::Filter;
+use crate::pd::{StorePd, TestPd};
+use crate::rng::SeededRng;
+use crate::transport::{ChannelTransport, FilterId, Network, Router};
+
+pub type TestStorage = Storage<RaftKv<RocksEngine, RaftEngineLog>>;
+
+/// How the in-process cluster runs.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    pub stores: u64,
+    pub raftstore: RaftstoreConfig,
+    pub split_check: SplitCheckConfig,
+    /// Seeds every random choice of filters and tests; `TEST_SEED` in the environment wins.
+    pub seed: u64,
+}
+
+impl Default for ClusterConfig {
+    /// Three stores with fast ticks: 20 ms, elections after 200-400 ms of silence, PD
+    /// heartbeats every 100 ms, raft log GC every 100 ms.
+    fn default() -> Self {
+        let raftstore = RaftstoreConfig {
+            raft_base_tick_interval: ReadableDuration::millis(20),
+            raft_heartbeat_ticks: 2,
+            raft_election_timeout_ticks: 10,
+            raft_log_gc_tick_interval: ReadableDuration::millis(100),
+            pd_heartbeat_tick_interval: ReadableDuration::millis(100),
+            pd_store_heartbeat_tick_interval: ReadableDuration::secs(1),
+            split_region_check_tick_interval: ReadableDuration::millis(100),
+            region_split_check_diff: ReadableSize::kib(64),
+            store_pool_size: 1,
+            apply_pool_size: 1,
+            ..RaftstoreConfig::default()
+        };
+        let seed = std::env::var("TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0x5EED);
+        ClusterConfig {
+            stores: 3,
+            raftstore,
+            split_check: SplitCheckConfig::default(),
+            seed,
+        }
+    }
+}
+
+/// What a store keeps across restarts: its directory and engines.
+struct StoreData {
+    _dir: TempDir,
+    kv: RocksEngine,
+    raft: RaftEngineLog,
+}
+
+/// A running store.
+struct RunningStore {
+    system: RaftSystem<RocksEngine, RaftEngineLog>,
+    router: Router,
+    store_meta: Arc<Mutex<StoreMeta>>,
+    storage: TestStorage,
+    pd_worker: tokio::task::JoinHandle<()>,
+}
+
+/// Why a request through [`Cluster::call`] gave up.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallError {
+    /// No answer without a region error before the deadline; the last region error.
+    Timeout(Option<errorpb::Error>),
+}
+
+pub struct Cluster {
+    pub cfg: ClusterConfig,
+    pub pd: Arc<TestPd>,
+    pub network: Arc<Network>,
+    pub rng: Arc<SeededRng>,
+    runtime: tokio::runtime::Runtime,
+    data: BTreeMap<u64, StoreData>,
+    running: RwLock<BTreeMap<u64, RunningStore>>,
+    /// Where the client last found each region's leader.
+    leader_hints: Mutex<BTreeMap<u64, metapb::Peer>>,
+}
+
+const CLUSTER_ID: u64 = 0x7E57;
+
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+impl Cluster {
+    /// Creates the stores' engines and bootstraps one region with a peer on every store;
+    /// nothing runs until [`Cluster::start`].
+    pub fn new(cfg: ClusterConfig) -> Cluster {
+        init_logging();
+        info!(seed = cfg.seed, "in-process cluster (replay with TEST_SEED={})", cfg.seed);
+        eprintln!("test cluster seed: {} (replay with TEST_SEED={})", cfg.seed, cfg.seed);
+        let pd = TestPd::new(CLUSTER_ID);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let mut data = BTreeMap::new();
+        for _ in 0..cfg.stores {
+            let store_id = pd.alloc_id();
+            let dir = tempfile::tempdir().expect("temp dir");
+            let kv = RocksEngine::open(&dir.path().join("db"), &RocksConfig::default())
+                .expect("open RocksDB");
+            let raft = RaftEngineLog::open(&RaftEngineConfig::new(dir.path().join("raft")))
+                .expect("open raft-engine");
+            data.insert(store_id, StoreData { _dir: dir, kv, raft });
+        }
+        let cluster = Cluster {
+            rng: Arc::new(SeededRng::new(cfg.seed)),
+            cfg,
+            pd,
+            network: Network::new(),
+            runtime,
+            data,
+            running: RwLock::default(),
+            leader_hints: Mutex::default(),
+        };
+        cluster.bootstrap();
+        cluster
+    }
+
+    fn bootstrap(&self) {
+        let region_id = self.pd.alloc_id();
+        let peers: Vec<metapb::Peer> = self
+            .data
+            .keys()
+            .map(|&store_id| metapb::Peer {
+                id: self.pd.alloc_id(),
+                store_id,
+                ..Default::default()
+            })
+            .collect();
+        let region = metapb::Region {
+            id: region_id,
+            // As if the peers after the first had been added one by one: PD is bootstrapped
+            // with the first alone (conf_ver 1) and learns the others from a heartbeat.
+            region_epoch: Some(metapb::RegionEpoch {
+                conf_ver: peers.len() as u64,
+                version: 1,
+            }),
+            peers: peers.clone(),
+            ..Default::default()
+        };
+        for data in self.data.values() {
+            write_initial_raft_state(&data.raft, &region).expect("initial raft state");
+            let mut batch = engine_traits::KvEngine::write_batch(&data.kv);
+            write_initial_apply_state(&mut batch, &region).expect("initial apply state");
+            batch
+                .write_opt(WriteOptions { sync: true })
+                .expect("write initial state");
+        }
+        let first_store = self.store_meta_pb(peers[0].store_id);
+        let pd_region = metapb::Region {
+            region_epoch: Some(metapb::RegionEpoch {
+                conf_ver: 1,
+                version: 1,
+            }),
+            peers: vec![peers[0]],
+            ..region.clone()
+        };
+        let pd = self.pd.cluster();
+        pd.bootstrap(first_store, pd_region).expect("bootstrap PD");
+        for &store_id in self.data.keys() {
+            pd.put_store(self.store_meta_pb(store_id)).expect("put store");
+        }
+    }
+
+    fn store_meta_pb(&self, store_id: u64) -> metapb::Store {
+        metapb::Store {
+            id: store_id,
+            address: format!("store-{store_id}"),
+            ..Default::default()
+        }
+    }
+
+    pub fn store_ids(&self) -> Vec<u64> {
+        self.data.keys().copied().collect()
+    }
+
+    /// Starts every store.
+    pub fn start(&self) {
+        for store_id in self.store_ids() {
+            self.start_store(store_id);
+        }
+    }
+
+    /// Starts a stopped store on the data it had.
+    pub fn start_store(&self, store_id: u64) {
+        let data = &self.data[&store_id];
+        let mut running = self.running.write();
+        assert!(!running.contains_key(&store_id), "store {store_id} is running");
+        let builder =
+            create_raft_system::<RocksEngine, RaftEngineLog>(self.cfg.raftstore.clone());
+        let router = SharedRouter::new(builder.router.clone());
+        self.network.add_router(store_id, router.clone());
+        let (pd_scheduler, pd_tasks) = PdScheduler::new();
+        let pd_worker = self.runtime.spawn(run_pd_worker(
+            pd_tasks,
+            Arc::new(StorePd(self.pd.clone())),
+            router.clone(),
+            store_id,
+            std::env::temp_dir(),
+        ));
+        let store_meta = Arc::new(Mutex::new(StoreMeta::new(store_id)));
+        let system = builder
+            .start(StoreDeps {
+                store_id,
+                kv: data.kv.clone(),
+                raft: data.raft.clone(),
+                trans: Arc::new(ChannelTransport {
+                    store_id,
+                    network: self.network.clone(),
+                }),
+                pd_scheduler,
+                store_meta: store_meta.clone(),
+                split_check: self.cfg.split_check.clone(),
+            })
+            .expect("start raftstore");
+        let engine = RaftKv::new(
+            router.clone(),
+            LocalReader::new(data.kv.clone(), store_meta.clone()),
+            data.kv.clone(),
+        );
+        let storage = Storage::new(
+            engine,
+            StorageConfig::default(),
+            ConcurrencyManager::new(TimeStamp::new(1)),
+        );
+        running.insert(
+            store_id,
+            RunningStore {
+                system,
+                router,
+                store_meta,
+                storage,
+                pd_worker,
+            },
+        );
+        info!(store_id, "test store started");
+    }
+
+    /// Stops a store as a crash would: its threads stop, pending requests are dropped, and
+    /// only what it wrote to its engines remains.
+    pub fn stop_store(&self, store_id: u64) {
+        let Some(mut store) = self.running.write().remove(&store_id) else {
+            return;
+        };
+        self.network.remove_router(store_id);
+        store.pd_worker.abort();
+        store.system.shutdown();
+        info!(store_id, "test store stopped");
+    }
+
+    pub fn is_running(&self, store_id: u64) -> bool {
+        self.running.read().contains_key(&store_id)
+    }
+
+    pub fn add_filter(&self, filter: impl Filter + 'static) -> FilterId {
+        self.network.add_filter(Arc::new(filter))
+    }
+
+    pub fn remove_filter(&self, id: FilterId) {
+        self.network.remove_filter(id);
+    }
+
+    pub fn clear_filters(&self) {
+        self.network.clear_filters();
+    }
+
+    /// The data engine of a store (running or not).
+    pub fn kv(&self, store_id: u64) -> &RocksEngine {
+        &self.data[&store_id].kv
+    }
+
+    /// The raw (API V1) value of `key` in a store's data engine, read directly: what the store
+    /// has applied, whatever its role.
+    pub fn stored_raw(&self, store_id: u64, key: &[u8]) -> Option<Vec<u8>> {
+        let stored = engine_traits::Peekable::get_value_cf(
+            self.kv(store_id),
+            engine_traits::CF_DEFAULT,
+            &keys::data_key(key),
+        )
+        .expect("read the data engine")?;
+        Some(
+            storage::raw::RawValue::decode(&stored)
+                .expect("a raw value")
+                .user_value,
+        )
+    }
+
+    pub fn raft_log(&self, store_id: u64) -> &RaftEngineLog {
+        &self.data[&store_id].raft
+    }
+
+    pub fn storage(&self, store_id: u64) -> Option<TestStorage> {
+        self.running.read().get(&store_id).map(|s| s.storage.clone())
+    }
+
+    pub fn router(&self, store_id: u64) -> Option<Router> {
+        self.running.read().get(&store_id).map(|s| s.router.clone())
+    }
+
+    /// Runs a future on the cluster's runtime (for tests that are not async).
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    /// The region holding `key` as this store knows it, if the store is running and has it.
+    pub fn region_on_store(&self, store_id: u64, key: &[u8]) -> Option<metapb::Region> {
+        let running = self.running.read();
+        let meta = running.get(&store_id)?.store_meta.lock();
+        meta.regions
+            .values()
+            .find(|r| keys::in_range(key, &r.start_key, &r.end_key))
+            .cloned()
+    }
+
+    /// The peer that leads `region_id` with the highest term among running stores.
+    pub fn leader_of(&self, region_id: u64) -> Option<metapb::Peer> {
+        let running = self.running.read();
+        running
+            .values()
+            .filter_map(|s| {
+                let meta = s.store_meta.lock();
+                let delegate = meta.readers.get(&region_id)?;
+                let peer = delegate
+                    .region
+                    .peers
+                    .iter()
+                    .find(|p| p.id == delegate.peer_id)
+                    .copied()?;
+                Some((delegate.term, peer))
+            })
+            .max_by_key(|(term, _)| *term)
+            .map(|(_, peer)| peer)
+    }
+
+    /// Waits until `region_id` has a leader and returns it.
+    pub fn wait_leader(&self, region_id: u64) -> metapb::Peer {
+        let mut leader = None;
+        self.wait_until(Duration::from_secs(20), "a leader", || {
+            leader = self.leader_of(region_id);
+            leader.is_some()
+        });
+        leader.expect("waited for it")
+    }
+
+    /// Polls `condition` every 10 ms until it holds; panics naming `what` after `timeout`.
+    pub fn wait_until(&self, timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !condition() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {timeout:?} waiting for {what} (seed {})",
+                self.cfg.seed
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The first region's id (the one bootstrapped).
+    pub fn first_region_id(&self) -> u64 {
+        self.pd
+            .region_by_key(b"")
+            .expect("bootstrapped region")
+            .region
+            .id
+    }
+
+    /// Asks the region's leader to hand leadership to its peer on `store_id`, and waits until
+    /// that peer leads.
+    pub fn must_transfer_leader(&self, region_id: u64, store_id: u64) {
+        self.wait_until(Duration::from_secs(20), "the leader transfer", || {
+            let Some(leader) = self.leader_of(region_id) else {
+                return false;
+            };
+            if leader.store_id == store_id {
+                return true;
+            }
+            let Some(region) = self.region_by_id_on(leader.store_id, region_id) else {
+                return false;
+            };
+            let Some(target) = region.peers.iter().find(|p| p.store_id == store_id) else {
+                panic!("region {region_id} has no peer on store {store_id}");
+            };
+            let request = RaftCmdRequest {
+                header: Some(RaftRequestHeader {
+                    region_id,
+                    peer: Some(leader),
+                    region_epoch: region.region_epoch,
+                    term: 0,
+                }),
+                requests: Vec::new(),
+                admin_request: Some(AdminRequest {
+                    cmd_type: AdminCmdType::TransferLeader as i32,
+                    transfer_leader: Some(TransferLeaderRequest {
+                        peer: Some(*target),
+                    }),
+                    ..Default::default()
+                }),
+            };
+            if let Some(router) = self.router(leader.store_id) {
+                let callback = Callback::Write(Box::new(|_| {}));
+                router.send_peer(
+                    region_id,
+                    PeerMsg::RaftCommand(Box::new(RaftCommand::new(request, callback))),
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            self.leader_of(region_id).is_some_and(|l| l.store_id == store_id)
+        });
+    }
+
+    fn region_by_id_on(&self, store_id: u64, region_id: u64) -> Option<metapb::Region> {
+        let running = self.running.read();
+        let meta = running.get(&store_id)?.store_meta.lock();
+        meta.regions.get(&region_id).cloned()
+    }
+
+    /// Sends a request for `key` the way a client does: to the region's leader as last known
+    /// (from PD, then from NotLeader hints), retrying on region errors until `timeout`. `call`
+    /// runs the request on a store's storage with a filled-in context; `region_error` reads
+    /// the response's region error.
+    pub fn call<R>(
+        &self,
+        key: &[u8],
+        timeout: Duration,
+        call: impl Fn(TestStorage, kvrpcpb::Context) -> futures::future::BoxFuture<'static, R>,
+        region_error: impl Fn(&R) -> Option<errorpb::Error>,
+    ) -> Result<R, CallError> {
+        let deadline = Instant::now() + timeout;
+        let mut last_error = None;
+        let mut attempt = 0u64;
+        while Instant::now() < deadline {
+            attempt += 1;
+            let Some(region) = self.pd.region_by_key(key).map(|info| info.region) else {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
+            let peer = self.pick_peer(&region, attempt);
+            let Some(storage) = self.storage(peer.store_id) else {
+                self.leader_hints.lock().remove(&region.id);
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            };
+            // The store's own view of the region is fresher than PD's after a split.
+            let region = self
+                .region_by_id_on(peer.store_id, region.id)
+                .unwrap_or(region);
+            let ctx = kvrpcpb::Context {
+                region_id: region.id,
+                region_epoch: region.region_epoch,
+                peer: Some(peer),
+                ..Default::default()
+            };
+            let response = self.block_on(call(storage, ctx));
+            let Some(error) = region_error(&response) else {
+                self.leader_hints.lock().insert(region.id, peer);
+                return Ok(response);
+            };
+            match error.not_leader.as_ref().and_then(|n| n.leader) {
+                Some(leader) => {
+                    self.leader_hints.lock().insert(region.id, leader);
+                }
+                None => {
+                    self.leader_hints.lock().remove(&region.id);
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            last_error = Some(error);
+        }
+        Err(CallError::Timeout(last_error))
+    }
+
+    /// The leader hint for `region`, else its peers in turn.
+    fn pick_peer(&self, region: &metapb::Region, attempt: u64) -> metapb::Peer {
+        if let Some(hint) = self.leader_hints.lock().get(&region.id) {
+            if region.peers.iter().any(|p| p.id == hint.id) {
+                return *hint;
+            }
+        }
+        if let Some(leader) = self.leader_of(region.id) {
+            return leader;
+        }
+        region.peers[(attempt as usize) % region.peers.len()]
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for store_id in self.store_ids() {
+            self.stop_store(store_id);
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! A PD stand-in for the in-process cluster: PD's own cluster logic (region tree, ids, split
+//! coordination) on a memory store, reached through raftstore's PD capability traits instead
+//! of gRPC. Tests queue operators for a region; the region's next heartbeat carries them back
+//! to its leader, as PD's heartbeat stream does.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use kvproto::{metapb, pdpb};
+use parking_lot::Mutex;
+use pd_server::cluster::{Cluster as PdCluster, RegionInfo, ReplicationConfig};
+use raftstore::pd::{
+    HeartbeatResponses, PdError, PdFuture, RegionHeartbeatApi, SplitApi, StoreHeartbeatApi,
+};
+use tokio::sync::mpsc;
+use tracing::debug;
+
+pub struct TestPd {
+    cluster: PdCluster,
+    operators: Mutex<HashMap<u64, Vec<pdpb::RegionHeartbeatResponse>>>,
+}
+
+fn refused(e: pd_server::PdError) -> PdError {
+    PdError::Refused(e.to_string())
+}
+
+impl TestPd {
+    pub fn new(cluster_id: u64) -> Arc<TestPd> {
+        let cluster = PdCluster::open(
+            Arc::new(pd_server::storage::memory()),
+            cluster_id,
+            ReplicationConfig::default(),
+            pd_server::tso::system_clock(),
+        )
+        .expect("open an in-memory PD cluster");
+        Arc::new(TestPd {
+            cluster,
+            operators: Mutex::default(),
+        })
+    }
+
+    /// PD's cluster logic, for the region tree and ids.
+    pub fn cluster(&self) -> &PdCluster {
+        &self.cluster
+    }
+
+    pub fn alloc_id(&self) -> u64 {
+        self.cluster.alloc_id().expect("allocate an id")
+    }
+
+    /// The region holding `key` and its leader, as PD last heard.
+    pub fn region_by_key(&self, key: &[u8]) -> Option<RegionInfo> {
+        self.cluster.region_by_key(key).ok()
+    }
+
+    pub fn region_by_id(&self, region_id: u64) -> Option<RegionInfo> {
+        self.cluster.region_by_id(region_id).ok()
+    }
+
+    /// Queues an operator (change peer, transfer leader, split) for the region's leader; it
+    /// goes out with the answer to the region's next heartbeat.
+    pub fn add_operator(&self, region_id: u64, mut operator: pdpb::RegionHeartbeatResponse) {
+        operator.region_id = region_id;
+        self.operators
+            .lock()
+            .entry(region_id)
+            .or_default()
+            .push(operator);
+    }
+
+    fn on_region_heartbeat(
+        &self,
+        req: pdpb::RegionHeartbeatRequest,
+    ) -> Vec<pdpb::RegionHeartbeatResponse> {
+        let Some(region) = req.region else {
+            return Vec::new();
+        };
+        let region_id = region.id;
+        let info = RegionInfo {
+            region,
+            leader: req.leader,
+            down_peers: req.down_peers,
+            pending_peers: req.pending_peers,
+            approximate_size: req.approximate_size,
+            approximate_keys: req.approximate_keys,
+            term: req.term,
+        };
+        if let Err(e) = self.cluster.region_heartbeat(info) {
+            debug!(region_id, error = %e, "test PD refused a region heartbeat");
+        }
+        self.operators.lock().remove(&region_id).unwrap_or_default()
+    }
+}
+
+/// The PD capabilities of one store, bound to the shared [`TestPd`].
+#[derive(Clone)]
+pub struct StorePd(pub Arc<TestPd>);
+
+impl RegionHeartbeatApi for StorePd {
+    fn region_heartbeat_request(&self) -> pdpb::RegionHeartbeatRequest {
+        pdpb::RegionHeartbeatRequest::default()
+    }
+
+    fn region_heartbeat_stream(
+        &self,
+    ) -> PdFuture<(mpsc::Sender<pdpb::RegionHeartbeatRequest>, HeartbeatResponses)> {
+        let pd = self.0.clone();
+        Box::pin(async move {
+            let (sender, mut requests) = mpsc::channel::<pdpb::RegionHeartbeatRequest>(1024);
+            let (answer, answers) = mpsc::unbounded_channel();
+            tokio::spawn(async move {
+                while let Some(req) = requests.recv().await {
+                    for operator in pd.on_region_heartbeat(req) {
+                        if answer.send(Ok(operator)).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+            let answers = tokio_stream_from(answers);
+            Ok((sender, answers))
+        })
+    }
+}
+
+fn tokio_stream_from(
+    mut receiver: mpsc::UnboundedReceiver<Result<pdpb::RegionHeartbeatResponse, PdError>>,
+) -> HeartbeatResponses {
+    futures::stream::poll_fn(move |cx| receiver.poll_recv(cx)).boxed()
+}
+
+impl StoreHeartbeatApi for StorePd {
+    fn store_heartbeat(&self, stats: pdpb::StoreStats) -> PdFuture<()> {
+        let result = self.0.cluster.store_heartbeat(stats).map_err(refused);
+        Box::pin(async move { result })
+    }
+}
+
+impl SplitApi for StorePd {
+    fn ask_batch_split(&self, region: metapb::Region, count: u32) -> PdFuture<Vec<pdpb::SplitId>> {
+        let result = self
+            .0
+            .cluster
+            .ask_batch_split(&region, count)
+            .map_err(refused);
+        Box::pin(async move { result })
+    }
+
+    fn report_batch_split(&self, regions: Vec<metapb::Region>) -> PdFuture<()> {
+        let result = self.0.cluster.report_batch_split(&regions).map_err(refused);
+        Box::pin(async move { result })
+    }
+}

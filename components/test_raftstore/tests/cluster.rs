@@ -1,0 +1,136 @@
+//! The in-process cluster itself: replication, failover, restart on the same data, partitions.
+
+use std::time::Duration;
+
+use config_types::ReadableDuration;
+use raft::eraftpb::MessageType;
+use raftstore::RouterHandle;
+use test_raftstore::{Cluster, ClusterConfig, DropType, Isolate, Partition};
+
+fn three_stores() -> Cluster {
+    let cluster = Cluster::new(ClusterConfig::default());
+    cluster.start();
+    cluster
+}
+
+fn stored(cluster: &Cluster, store_id: u64, key: &[u8]) -> Option<Vec<u8>> {
+    cluster.stored_raw(store_id, key)
+}
+
+#[test]
+fn writes_reach_every_store_and_survive_a_leader_crash() {
+    let cluster = three_stores();
+    let region_id = cluster.first_region_id();
+    cluster.wait_leader(region_id);
+    cluster.must_put(b"k1", b"v1");
+    assert_eq!(cluster.must_get(b"k1"), Some(b"v1".to_vec()));
+    for store_id in cluster.store_ids() {
+        cluster.wait_until(Duration::from_secs(10), "replication", || {
+            stored(&cluster, store_id, b"k1") == Some(b"v1".to_vec())
+        });
+    }
+
+    let old_leader = cluster.wait_leader(region_id);
+    cluster.stop_store(old_leader.store_id);
+    cluster.must_put(b"k2", b"v2");
+    let new_leader = cluster.wait_leader(region_id);
+    assert_ne!(new_leader.store_id, old_leader.store_id);
+    assert_eq!(cluster.must_get(b"k1"), Some(b"v1".to_vec()));
+
+    cluster.start_store(old_leader.store_id);
+    cluster.wait_until(Duration::from_secs(10), "catch-up after restart", || {
+        stored(&cluster, old_leader.store_id, b"k2") == Some(b"v2".to_vec())
+    });
+}
+
+#[test]
+fn an_isolated_leader_is_replaced_and_catches_up_after_healing() {
+    let cluster = three_stores();
+    let region_id = cluster.first_region_id();
+    let leader = cluster.wait_leader(region_id);
+    cluster.must_put(b"a", b"1");
+    let filter = cluster.add_filter(Isolate(leader.store_id));
+    cluster.wait_until(Duration::from_secs(10), "a leader on the majority side", || {
+        cluster
+            .leader_of(region_id)
+            .is_some_and(|l| l.store_id != leader.store_id)
+    });
+    cluster.must_put(b"a", b"2");
+    assert_eq!(cluster.must_get(b"a"), Some(b"2".to_vec()));
+    cluster.remove_filter(filter);
+    cluster.wait_until(Duration::from_secs(10), "the old leader catching up", || {
+        stored(&cluster, leader.store_id, b"a") == Some(b"2".to_vec())
+    });
+}
+
+#[test]
+fn a_minority_partition_cannot_elect() {
+    let cluster = three_stores();
+    let region_id = cluster.first_region_id();
+    let ids = cluster.store_ids();
+    cluster.must_transfer_leader(region_id, ids[0]);
+    cluster.must_put(b"p", b"1");
+    // The leader with one follower keeps the majority; the third store alone cannot elect.
+    cluster.add_filter(Partition::new(&[&[ids[0], ids[1]], &[ids[2]]]));
+    cluster.must_put(b"p", b"2");
+    assert_eq!(cluster.leader_of(region_id).unwrap().store_id, ids[0]);
+    cluster.clear_filters();
+    cluster.wait_until(Duration::from_secs(10), "the minority catching up", || {
+        stored(&cluster, ids[2], b"p") == Some(b"2".to_vec())
+    });
+}
+
+#[test]
+fn dropped_appends_are_resent() {
+    let cluster = three_stores();
+    let region_id = cluster.first_region_id();
+    let ids = cluster.store_ids();
+    cluster.must_transfer_leader(region_id, ids[0]);
+    let filter = cluster.add_filter(DropType {
+        msg_type: MessageType::MsgAppend,
+        region_id: Some(region_id),
+        to_store: Some(ids[2]),
+    });
+    cluster.must_put(b"d", b"1");
+    assert_eq!(stored(&cluster, ids[2], b"d"), None);
+    cluster.remove_filter(filter);
+    cluster.wait_until(Duration::from_secs(10), "the append resent", || {
+        stored(&cluster, ids[2], b"d") == Some(b"1".to_vec())
+    });
+}
+
+/// A read that needs a read index (a fresh leader holds no lease) is answered as soon as the
+/// index is confirmed, not on the next raft tick. With a one-minute tick, a read that waited
+/// for a tick would time out here.
+#[test]
+fn a_read_index_read_does_not_wait_for_a_tick() {
+    let mut cfg = ClusterConfig::default();
+    cfg.raftstore.raft_base_tick_interval = ReadableDuration::secs(60);
+    cfg.raftstore.pd_heartbeat_tick_interval = ReadableDuration::secs(60);
+    let cluster = Cluster::new(cfg);
+    cluster.start();
+    let region_id = cluster.first_region_id();
+    let store_id = cluster.store_ids()[0];
+    cluster
+        .router(store_id)
+        .unwrap()
+        .send_peer(region_id, raftstore::PeerMsg::Campaign);
+    let leader = cluster.wait_leader(region_id);
+    assert_eq!(leader.store_id, store_id);
+    let storage = cluster.storage(store_id).unwrap();
+    let region = cluster.region_on_store(store_id, b"").unwrap();
+    let ctx = kvproto::kvrpcpb::Context {
+        region_id,
+        region_epoch: region.region_epoch,
+        peer: Some(leader),
+        ..Default::default()
+    };
+    let read = cluster.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            storage.raw().raw_get(&ctx, "", b"k".to_vec()),
+        )
+        .await
+    });
+    assert!(matches!(read, Ok(Ok(None))), "{read:?}");
+}
