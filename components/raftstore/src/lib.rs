@@ -34,7 +34,10 @@ pub use config::Config;
 pub use errors::{Error, Result};
 pub use fsm::store::{create_raft_system, RaftSystem, RaftSystemBuilder, StoreDeps};
 pub use local_reader::LocalReader;
-pub use msg::{Callback, PeerMsg, RaftCommand, ReadResponse, StoreMsg};
+pub use msg::{
+    Callback, PeerMsg, RaftCommand, ReadResponse, StoreMsg, Undetermined, WriteCallback,
+    WriteResult,
+};
 pub use pd::{run_pd_worker, PdApi, PdScheduler, PdTask};
 pub use region_snapshot::RegionSnapshot;
 pub use router::{RouterHandle, SharedRouter};

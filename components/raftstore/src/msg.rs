@@ -17,7 +17,22 @@ pub struct ReadResponse<S: Snapshot> {
     pub snapshot: Option<RegionSnapshot<S>>,
 }
 
-pub type WriteCallback = Box<dyn FnOnce(RaftCmdResponse) + Send>;
+/// A write whose outcome this peer cannot know: its entry may or may not have been committed
+/// and applied (the peer lost leadership or was destroyed before it saw the entry's fate, or a
+/// snapshot replaced the log that held it). It must reach the client as an error that is not
+/// retried blindly, and never as a region error.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the outcome of a write to region {region_id} is undetermined: {reason}")]
+pub struct Undetermined {
+    pub region_id: u64,
+    pub reason: &'static str,
+}
+
+/// How a write proposal ended: a response (success, or an error header for a write that was
+/// certainly not applied), or [`Undetermined`].
+pub type WriteResult = std::result::Result<RaftCmdResponse, Undetermined>;
+
+pub type WriteCallback = Box<dyn FnOnce(WriteResult) + Send>;
 pub type ReadCallback<S> = Box<dyn FnOnce(ReadResponse<S>) + Send>;
 
 /// How a proposal is answered.
@@ -34,7 +49,19 @@ impl<S: Snapshot> Callback<S> {
                 response,
                 snapshot: None,
             }),
-            Callback::Write(cb) => cb(response),
+            Callback::Write(cb) => cb(Ok(response)),
+        }
+    }
+
+    /// Answers a proposal whose outcome is unknown. A read is never undetermined (it wrote
+    /// nothing); one answered here gets a retryable error.
+    pub fn invoke_undetermined(self, undetermined: Undetermined, term: u64) {
+        match self {
+            Callback::Read(_) => {
+                let error = Error::Other(format!("read abandoned: {}", undetermined.reason));
+                self.invoke_with_error(error, term);
+            }
+            Callback::Write(cb) => cb(Err(undetermined)),
         }
     }
 

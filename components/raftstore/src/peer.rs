@@ -29,7 +29,7 @@ use tracing::{debug, info, warn};
 use crate::errors::{Error, Result};
 use crate::fsm::{ApplyMsg, ApplyTask, PollContext, Proposal};
 use crate::logger::raft_logger;
-use crate::msg::{Callback, ReadResponse};
+use crate::msg::{Callback, ReadResponse, Undetermined};
 use crate::peer_storage::{apply_snapshot_data, PeerStorage};
 use crate::region_snapshot::RegionSnapshot;
 use crate::store_meta::ReadDelegate;
@@ -347,6 +347,11 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
                 callback,
             ));
         }
+        // The queue holds one leadership's proposals, in index order: a step-down abandons it.
+        debug_assert!(self
+            .proposals
+            .back()
+            .is_none_or(|p| p.index < index && p.term == self.term()));
         self.proposals.push_back(Proposal {
             index,
             term: self.term(),
@@ -568,11 +573,14 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         }
     }
 
-    /// Fails proposals that will never be applied here (the peer is destroyed).
-    pub fn fail_proposals(&mut self, error: impl Fn() -> Error) {
+    /// Answers every proposal not yet seen committed as undetermined: this peer will not learn
+    /// its fate (it lost leadership, or is destroyed), yet its entry may still commit.
+    pub fn abandon_proposals(&mut self, reason: &'static str) {
         let term = self.term();
+        let region_id = self.region_id;
         for proposal in self.proposals.drain(..) {
-            proposal.callback.invoke_with_error(error(), term);
+            let undetermined = Undetermined { region_id, reason };
+            proposal.callback.invoke_undetermined(undetermined, term);
         }
     }
 
@@ -652,6 +660,10 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             let leader = self.leader();
             let region_id = self.region_id;
             self.fail_pending(|| Error::NotLeader { region_id, leader });
+            // Answered now rather than when (if ever) this peer sees the entries' fate, so
+            // that the writers' latches are released and later writes, proposed by a new
+            // leader, are ordered after these by that leader's log.
+            self.abandon_proposals("the leader stepped down before the entry was committed");
         }
         self.update_read_delegate(ctx);
     }

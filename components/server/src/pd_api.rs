@@ -28,7 +28,10 @@ impl RegionHeartbeatApi for GrpcPd {
 
     fn region_heartbeat_stream(
         &self,
-    ) -> PdFuture<(mpsc::Sender<pdpb::RegionHeartbeatRequest>, HeartbeatResponses)> {
+    ) -> PdFuture<(
+        mpsc::Sender<pdpb::RegionHeartbeatRequest>,
+        HeartbeatResponses,
+    )> {
         let pd = self.0.clone();
         Box::pin(async move {
             let (sender, responses) = pd.region_heartbeat_stream().await.map_err(pd_error)?;

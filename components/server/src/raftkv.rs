@@ -13,13 +13,16 @@ use kvproto::{errorpb, kvrpcpb, metapb};
 use raft_log_engine::RaftLogEngine;
 use raftstore::{
     Callback, LocalReader, PeerMsg, RaftCommand, ReadResponse, RegionSnapshot, RouterHandle,
-    SharedRouter,
+    SharedRouter, WriteResult,
 };
 use storage::kv::{BoxFuture, Engine, Error, Modify, RegionSplitter, Result, WriteData};
 use tokio::sync::oneshot;
 
-/// How long a request waits for raft before it fails (the client retries it).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a read waits for raft before it fails (the client retries it). Writes have no
+/// such limit: raftstore answers every write, with its result, with an error for a write that
+/// certainly did not apply, or as undetermined (the peer stepped down or was destroyed), and
+/// the write's latches must be held until then.
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct RaftKv<EK: KvEngine, ER: RaftLogEngine> {
     router: SharedRouter<EK, ER>,
@@ -118,13 +121,25 @@ fn region_not_found(region_id: u64) -> Error {
     }))
 }
 
-async fn wait<T>(receiver: oneshot::Receiver<T>) -> Result<T> {
-    match tokio::time::timeout(REQUEST_TIMEOUT, receiver).await {
+async fn wait_read<T>(receiver: oneshot::Receiver<T>) -> Result<T> {
+    match tokio::time::timeout(READ_TIMEOUT, receiver).await {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(_)) => Err(message_error("request dropped by raftstore; retry".into())),
+        Ok(Err(_)) => Err(message_error("read dropped by raftstore; retry".into())),
         Err(_) => Err(message_error(format!(
-            "request timed out after {REQUEST_TIMEOUT:?}; retry"
+            "read timed out after {READ_TIMEOUT:?}; retry"
         ))),
+    }
+}
+
+/// Waits for raftstore's answer to a write. A write raftstore dropped unanswered (the store is
+/// stopping) may have been proposed, so it is undetermined too.
+async fn wait_write(receiver: oneshot::Receiver<WriteResult>) -> Result<RaftCmdResponse> {
+    match receiver.await {
+        Ok(Ok(response)) => check_response(response),
+        Ok(Err(undetermined)) => Err(Error::Undetermined(undetermined.to_string())),
+        Err(_) => Err(Error::Undetermined(
+            "the store stopped before the write's outcome was known".into(),
+        )),
     }
 }
 
@@ -151,7 +166,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Engine for RaftKv<EK, ER> {
         let sent = self.send(ctx.region_id, request, callback);
         Box::pin(async move {
             sent?;
-            let read = wait(receiver).await?;
+            let read = wait_read(receiver).await?;
             check_response(read.response)?;
             read.snapshot
                 .ok_or_else(|| message_error("read returned no snapshot; retry".into()))
@@ -159,19 +174,19 @@ impl<EK: KvEngine, ER: RaftLogEngine> Engine for RaftKv<EK, ER> {
     }
 
     fn async_write(&self, ctx: &kvrpcpb::Context, data: WriteData) -> BoxFuture<Result<()>> {
-        let (sender, receiver) = oneshot::channel::<RaftCmdResponse>();
+        let (sender, receiver) = oneshot::channel::<WriteResult>();
         let request = RaftCmdRequest {
             header: Some(header_from(ctx)),
             requests: data.modifies.into_iter().map(to_request).collect(),
             admin_request: None,
         };
-        let callback = Callback::Write(Box::new(move |resp| {
-            let _ = sender.send(resp);
+        let callback = Callback::Write(Box::new(move |result| {
+            let _ = sender.send(result);
         }));
         let sent = self.send(ctx.region_id, request, callback);
         Box::pin(async move {
             sent?;
-            check_response(wait(receiver).await?)?;
+            wait_write(receiver).await?;
             Ok(())
         })
     }
@@ -202,7 +217,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> RegionSplitter for RaftKv<EK, ER> {
         ctx: &kvrpcpb::Context,
         split_keys: Vec<Vec<u8>>,
     ) -> BoxFuture<Result<Vec<metapb::Region>>> {
-        let (sender, receiver) = oneshot::channel::<RaftCmdResponse>();
+        let (sender, receiver) = oneshot::channel::<WriteResult>();
         let region_id = ctx.region_id;
         let msg = PeerMsg::SplitRegion {
             region_epoch: ctx.region_epoch.unwrap_or_default(),
@@ -217,7 +232,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> RegionSplitter for RaftKv<EK, ER> {
             .map_err(|_| region_not_found(region_id));
         Box::pin(async move {
             sent?;
-            let resp = check_response(wait(receiver).await?)?;
+            let resp = wait_write(receiver).await?;
             let regions = resp
                 .admin_response
                 .and_then(|admin| admin.splits)

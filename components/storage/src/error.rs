@@ -63,6 +63,11 @@ pub enum Error {
     /// The request did not finish in time.
     #[error("request timed out: {0}")]
     Timeout(String),
+    /// The write may or may not have been applied; the client must find out before it retries.
+    /// Sent as the response's error (a `KeyError.abort` for transactions), never as a region
+    /// error, which clients retry blindly.
+    #[error("{0}; the write may or may not have been applied, read the key before retrying it")]
+    Undetermined(String),
     #[error("{0}")]
     Other(String),
 }
@@ -107,6 +112,7 @@ impl From<kv::Error> for Error {
             kv::Error::Region(region_error) => Error::Region(region_error),
             kv::Error::Engine(engine_error) => engine_error.into(),
             kv::Error::Timeout(message) => Error::Timeout(message),
+            kv::Error::Undetermined(message) => Error::Undetermined(message),
             kv::Error::Other(message) => Error::Other(message),
         }
     }
@@ -226,6 +232,21 @@ mod tests {
             key_error.abort,
             "key is too large, key size: 9000, limit: 8192"
         );
+    }
+
+    #[test]
+    fn undetermined_writes_are_never_region_errors() {
+        let undetermined = || Error::from(kv::Error::Undetermined("leader stepped down".into()));
+        let response = undetermined().into_response_error();
+        assert_eq!(response.region_error, None);
+        assert!(response.error.starts_with("leader stepped down"));
+        assert!(response.error.contains("may or may not have been applied"));
+        let (region_error, key_error) = undetermined().into_key_error();
+        assert_eq!(region_error, None);
+        assert!(key_error
+            .unwrap()
+            .abort
+            .contains("may or may not have been applied"));
     }
 
     #[test]

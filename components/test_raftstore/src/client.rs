@@ -93,8 +93,7 @@ impl Cluster {
                         previous_value: expected.clone().unwrap_or_default(),
                         ..Default::default()
                     };
-                    async move { service::raw_compare_and_swap(storage.raw(), req).await }
-                        .boxed()
+                    async move { service::raw_compare_and_swap(storage.raw(), req).await }.boxed()
                 },
                 |resp| resp.region_error.clone(),
             )

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use config_types::{ReadableDuration, ReadableSize};
 use engine_rocks::{RocksConfig, RocksEngine};
 use engine_traits::{WriteBatch, WriteOptions};
-use kvproto::raft_cmdpb::{AdminCmdType, AdminRequest, RaftCmdRequest, RaftRequestHeader};
 use kvproto::raft_cmdpb::TransferLeaderRequest;
+use kvproto::raft_cmdpb::{AdminCmdType, AdminRequest, RaftCmdRequest, RaftRequestHeader};
 use kvproto::{errorpb, kvrpcpb, metapb};
 use parking_lot::{Mutex, RwLock};
 use raft_log_engine::{RaftEngineConfig, RaftEngineLog};
@@ -85,7 +85,8 @@ struct StoreData {
 
 /// A running store.
 struct RunningStore {
-    system: RaftSystem<RocksEngine, RaftEngineLog>,
+    /// In a mutex only to make the cluster `Sync`: the batch system's router is not.
+    system: Mutex<RaftSystem<RocksEngine, RaftEngineLog>>,
     router: Router,
     store_meta: Arc<Mutex<StoreMeta>>,
     storage: TestStorage,
@@ -96,7 +97,7 @@ struct RunningStore {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallError {
     /// No answer without a region error before the deadline; the last region error.
-    Timeout(Option<errorpb::Error>),
+    Timeout(Option<Box<errorpb::Error>>),
 }
 
 pub struct Cluster {
@@ -128,8 +129,14 @@ impl Cluster {
     /// nothing runs until [`Cluster::start`].
     pub fn new(cfg: ClusterConfig) -> Cluster {
         init_logging();
-        info!(seed = cfg.seed, "in-process cluster (replay with TEST_SEED={})", cfg.seed);
-        eprintln!("test cluster seed: {} (replay with TEST_SEED={})", cfg.seed, cfg.seed);
+        info!(
+            seed = cfg.seed,
+            "in-process cluster (replay with TEST_SEED={})", cfg.seed
+        );
+        eprintln!(
+            "test cluster seed: {} (replay with TEST_SEED={})",
+            cfg.seed, cfg.seed
+        );
         let pd = TestPd::new(CLUSTER_ID);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -144,7 +151,14 @@ impl Cluster {
                 .expect("open RocksDB");
             let raft = RaftEngineLog::open(&RaftEngineConfig::new(dir.path().join("raft")))
                 .expect("open raft-engine");
-            data.insert(store_id, StoreData { _dir: dir, kv, raft });
+            data.insert(
+                store_id,
+                StoreData {
+                    _dir: dir,
+                    kv,
+                    raft,
+                },
+            );
         }
         let cluster = Cluster {
             rng: Arc::new(SeededRng::new(cfg.seed)),
@@ -202,7 +216,8 @@ impl Cluster {
         let pd = self.pd.cluster();
         pd.bootstrap(first_store, pd_region).expect("bootstrap PD");
         for &store_id in self.data.keys() {
-            pd.put_store(self.store_meta_pb(store_id)).expect("put store");
+            pd.put_store(self.store_meta_pb(store_id))
+                .expect("put store");
         }
     }
 
@@ -229,9 +244,11 @@ impl Cluster {
     pub fn start_store(&self, store_id: u64) {
         let data = &self.data[&store_id];
         let mut running = self.running.write();
-        assert!(!running.contains_key(&store_id), "store {store_id} is running");
-        let builder =
-            create_raft_system::<RocksEngine, RaftEngineLog>(self.cfg.raftstore.clone());
+        assert!(
+            !running.contains_key(&store_id),
+            "store {store_id} is running"
+        );
+        let builder = create_raft_system::<RocksEngine, RaftEngineLog>(self.cfg.raftstore.clone());
         let router = SharedRouter::new(builder.router.clone());
         self.network.add_router(store_id, router.clone());
         let (pd_scheduler, pd_tasks) = PdScheduler::new();
@@ -270,7 +287,7 @@ impl Cluster {
         running.insert(
             store_id,
             RunningStore {
-                system,
+                system: Mutex::new(system),
                 router,
                 store_meta,
                 storage,
@@ -283,12 +300,12 @@ impl Cluster {
     /// Stops a store as a crash would: its threads stop, pending requests are dropped, and
     /// only what it wrote to its engines remains.
     pub fn stop_store(&self, store_id: u64) {
-        let Some(mut store) = self.running.write().remove(&store_id) else {
+        let Some(store) = self.running.write().remove(&store_id) else {
             return;
         };
         self.network.remove_router(store_id);
         store.pd_worker.abort();
-        store.system.shutdown();
+        store.system.lock().shutdown();
         info!(store_id, "test store stopped");
     }
 
@@ -334,7 +351,10 @@ impl Cluster {
     }
 
     pub fn storage(&self, store_id: u64) -> Option<TestStorage> {
-        self.running.read().get(&store_id).map(|s| s.storage.clone())
+        self.running
+            .read()
+            .get(&store_id)
+            .map(|s| s.storage.clone())
     }
 
     pub fn router(&self, store_id: u64) -> Option<Router> {
@@ -448,7 +468,8 @@ impl Cluster {
                 );
             }
             std::thread::sleep(Duration::from_millis(50));
-            self.leader_of(region_id).is_some_and(|l| l.store_id == store_id)
+            self.leader_of(region_id)
+                .is_some_and(|l| l.store_id == store_id)
         });
     }
 
@@ -458,8 +479,8 @@ impl Cluster {
         meta.regions.get(&region_id).cloned()
     }
 
-    /// Sends a request for `key` the way a client does: to the region's leader as last known
-    /// (from PD, then from NotLeader hints), retrying on region errors until `timeout`. `call`
+    /// Sends a request for `key` the way a client does: to the region's leader, retrying on
+    /// region errors until `timeout`. `call`
     /// runs the request on a store's storage with a filled-in context; `region_error` reads
     /// the response's region error.
     pub fn call<R>(
@@ -508,20 +529,21 @@ impl Cluster {
                     std::thread::sleep(Duration::from_millis(10));
                 }
             }
-            last_error = Some(error);
+            last_error = Some(Box::new(error));
         }
         Err(CallError::Timeout(last_error))
     }
 
-    /// The leader hint for `region`, else its peers in turn.
+    /// The leader of the highest term (the harness sees every store, a client does not), else
+    /// the last NotLeader hint, else the region's peers in turn.
     fn pick_peer(&self, region: &metapb::Region, attempt: u64) -> metapb::Peer {
+        if let Some(leader) = self.leader_of(region.id) {
+            return leader;
+        }
         if let Some(hint) = self.leader_hints.lock().get(&region.id) {
             if region.peers.iter().any(|p| p.id == hint.id) {
                 return *hint;
             }
-        }
-        if let Some(leader) = self.leader_of(region.id) {
-            return leader;
         }
         region.peers[(attempt as usize) % region.peers.len()]
     }

@@ -185,10 +185,22 @@ mod tests {
             region_id: Some(1),
             to_store: Some(2),
         };
-        assert_eq!(f.verdict(1, 2, &msg(MessageType::MsgAppend, 1)), Verdict::Drop);
-        assert_eq!(f.verdict(1, 3, &msg(MessageType::MsgAppend, 1)), Verdict::Deliver);
-        assert_eq!(f.verdict(1, 2, &msg(MessageType::MsgAppend, 2)), Verdict::Deliver);
-        assert_eq!(f.verdict(1, 2, &msg(MessageType::MsgHeartbeat, 1)), Verdict::Deliver);
+        assert_eq!(
+            f.verdict(1, 2, &msg(MessageType::MsgAppend, 1)),
+            Verdict::Drop
+        );
+        assert_eq!(
+            f.verdict(1, 3, &msg(MessageType::MsgAppend, 1)),
+            Verdict::Deliver
+        );
+        assert_eq!(
+            f.verdict(1, 2, &msg(MessageType::MsgAppend, 2)),
+            Verdict::Deliver
+        );
+        assert_eq!(
+            f.verdict(1, 2, &msg(MessageType::MsgHeartbeat, 1)),
+            Verdict::Deliver
+        );
     }
 
     #[test]

@@ -104,7 +104,10 @@ impl RegionHeartbeatApi for StorePd {
 
     fn region_heartbeat_stream(
         &self,
-    ) -> PdFuture<(mpsc::Sender<pdpb::RegionHeartbeatRequest>, HeartbeatResponses)> {
+    ) -> PdFuture<(
+        mpsc::Sender<pdpb::RegionHeartbeatRequest>,
+        HeartbeatResponses,
+    )> {
         let pd = self.0.clone();
         Box::pin(async move {
             let (sender, mut requests) = mpsc::channel::<pdpb::RegionHeartbeatRequest>(1024);

@@ -50,17 +50,23 @@ fn an_isolated_leader_is_replaced_and_catches_up_after_healing() {
     let leader = cluster.wait_leader(region_id);
     cluster.must_put(b"a", b"1");
     let filter = cluster.add_filter(Isolate(leader.store_id));
-    cluster.wait_until(Duration::from_secs(10), "a leader on the majority side", || {
-        cluster
-            .leader_of(region_id)
-            .is_some_and(|l| l.store_id != leader.store_id)
-    });
+    cluster.wait_until(
+        Duration::from_secs(10),
+        "a leader on the majority side",
+        || {
+            cluster
+                .leader_of(region_id)
+                .is_some_and(|l| l.store_id != leader.store_id)
+        },
+    );
     cluster.must_put(b"a", b"2");
     assert_eq!(cluster.must_get(b"a"), Some(b"2".to_vec()));
     cluster.remove_filter(filter);
-    cluster.wait_until(Duration::from_secs(10), "the old leader catching up", || {
-        stored(&cluster, leader.store_id, b"a") == Some(b"2".to_vec())
-    });
+    cluster.wait_until(
+        Duration::from_secs(10),
+        "the old leader catching up",
+        || stored(&cluster, leader.store_id, b"a") == Some(b"2".to_vec()),
+    );
 }
 
 #[test]

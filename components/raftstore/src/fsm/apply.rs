@@ -25,7 +25,7 @@ use tracing::{error, info, warn};
 
 use crate::errors::{Error, Result};
 use crate::fsm::store::RaftRouter;
-use crate::msg::{error_response, ApplyRes, Callback, ExecResult, PeerMsg};
+use crate::msg::{error_response, ApplyRes, Callback, ExecResult, PeerMsg, Undetermined};
 use crate::peer::ok_response;
 use crate::peer_storage::{load_region_state, write_initial_apply_state};
 use crate::util;
@@ -203,12 +203,9 @@ impl<EK: KvEngine, ER: RaftLogEngine> PollHandler<ApplyFsm<EK>, ApplyControlFsm>
             while let Ok(msg) = fsm.receiver.try_recv() {
                 if let ApplyMsg::Apply(task) = msg {
                     for proposal in task.proposals {
-                        proposal.callback.invoke_with_error(
-                            Error::RegionNotFound {
-                                region_id: fsm.region.id,
-                            },
-                            0,
-                        );
+                        proposal
+                            .callback
+                            .invoke_undetermined(stopped_undetermined(fsm.region.id), 0);
                     }
                 }
             }
@@ -257,12 +254,9 @@ impl<EK: KvEngine, ER: RaftLogEngine> ApplyPoller<EK, ER> {
             }
             ApplyMsg::Destroy => {
                 for proposal in fsm.pending.drain(..) {
-                    proposal.callback.invoke_with_error(
-                        Error::RegionNotFound {
-                            region_id: fsm.region.id,
-                        },
-                        0,
-                    );
+                    proposal
+                        .callback
+                        .invoke_undetermined(stopped_undetermined(fsm.region.id), 0);
                 }
                 fsm.stopped = true;
             }
@@ -285,8 +279,13 @@ impl<EK: KvEngine, ER: RaftLogEngine> ApplyPoller<EK, ER> {
         if let Err(e) = state_written {
             error!(region_id = fsm.region.id, error = %e, "failed to write applied data; region stops applying");
             fsm.stopped = true;
+            // The entries are committed: other replicas apply them even though this one failed.
+            let undetermined = Undetermined {
+                region_id: fsm.region.id,
+                reason: "this replica failed to write the applied entry",
+            };
             for (callback, _) in ctx.callbacks {
-                callback.invoke_with_error(Error::Other(format!("apply failed: {e}")), 0);
+                callback.invoke_undetermined(undetermined.clone(), 0);
             }
             return;
         }
@@ -313,7 +312,12 @@ impl<EK: KvEngine, ER: RaftLogEngine> ApplyPoller<EK, ER> {
     }
 }
 
-/// Finds the proposal of `(index, term)`, answering older ones as stale.
+/// Finds the proposal of the entry `(index, term)` being applied and answers the ones before it.
+///
+/// A proposal at this index but of another term was overwritten: a log index holds one
+/// committed entry, so it was certainly not applied (StaleCommand, which clients retry). A
+/// proposal below this index was never seen here: its entry came in a snapshot or was applied
+/// before this FSM started, so whether it was the proposal's own entry is unknown.
 fn take_proposal<EK: KvEngine>(
     fsm: &mut ApplyFsm<EK>,
     index: u64,
@@ -324,14 +328,28 @@ fn take_proposal<EK: KvEngine>(
             return None;
         }
         let proposal = fsm.pending.pop_front().expect("front exists");
-        if proposal.index == index && proposal.term == term {
+        if proposal.index < index {
+            let undetermined = Undetermined {
+                region_id: fsm.region.id,
+                reason: "its log entry was replaced by a snapshot before this replica applied it",
+            };
+            proposal.callback.invoke_undetermined(undetermined, term);
+        } else if proposal.term == term {
             return Some(proposal.callback);
+        } else {
+            proposal
+                .callback
+                .invoke_with_error(Error::StaleCommand, term);
         }
-        proposal
-            .callback
-            .invoke_with_error(Error::StaleCommand, term);
     }
     None
+}
+
+fn stopped_undetermined(region_id: u64) -> Undetermined {
+    Undetermined {
+        region_id,
+        reason: "the replica was destroyed or stopped applying before the entry's fate was known",
+    }
 }
 
 fn apply_entry<EK: KvEngine>(

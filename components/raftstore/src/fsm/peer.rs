@@ -531,10 +531,14 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
     fn propose_internal(&mut self, request: RaftCmdRequest) {
         let region_id = self.fsm.region_id();
         let callback = Callback::Write(Box::new(
-            move |resp: kvproto::raft_cmdpb::RaftCmdResponse| {
-                if let Some(error) = resp.header.and_then(|h| h.error) {
+            move |result: crate::msg::WriteResult| match result
+                .map(|resp| resp.header.and_then(|h| h.error))
+            {
+                Ok(None) => {}
+                Ok(Some(error)) => {
                     info!(region_id, error = %error.message, "admin command failed");
                 }
+                Err(undetermined) => info!(region_id, %undetermined, "admin command"),
             },
         ));
         self.fsm.peer.propose(self.ctx, request, callback);
@@ -551,7 +555,7 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
         let peer = &self.fsm.peer;
         let term = peer.term();
         let fail = |callback: crate::msg::WriteCallback, error: Error| {
-            callback(crate::msg::error_response(error, term));
+            callback(Ok(crate::msg::error_response(error, term)));
         };
         if !peer.is_leader() {
             let leader = peer.leader();
@@ -614,7 +618,7 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
             );
             if let Some(callback) = callback {
                 let error = Error::Other("PD returned a wrong number of split ids".into());
-                callback(crate::msg::error_response(error, self.fsm.peer.term()));
+                callback(Ok(crate::msg::error_response(error, self.fsm.peer.term())));
             }
             return;
         }
@@ -652,7 +656,7 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
         let peer_id = peer.peer.id;
         peer.pending_remove = true;
         peer.fail_pending(|| Error::RegionNotFound { region_id });
-        peer.fail_proposals(|| Error::RegionNotFound { region_id });
+        peer.abandon_proposals("the replica was destroyed before the entry was committed");
         let _ = self
             .ctx
             .apply_router

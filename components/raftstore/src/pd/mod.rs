@@ -40,7 +40,10 @@ pub trait RegionHeartbeatApi: Send + Sync + 'static {
     /// Opens the stream: heartbeats go into the sender, answers come out of the stream.
     fn region_heartbeat_stream(
         &self,
-    ) -> PdFuture<(mpsc::Sender<pdpb::RegionHeartbeatRequest>, HeartbeatResponses)>;
+    ) -> PdFuture<(
+        mpsc::Sender<pdpb::RegionHeartbeatRequest>,
+        HeartbeatResponses,
+    )>;
 }
 
 /// The store's own heartbeat (capacity, region counts).

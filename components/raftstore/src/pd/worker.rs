@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures::StreamExt;
 use kvproto::{metapb, pdpb};
 use parking_lot::Mutex;
-use futures::StreamExt;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -181,7 +181,7 @@ pub async fn run_pd_worker<R: RouterHandle>(
                                 let error = crate::Error::Other(format!(
                                     "asking PD for split ids failed: {e}"
                                 ));
-                                callback(crate::msg::error_response(error, 0));
+                                callback(Ok(crate::msg::error_response(error, 0)));
                             }
                         }
                     }

@@ -78,6 +78,11 @@ pub enum Error {
     /// The request did not finish in time (for example the region lost its leader mid-way).
     #[error("request timed out: {0}")]
     Timeout(String),
+    /// A write that may or may not have been applied: the replica that took it lost track of
+    /// it (lost leadership, was destroyed, or the store stopped). Never a region error, so
+    /// clients report it instead of retrying the write blindly.
+    #[error("{0}")]
+    Undetermined(String),
     #[error("{0}")]
     Other(String),
 }

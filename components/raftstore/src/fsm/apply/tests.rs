@@ -27,7 +27,7 @@ use raft_log_engine::RaftEngineLog;
 use super::{ApplyContext, ApplyFsm, ApplyMsg, ApplyPoller, ApplyTask, Proposal};
 use crate::config::Config;
 use crate::fsm::store::{create_raft_system, RaftSystemBuilder};
-use crate::msg::{Callback, ExecResult};
+use crate::msg::{Callback, ExecResult, Undetermined, WriteResult};
 use crate::peer_storage::{
     load_apply_state, load_region_state, write_initial_apply_state, RAFT_INIT_LOG_INDEX,
     RAFT_INIT_LOG_TERM,
@@ -204,7 +204,7 @@ fn change_peer_entry(
 
 /// A proposal at `(index, term)` and where its answer arrives. Answers are given while the
 /// round is flushed, so they are there as soon as `Harness::apply` returns.
-fn proposal(index: u64, term: u64) -> (Proposal<MemorySnapshot>, Receiver<RaftCmdResponse>) {
+fn proposal(index: u64, term: u64) -> (Proposal<MemorySnapshot>, Receiver<WriteResult>) {
     let (sender, receiver) = channel::bounded(1);
     let callback = Callback::Write(Box::new(move |response| {
         sender.send(response).expect("the test holds the receiver");
@@ -218,8 +218,18 @@ fn proposal(index: u64, term: u64) -> (Proposal<MemorySnapshot>, Receiver<RaftCm
     (proposal, receiver)
 }
 
-fn answer(receiver: &Receiver<RaftCmdResponse>) -> RaftCmdResponse {
-    receiver.try_recv().expect("the proposal was answered")
+fn answer(receiver: &Receiver<WriteResult>) -> RaftCmdResponse {
+    receiver
+        .try_recv()
+        .expect("the proposal was answered")
+        .expect("the outcome is known")
+}
+
+fn undetermined(receiver: &Receiver<WriteResult>) -> Undetermined {
+    match receiver.try_recv().expect("the proposal was answered") {
+        Err(undetermined) => undetermined,
+        Ok(response) => panic!("answered as decided: {response:?}"),
+    }
 }
 
 fn assert_ok(response: &RaftCmdResponse) {
@@ -540,6 +550,32 @@ fn empty_entry_only_advances_the_applied_index() {
     h.assert_applied(FIRST_INDEX, TERM);
     assert_eq!(h.contents_except_apply_state(), before);
     assert!(region_error(&answer(&old_answer)).stale_command.is_some());
+}
+
+/// A proposal whose index this FSM never applied (a snapshot covered it) may or may not have
+/// been the entry there: it is answered undetermined, never as a retryable StaleCommand.
+#[test]
+fn a_proposal_below_the_applied_entry_is_undetermined() {
+    let mut h = Harness::new();
+    let (covered, covered_answer) = proposal(FIRST_INDEX, TERM);
+    let (ours, our_answer) = proposal(FIRST_INDEX + 1, TERM);
+    let command = write_command(h.epoch(), vec![put(CF_DEFAULT, b"c", b"v")]);
+    h.apply(
+        vec![command_entry(FIRST_INDEX + 1, &command)],
+        vec![covered, ours],
+    );
+    assert_eq!(undetermined(&covered_answer).region_id, REGION_ID);
+    assert_ok(&answer(&our_answer));
+}
+
+#[test]
+fn proposals_pending_at_destroy_are_undetermined() {
+    let mut h = Harness::new();
+    let (pending, pending_answer) = proposal(FIRST_INDEX + 5, TERM);
+    let mut ctx = h.stage(vec![], vec![pending]);
+    h.poller.handle_msg(&mut h.fsm, ApplyMsg::Destroy, &mut ctx);
+    assert!(h.fsm.stopped);
+    assert_eq!(undetermined(&pending_answer).region_id, REGION_ID);
 }
 
 #[test]
