@@ -221,10 +221,16 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
     }
 
     fn lease_valid(&self, now: Instant) -> bool {
-        self.lease_expire.is_some_and(|expire| now < expire)
+        self.raft_group.raft.lead_transferee.is_none()
+            && self.lease_expire.is_some_and(|expire| now < expire)
     }
 
     fn renew_lease(&mut self, ctx: &PollContext<EK, ER>, since: Instant) {
+        // A leader handing over leadership gets no new lease: the target campaigns without
+        // waiting for any lease to run out.
+        if self.raft_group.raft.lead_transferee.is_some() {
+            return;
+        }
         let expire = since + ctx.cfg.max_leader_lease();
         if self.lease_expire.is_none_or(|old| old < expire) {
             self.lease_expire = Some(expire);
@@ -393,6 +399,10 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
                             "transferring leadership"
                         );
                         self.raft_group.transfer_leader(peer.id);
+                        // The target may lead as soon as it hears from us: stop serving reads
+                        // from the lease now (a local read would miss its writes).
+                        self.lease_expire = None;
+                        self.update_read_delegate(ctx);
                     }
                     _ => {}
                 }
