@@ -38,6 +38,8 @@ use crate::util;
 /// A read waiting for its read index to be confirmed and applied.
 struct PendingRead<S: Snapshot> {
     id: u64,
+    /// Checked again when answered: the region may have split meanwhile.
+    request: RaftCmdRequest,
     callback: Callback<S>,
     propose_time: Instant,
     read_index: Option<u64>,
@@ -60,7 +62,7 @@ pub struct Peer<EK: KvEngine, ER: RaftLogEngine> {
     proposals: VecDeque<Proposal<EK::Snapshot>>,
     pending_reads: VecDeque<PendingRead<EK::Snapshot>>,
     /// Reads that arrived before this leader committed an entry of its term.
-    waiting_reads: Vec<Callback<EK::Snapshot>>,
+    waiting_reads: Vec<(RaftCmdRequest, Callback<EK::Snapshot>)>,
     next_read_id: u64,
     lease_expire: Option<Instant>,
     pub applied_index: u64,
@@ -277,7 +279,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         let result = if request.admin_request.is_some() {
             self.propose_admin(ctx, request, callback)
         } else if is_read {
-            self.read(ctx, callback);
+            self.read(ctx, request, callback);
             Ok(())
         } else {
             self.propose_write(ctx, request, callback)
@@ -484,18 +486,23 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
 
     // ---- reading -------------------------------------------------------------------------
 
-    fn read(&mut self, ctx: &PollContext<EK, ER>, callback: Callback<EK::Snapshot>) {
+    fn read(
+        &mut self,
+        ctx: &PollContext<EK, ER>,
+        request: RaftCmdRequest,
+        callback: Callback<EK::Snapshot>,
+    ) {
         let now = Instant::now();
 
         if self.lease_valid(now) && self.applied_term == self.term() {
             crate::metrics::PROPOSALS
                 .with_label_values(&["lease_read"])
                 .inc();
-            self.respond_read(ctx, callback);
+            self.respond_read(ctx, &request, callback);
             return;
         }
         if !self.raft_group.raft.commit_to_current_term() {
-            self.waiting_reads.push(callback);
+            self.waiting_reads.push((request, callback));
             return;
         }
         crate::metrics::PROPOSALS
@@ -506,13 +513,25 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         self.raft_group.read_index(id.to_be_bytes().to_vec());
         self.pending_reads.push_back(PendingRead {
             id,
+            request,
             callback,
             propose_time: now,
             read_index: None,
         });
     }
 
-    fn respond_read(&self, ctx: &PollContext<EK, ER>, callback: Callback<EK::Snapshot>) {
+    /// Answers a read with a snapshot of the region, unless the region changed (a split)
+    /// since the read was checked: its snapshot would silently miss the part split off.
+    fn respond_read(
+        &self,
+        ctx: &PollContext<EK, ER>,
+        request: &RaftCmdRequest,
+        callback: Callback<EK::Snapshot>,
+    ) {
+        if let Err(e) = util::check_region_epoch(request, &self.region) {
+            callback.invoke_with_error(e, self.term());
+            return;
+        }
         let snapshot = RegionSnapshot::new(ctx.kv.snapshot(), self.region.clone());
         match callback {
             Callback::Read(cb) => cb(ReadResponse {
@@ -527,15 +546,15 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
     /// to commit in its term; fails reads that waited too long.
     pub fn process_reads(&mut self, ctx: &PollContext<EK, ER>) {
         if !self.waiting_reads.is_empty() && self.raft_group.raft.commit_to_current_term() {
-            for callback in std::mem::take(&mut self.waiting_reads) {
-                self.read(ctx, callback);
+            for (request, callback) in std::mem::take(&mut self.waiting_reads) {
+                self.read(ctx, request, callback);
             }
         }
         while let Some(read) = self.pending_reads.front() {
             match read.read_index {
                 Some(index) if index <= self.applied_index => {
                     let read = self.pending_reads.pop_front().expect("front exists");
-                    self.respond_read(ctx, read.callback);
+                    self.respond_read(ctx, &read.request, read.callback);
                 }
                 _ => break,
             }
@@ -578,7 +597,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         for read in self.pending_reads.drain(..) {
             read.callback.invoke_with_error(error(), term);
         }
-        for callback in self.waiting_reads.drain(..) {
+        for (_, callback) in self.waiting_reads.drain(..) {
             callback.invoke_with_error(error(), term);
         }
     }

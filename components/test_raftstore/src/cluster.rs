@@ -361,6 +361,16 @@ impl Cluster {
         self.running.read().get(&store_id).map(|s| s.router.clone())
     }
 
+    /// Starts a future on the cluster's runtime, for a request that should run while the test
+    /// goes on.
+    pub fn spawn<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.runtime.spawn(future)
+    }
+
     /// Runs a future on the cluster's runtime (for tests that are not async).
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
@@ -394,6 +404,25 @@ impl Cluster {
             })
             .max_by_key(|(term, _)| *term)
             .map(|(_, peer)| peer)
+    }
+
+    /// Waits until the lease of the region's leader has run out, so that its next read needs
+    /// a read index.
+    pub fn wait_lease_expired(&self, region_id: u64) {
+        self.wait_until(
+            Duration::from_secs(20),
+            "the leader's lease to run out",
+            || {
+                let running = self.running.read();
+                running.values().all(|s| {
+                    s.store_meta
+                        .lock()
+                        .readers
+                        .get(&region_id)
+                        .is_none_or(|d| d.lease_expire.is_none_or(|e| e <= Instant::now()))
+                })
+            },
+        );
     }
 
     /// Waits until `region_id` has a leader and returns it.
