@@ -42,6 +42,9 @@ pub enum Error {
     RaftLog(#[from] raft_log_engine::Error),
     #[error("corrupt {what}: {reason}")]
     Corrupt { what: String, reason: String },
+    /// A fail point configured by a test stopped the operation here.
+    #[error("fail point {0}")]
+    FailPoint(&'static str),
     #[error("{0}")]
     Other(String),
 }

@@ -30,7 +30,7 @@ use crate::errors::{Error, Result};
 use crate::fsm::{ApplyMsg, ApplyTask, PollContext, Proposal};
 use crate::logger::raft_logger;
 use crate::msg::{Callback, ReadResponse, Undetermined};
-use crate::peer_storage::{apply_snapshot_data, PeerStorage};
+use crate::peer_storage::{apply_snapshot_data, conf_state_from_region, PeerStorage};
 use crate::region_snapshot::RegionSnapshot;
 use crate::store_meta::ReadDelegate;
 use crate::util;
@@ -103,6 +103,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             &region,
             ctx.snap_generator.clone(),
         )?;
+        recover_log_behind_apply(&storage, &region, apply_state)?;
         // Applied entries were committed, even if the commit index in the hard state was not
         // persisted after them; raft-rs refuses an applied index above the commit index.
         let mut hard_state = storage.raft_log.hard_state();
@@ -703,6 +704,11 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         snapshot: &eraftpb::Snapshot,
     ) -> Result<()> {
         let (region, apply_state) = apply_snapshot_data(&ctx.kv, snapshot)?;
+        // A crash here leaves the snapshot's data and apply state in the data engine and the
+        // raft log where it was; `Peer::new` rebuilds the log's start on restart.
+        fail::fail_point!("snapshot_after_data_before_raft_log", |_| Err(
+            Error::FailPoint("snapshot_after_data_before_raft_log")
+        ));
         crate::metrics::SNAPSHOTS
             .with_label_values(&["apply"])
             .inc();
@@ -862,6 +868,36 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
     pub fn region_for_pd(&self) -> Option<metapb::Region> {
         self.is_initialized().then(|| (*self.region).clone())
     }
+}
+
+/// Restarts the raft log at the applied index when the data engine is ahead of it. Two writes
+/// can leave it so if the store crashes between them: a split writes the new region's states
+/// with the apply batch and its raft log afterwards, and a snapshot writes its data and apply
+/// state before the raft log. Everything up to the applied index is applied, hence committed,
+/// so the log may start after it; the hard state keeps its term and vote.
+fn recover_log_behind_apply<EK: KvEngine, ER: RaftLogEngine>(
+    storage: &PeerStorage<EK, ER>,
+    region: &metapb::Region,
+    apply_state: &RaftApplyState,
+) -> Result<()> {
+    let last_index = storage.raft_log.last_index()?;
+    if apply_state.applied_index <= last_index {
+        return Ok(());
+    }
+    warn!(
+        region_id = region.id,
+        last_index,
+        applied_index = apply_state.applied_index,
+        "raft log ends before the applied index (a crash between two writes); it restarts at the applied index"
+    );
+    let mut meta = eraftpb::SnapshotMetadata {
+        index: apply_state.applied_index,
+        term: apply_state.applied_term,
+        ..Default::default()
+    };
+    meta.set_conf_state(conf_state_from_region(region));
+    storage.raft_log.apply_snapshot(&meta)?;
+    Ok(())
 }
 
 /// A successful response header at `term`.

@@ -229,6 +229,9 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
             // Already initialized here, by a snapshot that arrived before the split applied.
             return Ok(());
         }
+        // A crash here leaves the split's region state and apply state in the data engine
+        // (written by the apply batch) and no raft log; `Peer::new` rebuilds the log's start.
+        fail::fail_point!("before_create_split_peer", |_| Ok(()));
         init_split_region(&self.ctx.raft, region)?;
         let (peer_mailbox, apply_mailbox) = PeerFsm::create(&self.ctx, region.clone())?;
         self.register((peer_mailbox, apply_mailbox, region.id));
