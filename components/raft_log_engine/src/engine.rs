@@ -68,6 +68,11 @@ pub trait RaftLogEngine: Clone + Send + Sync + 'static {
 
     /// Region ids that have anything stored.
     fn regions(&self) -> Result<Vec<RegionId>>;
+
+    /// Reclaims the space of compacted entries (raft-engine deletes or rewrites stale log
+    /// files). Returns regions whose old entries hold files back and should be compacted.
+    /// Call periodically; without it the log directory only grows.
+    fn purge_expired_files(&self) -> Result<Vec<RegionId>>;
 }
 
 /// Mutations of a [`RaftLogEngine`], applied atomically by [`RaftLogEngine::write`].

@@ -68,12 +68,6 @@ impl RaftEngineLog {
             engine: Arc::new(Engine::open(engine_cfg)?),
         })
     }
-
-    /// Rewrites or deletes log files whose entries were compacted away. Call periodically.
-    pub fn purge_expired_files(&self) -> Result<()> {
-        self.engine.purge_expired_files()?;
-        Ok(())
-    }
 }
 
 impl RaftLogEngine for RaftEngineLog {
@@ -153,6 +147,15 @@ impl RaftLogEngine for RaftEngineLog {
             .collect();
         ids.sort();
         Ok(ids)
+    }
+
+    fn purge_expired_files(&self) -> Result<Vec<RegionId>> {
+        Ok(self
+            .engine
+            .purge_expired_files()?
+            .into_iter()
+            .map(RegionId)
+            .collect())
     }
 }
 

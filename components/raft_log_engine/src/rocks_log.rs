@@ -188,6 +188,11 @@ impl RaftLogEngine for RocksLog {
         ids.dedup();
         Ok(ids)
     }
+
+    /// RocksDB reclaims deleted entries by compaction on its own.
+    fn purge_expired_files(&self) -> Result<Vec<RegionId>> {
+        Ok(Vec::new())
+    }
 }
 
 /// A batch of [`RocksLog`] mutations. It remembers the last index each region will have after

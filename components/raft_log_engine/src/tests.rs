@@ -328,3 +328,58 @@ macro_rules! storage_tests {
 
 storage_tests!(raft_engine, open_raft_engine);
 storage_tests!(rocksdb, open_rocks);
+
+fn log_files(dir: &TempDir) -> usize {
+    std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".raftlog")
+        })
+        .count()
+}
+
+/// Compacted entries give their space back once the files are purged (issue 9, bug 9: purging
+/// was never called and the raft directory only grew).
+#[test]
+fn purging_removes_files_of_compacted_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = RaftEngineConfig::new(dir.path());
+    cfg.target_file_size = 16 << 10;
+    cfg.purge_threshold = 32 << 10;
+    let engine = RaftEngineLog::open(&cfg).unwrap();
+    let storage = RaftLogStorage::open(engine.clone(), REGION).unwrap();
+    for batch in 0..20u64 {
+        let entries: Vec<Entry> = (batch * 10 + 1..batch * 10 + 11)
+            .map(|index| {
+                let mut e = entry(index, 1);
+                // Incompressible, so that the files really fill up.
+                let mut x = index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                e.data = (0..1024)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        x as u8
+                    })
+                    .collect::<Vec<u8>>()
+                    .into();
+                e
+            })
+            .collect();
+        storage.append(&entries, None, true).unwrap();
+    }
+    let before = log_files(&dir);
+    assert!(before > 4, "{before} files");
+    storage.compact(200).unwrap();
+    engine.purge_expired_files().unwrap();
+    let after = log_files(&dir);
+    assert!(
+        after < before / 2,
+        "{before} files before purging, {after} after"
+    );
+    assert_eq!(storage.entries(200, 201, None, ctx()).unwrap().len(), 1);
+}

@@ -37,6 +37,8 @@ pub struct Config {
     pub split_region_check_tick_interval: ReadableDuration,
     /// Bytes written to a region before its size is checked again. Default `"6MiB"`.
     pub region_split_check_diff: ReadableSize,
+    /// How often the raft log engine reclaims the files of compacted entries. Default `"10s"`.
+    pub raft_engine_purge_interval: ReadableDuration,
     /// Raft poller threads. Default 2.
     pub store_pool_size: usize,
     /// Apply poller threads. Default 2.
@@ -60,6 +62,7 @@ impl Default for Config {
             max_peer_down_duration: ReadableDuration::secs(30),
             split_region_check_tick_interval: ReadableDuration::secs(10),
             region_split_check_diff: ReadableSize::mib(6),
+            raft_engine_purge_interval: ReadableDuration::secs(10),
             store_pool_size: 2,
             apply_pool_size: 2,
         }
@@ -82,6 +85,9 @@ impl Config {
         }
         if self.raft_base_tick_interval.0.is_zero() {
             return Err("raftstore.raft-base-tick-interval must not be 0".into());
+        }
+        if self.raft_engine_purge_interval.0.is_zero() {
+            return Err("raftstore.raft-engine-purge-interval must not be 0".into());
         }
         if self.region_split_check_diff.0 == 0 {
             return Err("raftstore.region-split-check-diff must not be 0".into());

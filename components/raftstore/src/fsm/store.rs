@@ -283,6 +283,7 @@ pub struct RaftSystem<EK: KvEngine, ER: RaftLogEngine> {
     /// Dropped to stop the ticker at once, whatever the tick interval.
     stop_ticker: Option<Sender<()>>,
     ticker: Option<JoinHandle<()>>,
+    purger: Option<JoinHandle<()>>,
 }
 
 fn batch_config(pool_size: usize) -> batch_system::Config {
@@ -396,14 +397,41 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftSystemBuilder<EK, ER> {
             .spawn("raftstore", RaftPollerBuilder { ctx })
             .map_err(|e| Error::Other(format!("start raft pollers: {e}")))?;
         let (stop_ticker, stopped) = crossbeam::channel::bounded(0);
-        let ticker = spawn_ticker(router, &cfg, stopped)?;
+        let ticker = spawn_ticker(router, &cfg, stopped.clone())?;
+        let purger = spawn_purger(deps.raft.clone(), cfg.raft_engine_purge_interval.0, stopped)?;
         Ok(RaftSystem {
             raft_system,
             apply_system,
             stop_ticker: Some(stop_ticker),
             ticker: Some(ticker),
+            purger: Some(purger),
         })
     }
+}
+
+/// Reclaims the raft log engine's files of compacted entries every `interval`, off the raft
+/// threads (a purge may rewrite files).
+fn spawn_purger<ER: RaftLogEngine>(
+    raft: ER,
+    interval: Duration,
+    stop: Receiver<()>,
+) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("raft-log-purge".into())
+        .spawn(move || loop {
+            match stop.recv_timeout(interval) {
+                Err(crossbeam::channel::RecvTimeoutError::Timeout) => {}
+                _ => return,
+            }
+            match raft.purge_expired_files() {
+                Ok(lagging) if !lagging.is_empty() => {
+                    warn!(regions = ?lagging, "raft log files are held back by these regions' old entries");
+                }
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "purging raft log files failed"),
+            }
+        })
+        .map_err(|e| Error::Other(format!("start raft log purger: {e}")))
 }
 
 /// Drives every peer's ticks from one thread.
@@ -450,8 +478,11 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftSystem<EK, ER> {
     /// Stops the ticker and the pollers, waiting for their threads.
     pub fn shutdown(&mut self) {
         self.stop_ticker.take();
-        if let Some(ticker) = self.ticker.take() {
-            let _ = ticker.join();
+        for thread in [self.ticker.take(), self.purger.take()]
+            .into_iter()
+            .flatten()
+        {
+            let _ = thread.join();
         }
         self.raft_system.shutdown();
         self.apply_system.shutdown();
