@@ -17,6 +17,7 @@ pub mod config;
 pub mod errors;
 pub mod fsm;
 pub mod local_reader;
+pub mod log_gc;
 mod logger;
 pub mod metrics;
 pub mod msg;

@@ -10,6 +10,7 @@
 //! otherwise it asks raft for a read index and answers once that index is applied.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,7 @@ use tracing::{debug, info, warn};
 
 use crate::errors::{Error, Result};
 use crate::fsm::{ApplyMsg, ApplyTask, PollContext, Proposal};
+use crate::log_gc::DurableApplied;
 use crate::logger::raft_logger;
 use crate::msg::{Callback, ReadResponse, Undetermined};
 use crate::peer_storage::{apply_snapshot_data, conf_state_from_region, PeerStorage};
@@ -67,6 +69,8 @@ pub struct Peer<EK: KvEngine, ER: RaftLogEngine> {
     lease_expire: Option<Instant>,
     pub applied_index: u64,
     pub applied_term: u64,
+    /// The applied index a data-engine sync covered, for log compaction.
+    durable_applied: DurableApplied,
     /// The highest index handed to the apply FSM.
     committed_sent: u64,
     /// Last time each other peer was heard from, for PD's down peers.
@@ -139,6 +143,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             lease_expire: None,
             applied_index: apply_state.applied_index,
             applied_term: apply_state.applied_term,
+            durable_applied: DurableApplied::default(),
             committed_sent: apply_state.applied_index,
             peer_heartbeats: HashMap::new(),
             pending_remove: false,
@@ -835,11 +840,14 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         }
     }
 
-    /// Compacts the raft log up to what every live follower has and this peer has applied,
-    /// or up to the applied index once the log grows past the count limit.
+    /// Compacts the raft log up to what every live follower has and this peer has applied
+    /// durably, or up to that applied index once the log grows past the count limit.
     pub fn compact_raft_log(&mut self, ctx: &PollContext<EK, ER>) -> Result<()> {
+        let syncs = ctx.kv_syncs.load(Ordering::Acquire);
+        let Some(applied) = self.durable_applied.on_gc_tick(self.applied_index, syncs) else {
+            return Ok(());
+        };
         let first = self.raft_group.store().first_index()?;
-        let applied = self.applied_index;
         if applied < first || applied - first < ctx.cfg.raft_log_gc_threshold {
             return Ok(());
         }

@@ -4,6 +4,7 @@ pub mod apply;
 pub mod peer;
 pub mod store;
 
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use engine_traits::KvEngine;
@@ -34,6 +35,8 @@ pub struct PollContext<EK: KvEngine, ER: RaftLogEngine> {
     pub store_meta: Arc<Mutex<StoreMeta>>,
     pub snap_generator: SnapGenerator<EK>,
     pub split_checker: SplitChecker<EK>,
+    /// Completed syncs of the data engine (see `log_gc`).
+    pub kv_syncs: Arc<AtomicU64>,
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> Clone for PollContext<EK, ER> {
@@ -50,6 +53,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Clone for PollContext<EK, ER> {
             store_meta: self.store_meta.clone(),
             snap_generator: self.snap_generator.clone(),
             split_checker: self.split_checker.clone(),
+            kv_syncs: self.kv_syncs.clone(),
         }
     }
 }

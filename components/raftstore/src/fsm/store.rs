@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -359,7 +360,9 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftSystemBuilder<EK, ER> {
             store_meta: deps.store_meta,
             snap_generator,
             split_checker,
+            kv_syncs: Arc::default(),
         };
+        let kv_syncs = ctx.kv_syncs.clone();
         let mut peers = Vec::new();
         let mut applies = Vec::new();
         for state in load_all_region_states(&deps.kv)? {
@@ -397,7 +400,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftSystemBuilder<EK, ER> {
             .spawn("raftstore", RaftPollerBuilder { ctx })
             .map_err(|e| Error::Other(format!("start raft pollers: {e}")))?;
         let (stop_ticker, stopped) = crossbeam::channel::bounded(0);
-        let ticker = spawn_ticker(router, &cfg, stopped.clone())?;
+        let ticker = spawn_ticker(router, &cfg, stopped.clone(), deps.kv.clone(), kv_syncs)?;
         let purger = spawn_purger(deps.raft.clone(), cfg.raft_engine_purge_interval.0, stopped)?;
         Ok(RaftSystem {
             raft_system,
@@ -434,11 +437,20 @@ fn spawn_purger<ER: RaftLogEngine>(
         .map_err(|e| Error::Other(format!("start raft log purger: {e}")))
 }
 
+fn sync_for_log_gc<EK: KvEngine>(kv: &EK) -> Result<()> {
+    fail::fail_point!("sync_for_log_gc", |_| Err(Error::FailPoint(
+        "sync_for_log_gc"
+    )));
+    Ok(kv.sync()?)
+}
+
 /// Drives every peer's ticks from one thread.
 fn spawn_ticker<EK: KvEngine, ER: RaftLogEngine>(
     router: RaftRouter<EK, ER>,
     cfg: &Config,
     stop: Receiver<()>,
+    kv: EK,
+    kv_syncs: Arc<AtomicU64>,
 ) -> Result<JoinHandle<()>> {
     let base = cfg.raft_base_tick_interval.0;
     let every = |interval: Duration| (interval.as_millis() / base.as_millis().max(1)).max(1) as u64;
@@ -458,6 +470,15 @@ fn spawn_ticker<EK: KvEngine, ER: RaftLogEngine>(
                 count += 1;
                 router.broadcast_normal(|| PeerMsg::Tick(PeerTick::Raft));
                 if count.is_multiple_of(gc_every) {
+                    // Peers compact only what a sync covered (see `log_gc`).
+                    match sync_for_log_gc(&kv) {
+                        Ok(()) => {
+                            kv_syncs.fetch_add(1, Ordering::AcqRel);
+                        }
+                        Err(e) => {
+                            warn!(error = %e, "syncing the data engine failed; raft logs are kept")
+                        }
+                    }
                     router.broadcast_normal(|| PeerMsg::Tick(PeerTick::RaftLogGc));
                 }
                 if count.is_multiple_of(pd_every) {
