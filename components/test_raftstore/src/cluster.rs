@@ -40,6 +40,8 @@ pub type TestStorage = Storage<RaftKv<RocksEngine, RaftEngineLog>>;
 #[derive(Clone, Debug)]
 pub struct ClusterConfig {
     pub stores: u64,
+    /// Stores that get a peer of the first region (the first ones); `None`: all of them.
+    pub region_stores: Option<u64>,
     pub raftstore: RaftstoreConfig,
     pub split_check: SplitCheckConfig,
     /// Seeds every random choice of filters and tests; `TEST_SEED` in the environment wins.
@@ -69,6 +71,7 @@ impl Default for ClusterConfig {
             .unwrap_or(0x5EED);
         ClusterConfig {
             stores: 3,
+            region_stores: None,
             raftstore,
             split_check: SplitCheckConfig::default(),
             seed,
@@ -179,6 +182,7 @@ impl Cluster {
         let peers: Vec<metapb::Peer> = self
             .data
             .keys()
+            .take(self.cfg.region_stores.unwrap_or(self.cfg.stores) as usize)
             .map(|&store_id| metapb::Peer {
                 id: self.pd.alloc_id(),
                 store_id,
@@ -196,7 +200,8 @@ impl Cluster {
             peers: peers.clone(),
             ..Default::default()
         };
-        for data in self.data.values() {
+        for peer in &peers {
+            let data = &self.data[&peer.store_id];
             write_initial_raft_state(&data.raft, &region).expect("initial raft state");
             let mut batch = engine_traits::KvEngine::write_batch(&data.kv);
             write_initial_apply_state(&mut batch, &region).expect("initial apply state");

@@ -73,6 +73,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsm<EK, ER> {
     }
 
     /// Creates the FSM of a peer that a raft message announced: no data until a snapshot.
+    /// `after_tombstone`: an earlier peer of the region here was destroyed.
     ///
     /// # Errors
     ///
@@ -81,9 +82,15 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsm<EK, ER> {
         ctx: &PollContext<EK, ER>,
         region_id: u64,
         peer: metapb::Peer,
+        after_tombstone: bool,
     ) -> Result<Mailboxes<EK, ER>> {
-        // Whatever an earlier, destroyed peer of this region left in the raft log must go.
-        clear_region(&ctx.raft, RegionId(region_id))?;
+        // What a destroyed peer of this region left in the raft log (if the store crashed
+        // before its destruction cleared it) must go. Otherwise the raft log is kept: it is
+        // this peer's own hard state from before a restart (an uninitialized peer is not
+        // reloaded at start), and a vote it cast must not be forgotten.
+        if after_tombstone {
+            clear_region(&ctx.raft, RegionId(region_id))?;
+        }
         let region = metapb::Region {
             id: region_id,
             ..Default::default()

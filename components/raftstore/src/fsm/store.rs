@@ -173,9 +173,10 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
         if !is_initial_message(&raft_msg) {
             return Ok(());
         }
-        if let Some(state) = load_region_state(&self.ctx.kv, region_id)? {
+        let local_state = load_region_state(&self.ctx.kv, region_id)?;
+        if let Some(state) = &local_state {
             if state.state == PeerState::Tombstone as i32 {
-                let local = state.region.unwrap_or_default();
+                let local = state.region.clone().unwrap_or_default();
                 let local_conf_ver = local.region_epoch.map_or(0, |e| e.conf_ver);
                 let msg_conf_ver = msg.region_epoch.map_or(0, |e| e.conf_ver);
                 let stale_peer =
@@ -211,12 +212,27 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
             }
             return Ok(());
         }
+        let tombstone = match &local_state {
+            Some(state) if state.state == PeerState::Normal as i32 => {
+                // The region has data here but no peer: it stopped after a failed write. A
+                // new, empty peer must not take over its data and raft state; a restart
+                // recovers it from disk.
+                warn!(
+                    region_id,
+                    "message for a region whose peer stopped after a write failure dropped; restart the store to recover the region"
+                );
+                return Ok(());
+            }
+            Some(_) => true,
+            None => false,
+        };
         info!(
             region_id,
             peer_id = to_peer.id,
             "creating peer for a raft message"
         );
-        let (peer_mailbox, apply_mailbox) = PeerFsm::replicate(&self.ctx, region_id, to_peer)?;
+        let (peer_mailbox, apply_mailbox) =
+            PeerFsm::replicate(&self.ctx, region_id, to_peer, tombstone)?;
         self.register((peer_mailbox, apply_mailbox, region_id));
         let _ = self
             .ctx
