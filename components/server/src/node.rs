@@ -181,8 +181,22 @@ pub async fn bootstrap_cluster<EK: KvEngine, ER: RaftLogEngine>(
     let prepared = prepared_region(kv)?;
     if bootstrapped {
         if let Some(region) = prepared {
-            // Our own earlier attempt may have succeeded right before a crash.
-            let ours = pd.get_region_by_id(region.id).await.is_ok();
+            // Our own earlier attempt may have succeeded right before a crash. Only PD's
+            // answer decides: a transient error must not make us clear the cluster's first
+            // region.
+            let answer = retry(
+                "asking PD whether our first region was bootstrapped",
+                || async {
+                    match pd.get_region_by_id(region.id).await {
+                        Ok(_) => Ok(true),
+                        // PD answers an unknown region without one (or, ours, with an error).
+                        Err(pd_client::Error::Incomplete { .. }) => Ok(false),
+                        Err(e) => Err(e),
+                    }
+                },
+            )
+            .await;
+            let ours = prepared_region_is_ours(answer)?;
             finish_prepared(kv, raft, &region, ours)?;
         }
         return Ok(());
@@ -211,6 +225,17 @@ pub async fn bootstrap_cluster<EK: KvEngine, ER: RaftLogEngine>(
     }
 }
 
+/// Whether PD's definitive answer says our prepared first region is the cluster's. Transport
+/// errors were retried before; any PD error but RegionNotFound is passed on, never taken for
+/// "not ours".
+fn prepared_region_is_ours(answer: Result<bool, pd_client::Error>) -> Result<bool, ServerError> {
+    match answer {
+        Ok(ours) => Ok(ours),
+        Err(e) if e.pd_error_type() == Some(pdpb::ErrorType::RegionNotFound) => Ok(false),
+        Err(e) => Err(pd_error("check the prepared first region", e)),
+    }
+}
+
 /// Registers (or updates) the store with PD, retrying until PD answers.
 ///
 /// # Errors
@@ -222,4 +247,32 @@ pub async fn put_store(pd: &PdClient, store: metapb::Store) -> Result<(), Server
     })
     .await
     .map_err(|e| pd_error("put store", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 9, bug 11: any failure to read the region from PD (a transient one included)
+    /// counted as "another store bootstrapped", and the store cleared its first region.
+    #[test]
+    fn only_region_not_found_means_the_prepared_region_is_not_ours() {
+        assert!(prepared_region_is_ours(Ok(true)).unwrap());
+        assert!(!prepared_region_is_ours(Ok(false)).unwrap());
+        let not_found = pd_client::Error::Pd {
+            kind: pdpb::ErrorType::RegionNotFound,
+            message: "region 2 not found".into(),
+        };
+        assert!(!prepared_region_is_ours(Err(not_found)).unwrap());
+        let other = pd_client::Error::Pd {
+            kind: pdpb::ErrorType::NotBootstrapped,
+            message: "not bootstrapped".into(),
+        };
+        assert!(prepared_region_is_ours(Err(other)).is_err());
+        let unreachable = pd_client::Error::Unreachable {
+            endpoints: "127.0.0.1:1".into(),
+            reason: "connection refused".into(),
+        };
+        assert!(prepared_region_is_ours(Err(unreachable)).is_err());
+    }
 }

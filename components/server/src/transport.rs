@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
+use kvproto::metapb;
 use kvproto::raft_serverpb::{
     raft_transport_client::RaftTransportClient, RaftMessage, RaftMessageBatch, SnapshotChunk,
 };
@@ -30,7 +32,7 @@ pub struct ServerTransport<R: RouterHandle> {
 
 struct Inner<R: RouterHandle> {
     cluster_id: u64,
-    pd: Arc<PdClient>,
+    resolver: AddressResolver<Arc<PdClient>>,
     router: R,
     runtime: Handle,
     senders: Mutex<HashMap<u64, mpsc::UnboundedSender<Outgoing>>>,
@@ -49,7 +51,7 @@ impl<R: RouterHandle> ServerTransport<R> {
         ServerTransport {
             inner: Arc::new(Inner {
                 cluster_id,
-                pd,
+                resolver: AddressResolver::new(pd),
                 router,
                 runtime,
                 senders: Mutex::default(),
@@ -106,17 +108,61 @@ fn report_unreachable<R: RouterHandle>(router: &R, msg: &RaftMessage) {
     }
 }
 
+/// Where a store's address comes from.
+pub trait StoreDirectory: Send + Sync + 'static {
+    fn store(&self, store_id: u64) -> BoxFuture<'_, Result<metapb::Store, String>>;
+}
+
+impl StoreDirectory for Arc<PdClient> {
+    fn store(&self, store_id: u64) -> BoxFuture<'_, Result<metapb::Store, String>> {
+        Box::pin(async move { self.get_store(store_id).await.map_err(|e| e.to_string()) })
+    }
+}
+
+/// Store addresses from PD, remembered: when PD cannot be asked (it is down or has no
+/// leader), the last address PD gave is used, so that stores keep reaching each other.
+pub struct AddressResolver<D: StoreDirectory> {
+    directory: D,
+    known: Mutex<HashMap<u64, String>>,
+}
+
+impl<D: StoreDirectory> AddressResolver<D> {
+    pub fn new(directory: D) -> Self {
+        AddressResolver {
+            directory,
+            known: Mutex::default(),
+        }
+    }
+
+    /// The store's raft address: PD's current one, else the last one PD gave.
+    ///
+    /// # Errors
+    ///
+    /// PD's failure, when no address of the store is known.
+    pub async fn resolve(&self, store_id: u64) -> Result<String, String> {
+        match self.directory.store(store_id).await {
+            Ok(store) => {
+                let address = if store.peer_address.is_empty() {
+                    store.address
+                } else {
+                    store.peer_address
+                };
+                self.known.lock().insert(store_id, address.clone());
+                Ok(address)
+            }
+            Err(e) => match self.known.lock().get(&store_id) {
+                Some(address) => {
+                    warn!(store_id, error = %e, %address, "PD cannot resolve the store; using its last known address");
+                    Ok(address.clone())
+                }
+                None => Err(format!("resolve store {store_id}: {e}")),
+            },
+        }
+    }
+}
+
 async fn connect(inner: &Inner<impl RouterHandle>, store_id: u64) -> Result<Channel, String> {
-    let store = inner
-        .pd
-        .get_store(store_id)
-        .await
-        .map_err(|e| format!("resolve store {store_id}: {e}"))?;
-    let address = if store.peer_address.is_empty() {
-        store.address
-    } else {
-        store.peer_address
-    };
+    let address = inner.resolver.resolve(store_id).await?;
     Endpoint::from_shared(format!("http://{address}"))
         .map_err(|e| format!("store {store_id} address {address:?}: {e}"))?
         .connect_timeout(Duration::from_secs(3))
@@ -253,4 +299,44 @@ async fn send_snapshot<R: RouterHandle>(
             finished,
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A PD that can be taken down.
+    struct FlakyPd {
+        up: AtomicBool,
+    }
+
+    impl StoreDirectory for FlakyPd {
+        fn store(&self, store_id: u64) -> BoxFuture<'_, Result<metapb::Store, String>> {
+            let up = self.up.load(Ordering::SeqCst);
+            Box::pin(async move {
+                if !up {
+                    return Err("PD is down".into());
+                }
+                Ok(metapb::Store {
+                    id: store_id,
+                    address: format!("10.0.0.{store_id}:20160"),
+                    ..Default::default()
+                })
+            })
+        }
+    }
+
+    /// Issue 9, bug 11: every reconnect asked PD, so a store that restarted while PD was down
+    /// could not be reached.
+    #[tokio::test]
+    async fn a_known_address_outlives_pd() {
+        let resolver = AddressResolver::new(FlakyPd {
+            up: AtomicBool::new(true),
+        });
+        assert_eq!(resolver.resolve(2).await.unwrap(), "10.0.0.2:20160");
+        resolver.directory.up.store(false, Ordering::SeqCst);
+        assert_eq!(resolver.resolve(2).await.unwrap(), "10.0.0.2:20160");
+        assert!(resolver.resolve(3).await.is_err(), "never resolved before");
+    }
 }

@@ -123,6 +123,10 @@ struct State {
     replication: ReplicationConfig,
 }
 
+/// Most regions one AskBatchSplit may ask ids for (TiDB pre-splits at most 1,000 at a time by
+/// default); each takes `1 + peers` ids, so an unbounded count could exhaust the id space.
+pub const MAX_SPLIT_COUNT: u32 = 10_000;
+
 pub struct Cluster {
     store: Arc<dyn MetaStore>,
     cluster_id: u64,
@@ -579,8 +583,10 @@ impl Cluster {
         split_count: u32,
     ) -> Result<Vec<pdpb::SplitId>> {
         self.check_bootstrapped()?;
-        if split_count == 0 {
-            return Err(PdError::invalid("split_count must be at least 1"));
+        if split_count == 0 || split_count > MAX_SPLIT_COUNT {
+            return Err(PdError::invalid(format!(
+                "split_count must be between 1 and {MAX_SPLIT_COUNT}, got {split_count}"
+            )));
         }
         if region.peers.is_empty() {
             return Err(PdError::invalid(format!(

@@ -132,6 +132,16 @@ impl RegionTree {
                     ),
                 };
             }
+            // A leader deposed by a newer one may still heartbeat the same epoch; its view of
+            // the leader must not replace the newer leader's.
+            if info.term != 0 && info.term < origin.term {
+                return UpdateOutcome::Stale {
+                    reason: format!(
+                        "heartbeat of term {} is older than the known leader's term {}",
+                        info.term, origin.term
+                    ),
+                };
+            }
         }
         let overlaps = self.overlapping(&info.region);
         for id in &overlaps {
@@ -249,6 +259,31 @@ mod tests {
         let scanned: Vec<u64> = tree.scan(b"", b"d", 0).iter().map(|r| r.id()).collect();
         assert_eq!(scanned, [1, 2]);
         assert_eq!(tree.scan(b"", b"", 1).len(), 1);
+    }
+
+    /// Issue 9, bug 11: the region tree ignored the leader's term.
+    #[test]
+    fn a_deposed_leaders_heartbeat_does_not_replace_the_new_leader() {
+        let mut tree = RegionTree::default();
+        let leader = |store_id| metapb::Peer {
+            id: store_id * 100,
+            store_id,
+            ..Default::default()
+        };
+        let mut new = region(1, "", "", 1, 1);
+        new.leader = Some(leader(2));
+        new.term = 8;
+        tree.update(new);
+        let mut old = region(1, "", "", 1, 1);
+        old.leader = Some(leader(1));
+        old.term = 7;
+        assert!(matches!(tree.update(old), UpdateOutcome::Stale { .. }));
+        assert_eq!(tree.get(1).unwrap().leader, Some(leader(2)));
+        let mut newer = region(1, "", "", 1, 1);
+        newer.leader = Some(leader(3));
+        newer.term = 9;
+        tree.update(newer);
+        assert_eq!(tree.get(1).unwrap().leader, Some(leader(3)));
     }
 
     #[test]

@@ -229,6 +229,18 @@ fn batch_split_allocates_region_and_peer_ids() {
         Err(PdError::RegionNotFound { .. })
     ));
     assert!(cluster.ask_batch_split(&first_region(), 0).is_err());
+    // Issue 9, bug 11: the count was unbounded (u32::MAX would allocate ids without end).
+    assert!(matches!(
+        cluster.ask_batch_split(&first_region(), u32::MAX),
+        Err(PdError::InvalidValue { .. })
+    ));
+    assert_eq!(
+        cluster
+            .ask_batch_split(&first_region(), super::MAX_SPLIT_COUNT)
+            .unwrap()
+            .len(),
+        super::MAX_SPLIT_COUNT as usize
+    );
 }
 
 #[test]
