@@ -270,6 +270,19 @@ pub fn generate_snapshot<S: Snapshot>(kv: &S, region_id: u64) -> Result<RaftSnap
     Ok(snapshot)
 }
 
+/// The region a snapshot carries (its range and epoch when it was cut).
+///
+/// # Errors
+///
+/// Undecodable snapshot data, or data without a region.
+pub fn snapshot_region(snapshot: &RaftSnapshot) -> Result<metapb::Region> {
+    let data: RaftSnapshotData = decode("snapshot data", &snapshot.data)?;
+    data.region.ok_or_else(|| Error::Corrupt {
+        what: "snapshot data".into(),
+        reason: "no region".into(),
+    })
+}
+
 /// Replaces the data of the snapshot's region with the snapshot's, and moves the region's apply
 /// state to the snapshot, in one synced write. Returns the new region and apply state.
 ///

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use config_types::{ReadableDuration, ReadableSize};
 use engine_rocks::{RocksConfig, RocksEngine};
 use engine_traits::{WriteBatch, WriteOptions};
-use kvproto::raft_cmdpb::TransferLeaderRequest;
 use kvproto::raft_cmdpb::{AdminCmdType, AdminRequest, RaftCmdRequest, RaftRequestHeader};
+use kvproto::raft_cmdpb::{ChangePeerRequest, ChangePeerType, TransferLeaderRequest};
 use kvproto::{errorpb, kvrpcpb, metapb};
 use parking_lot::{Mutex, RwLock};
 use raft_log_engine::{RaftEngineConfig, RaftEngineLog};
@@ -505,6 +505,98 @@ impl Cluster {
             self.leader_of(region_id)
                 .is_some_and(|l| l.store_id == store_id)
         });
+    }
+
+    /// Splits the region at `key` through its leader; returns every region the split made.
+    pub fn must_split(&self, region_id: u64, key: &[u8]) -> Vec<metapb::Region> {
+        let leader = self.wait_leader(region_id);
+        let region = self
+            .region_by_id_on(leader.store_id, region_id)
+            .expect("the leader has its region");
+        let (sender, done) = crossbeam::channel::bounded(1);
+        self.router(leader.store_id)
+            .expect("the leader's store runs")
+            .send_peer(
+                region_id,
+                PeerMsg::SplitRegion {
+                    region_epoch: region.region_epoch.unwrap_or_default(),
+                    split_keys: vec![key.to_vec()],
+                    callback: Box::new(move |result| {
+                        let _ = sender.send(result);
+                    }),
+                },
+            );
+        let response = done
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the split is answered")
+            .expect("the split's outcome is known");
+        let header = response.header.unwrap_or_default();
+        assert!(header.error.is_none(), "split failed: {:?}", header.error);
+        response
+            .admin_response
+            .and_then(|a| a.splits)
+            .map(|s| s.regions)
+            .unwrap_or_default()
+    }
+
+    /// Adds a voter on `store_id` to the region through its leader and waits until the
+    /// leader's region has it; returns the new peer.
+    pub fn must_add_peer(&self, region_id: u64, store_id: u64) -> metapb::Peer {
+        let peer = metapb::Peer {
+            id: self.pd.alloc_id(),
+            store_id,
+            ..Default::default()
+        };
+        let leader = self.wait_leader(region_id);
+        let region = self
+            .region_by_id_on(leader.store_id, region_id)
+            .expect("the leader has its region");
+        let request = RaftCmdRequest {
+            header: Some(RaftRequestHeader {
+                region_id,
+                peer: Some(leader),
+                region_epoch: region.region_epoch,
+                term: 0,
+            }),
+            requests: Vec::new(),
+            admin_request: Some(AdminRequest {
+                cmd_type: AdminCmdType::ChangePeer as i32,
+                change_peer: Some(ChangePeerRequest {
+                    change_type: ChangePeerType::AddNode as i32,
+                    peer: Some(peer),
+                }),
+                ..Default::default()
+            }),
+        };
+        let (sender, done) = crossbeam::channel::bounded(1);
+        let callback = Callback::Write(Box::new(move |result| {
+            let _ = sender.send(result);
+        }));
+        self.router(leader.store_id)
+            .expect("the leader's store runs")
+            .send_peer(
+                region_id,
+                PeerMsg::RaftCommand(Box::new(RaftCommand::new(request, callback))),
+            );
+        let response = done
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the conf change is answered")
+            .expect("the conf change's outcome is known");
+        let header = response.header.unwrap_or_default();
+        assert!(
+            header.error.is_none(),
+            "add peer failed: {:?}",
+            header.error
+        );
+        self.wait_until(
+            Duration::from_secs(10),
+            "the leader's region with the peer",
+            || {
+                self.region_by_id_on(leader.store_id, region_id)
+                    .is_some_and(|r| r.peers.iter().any(|p| p.id == peer.id))
+            },
+        );
+        peer
     }
 
     fn region_by_id_on(&self, store_id: u64, region_id: u64) -> Option<metapb::Region> {

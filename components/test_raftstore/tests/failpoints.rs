@@ -8,32 +8,7 @@ use std::time::Duration;
 use config_types::ReadableDuration;
 use raft_log_engine::RaftLogEngine;
 use raftstore::peer_storage::load_region_state;
-use raftstore::{PeerMsg, RouterHandle};
 use test_raftstore::{Cluster, ClusterConfig};
-
-/// Splits the region at `key` through its leader on `store_id`; returns the regions made.
-fn split(
-    cluster: &Cluster,
-    store_id: u64,
-    region_id: u64,
-    key: &[u8],
-) -> Vec<kvproto::metapb::Region> {
-    let region = cluster.region_on_store(store_id, key).unwrap();
-    let (sender, done) = crossbeam::channel::bounded(1);
-    cluster.router(store_id).unwrap().send_peer(
-        region_id,
-        PeerMsg::SplitRegion {
-            region_epoch: region.region_epoch.unwrap(),
-            split_keys: vec![key.to_vec()],
-            callback: Box::new(move |result| {
-                let _ = sender.send(result);
-            }),
-        },
-    );
-    let response = done.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
-    assert!(response.header.unwrap().error.is_none());
-    response.admin_response.unwrap().splits.unwrap().regions
-}
 
 /// Issue 9, bug 1. The split's apply batch wrote the new region's states; every store crashes
 /// before the new peer's raft log is written. Each must restart (the log restarts at the
@@ -50,7 +25,7 @@ fn stores_restart_after_a_crash_between_a_split_and_its_new_peer() {
     cluster.must_put(b"z", b"1");
 
     fail::cfg("before_create_split_peer", "return").unwrap();
-    let regions = split(&cluster, a, region_id, b"m");
+    let regions = cluster.must_split(region_id, b"m");
     let new_region = regions.iter().find(|r| r.id != region_id).unwrap().id;
     // Every store has applied the split; crashing now, before or after the fail point, leaves
     // the same state.

@@ -236,11 +236,47 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
             self.send_tombstone(&msg, from);
             return;
         }
+        if message.get_msg_type() == MessageType::MsgSnapshot {
+            if let Some(reason) = self.snapshot_conflict(message.get_snapshot()) {
+                info!(region_id, %reason, "snapshot dropped");
+                return;
+            }
+        }
         self.fsm.peer.insert_peer_cache(from);
         self.fsm.peer.record_heartbeat(from.id);
         if let Err(e) = self.fsm.peer.raft_group.step(message) {
             warn!(region_id, error = %e, "raft rejected a message");
         }
+    }
+
+    /// Why a snapshot must not be applied here, if it must not: it is older than the region
+    /// this peer has, or its range overlaps another region of this store (a stale snapshot cut
+    /// before a split, arriving after the split-off region's own snapshot; applying it would
+    /// delete that region's data).
+    fn snapshot_conflict(&self, snapshot: &eraftpb::Snapshot) -> Option<String> {
+        let region_id = self.fsm.region_id();
+        let snap_region = match crate::peer_storage::snapshot_region(snapshot) {
+            Ok(region) => region,
+            Err(e) => return Some(e.to_string()),
+        };
+        if snap_region.id != region_id {
+            return Some(format!("it is of region {}", snap_region.id));
+        }
+        let ours = self.fsm.peer.region.region_epoch.unwrap_or_default();
+        let theirs = snap_region.region_epoch.unwrap_or_default();
+        if self.fsm.peer.is_initialized()
+            && (theirs.version < ours.version || theirs.conf_ver < ours.conf_ver)
+        {
+            return Some(format!(
+                "its epoch {theirs:?} is older than the region's {ours:?}"
+            ));
+        }
+        let overlap = self.ctx.store_meta.lock().overlapping_region(
+            region_id,
+            &snap_region.start_key,
+            &snap_region.end_key,
+        );
+        overlap.map(|other| format!("its range overlaps region {other} on this store"))
     }
 
     /// A message from a peer that the region no longer has (its epoch is older than ours).
