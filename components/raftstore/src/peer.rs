@@ -63,6 +63,8 @@ pub struct Peer<EK: KvEngine, ER: RaftLogEngine> {
     /// Proposed, not yet committed; in index order.
     proposals: VecDeque<Proposal<EK::Snapshot>>,
     pending_reads: VecDeque<PendingRead<EK::Snapshot>>,
+    /// The last committed split entry not yet applied here: no lease until it is.
+    pending_split_index: Option<u64>,
     /// Reads that arrived before this leader committed an entry of its term.
     waiting_reads: Vec<(RaftCmdRequest, Callback<EK::Snapshot>)>,
     next_read_id: u64,
@@ -139,6 +141,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             proposals: VecDeque::new(),
             pending_reads: VecDeque::new(),
             waiting_reads: Vec::new(),
+            pending_split_index: None,
             next_read_id: 1,
             lease_expire: None,
             applied_index: apply_state.applied_index,
@@ -230,13 +233,17 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
 
     fn lease_valid(&self, now: Instant) -> bool {
         self.raft_group.raft.lead_transferee.is_none()
+            && self.pending_split_index.is_none()
             && self.lease_expire.is_some_and(|expire| now < expire)
     }
 
     fn renew_lease(&mut self, ctx: &PollContext<EK, ER>, since: Instant) {
         // A leader handing over leadership gets no new lease: the target campaigns without
         // waiting for any lease to run out.
-        if self.raft_group.raft.lead_transferee.is_some() {
+        // Nor does a leader with a committed split it has not applied: once the followers
+        // apply it, the split-off region elects its own leader, which this lease knows
+        // nothing of.
+        if self.raft_group.raft.lead_transferee.is_some() || self.pending_split_index.is_some() {
             return;
         }
         let expire = since + ctx.cfg.max_leader_lease();
@@ -336,14 +343,14 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
                 callback,
             ));
         }
-        let kind = if request.admin_request.is_some() {
-            "split"
+        let (kind, context) = if request.admin_request.is_some() {
+            ("split", vec![PROPOSAL_CONTEXT_SPLIT])
         } else {
-            "normal"
+            ("normal", vec![])
         };
         crate::metrics::PROPOSALS.with_label_values(&[kind]).inc();
         let last_before = self.raft_group.raft.raft_log.last_index();
-        if let Err(e) = self.raft_group.propose(vec![], data) {
+        if let Err(e) = self.raft_group.propose(context, data) {
             return Err((self.proposal_dropped(e), callback));
         }
         self.push_proposal(last_before, callback)
@@ -731,6 +738,12 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         self.applied_index = apply_state.applied_index;
         self.applied_term = apply_state.applied_term;
         self.committed_sent = apply_state.applied_index;
+        if self
+            .pending_split_index
+            .is_some_and(|index| index <= self.applied_index)
+        {
+            self.pending_split_index = None;
+        }
         self.set_region(region.clone());
         ctx.store_meta.lock().set_region(&region);
         let reset = ApplyMsg::Snapshot {
@@ -752,6 +765,17 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             return;
         };
         let last_index = last.index;
+        if let Some(split) = entries
+            .iter()
+            .rev()
+            .find(|e| e.context.as_ref() == [PROPOSAL_CONTEXT_SPLIT])
+        {
+            self.pending_split_index = Some(split.index);
+            if self.is_leader() {
+                self.lease_expire = None;
+                self.update_read_delegate(ctx);
+            }
+        }
         let mut proposals = Vec::new();
         let term = self.term();
         let mut newest_committed_proposal = None;
@@ -834,6 +858,12 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             self.applied_term = apply_state.applied_term;
             self.raft_group.advance_apply_to(self.applied_index);
         }
+        if self
+            .pending_split_index
+            .is_some_and(|index| index <= self.applied_index)
+        {
+            self.pending_split_index = None;
+        }
         self.process_reads(ctx);
         if self.is_leader() {
             self.update_read_delegate(ctx);
@@ -907,6 +937,10 @@ fn recover_log_behind_apply<EK: KvEngine, ER: RaftLogEngine>(
     storage.raft_log.apply_snapshot(&meta)?;
     Ok(())
 }
+
+/// The context of a split proposal's raft entry, so that the raft side knows a committed entry
+/// is a split without decoding it (TiKV's `ProposalContext::SPLIT`).
+pub const PROPOSAL_CONTEXT_SPLIT: u8 = 0b10;
 
 /// A successful response header at `term`.
 pub fn ok_response(term: u64) -> RaftCmdResponse {

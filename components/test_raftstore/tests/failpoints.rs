@@ -3,11 +3,15 @@
 //! catch up. Fail points are process-wide, so each test holds a `FailScenario`, which runs the
 //! tests one at a time.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use config_types::ReadableDuration;
+use kvproto::kvrpcpb;
 use raft_log_engine::RaftLogEngine;
 use raftstore::peer_storage::load_region_state;
+use raftstore::RouterHandle;
 use test_raftstore::{Cluster, ClusterConfig};
 
 /// Issue 9, bug 1. The split's apply batch wrote the new region's states; every store crashes
@@ -122,4 +126,124 @@ fn raft_logs_are_compacted_only_past_a_synced_apply() {
             first_index(store_id) > before[0] + 5
         });
     }
+}
+
+/// Issue 9, bug 4. The leader's apply is held up just before a split, while its raft side keeps
+/// committing writes. The followers apply the split and the split-off region elects its own
+/// leader, which takes a write. The old leader must not answer a read of the split-off range
+/// from a lease its later commits renewed: it has not seen that write.
+#[test]
+fn a_leader_with_an_unapplied_split_serves_no_lease_reads() {
+    let _scenario = fail::FailScenario::setup();
+    let mut cfg = ClusterConfig::default();
+    // A 1 s election timeout: the new region elects after 1-2 s.
+    cfg.raftstore.raft_election_timeout_ticks = 50;
+    let cluster = Arc::new(Cluster::new(cfg));
+    cluster.start();
+    let region_id = cluster.first_region_id();
+    let a = cluster.store_ids()[0];
+    cluster.must_transfer_leader(region_id, a);
+    cluster.must_put(b"z", b"old");
+    let leader = cluster.leader_of(region_id).unwrap();
+    let region = cluster.region_on_store(a, b"z").unwrap();
+
+    let hold = format!("apply_before_split_{}", leader.id);
+    fail::cfg(&hold, "pause").unwrap();
+    let (sender, split_done) = crossbeam::channel::bounded(1);
+    cluster.router(a).unwrap().send_peer(
+        region_id,
+        raftstore::PeerMsg::SplitRegion {
+            region_epoch: region.region_epoch.unwrap(),
+            split_keys: vec![b"m".to_vec()],
+            callback: Box::new(move |result| {
+                let _ = sender.send(result);
+            }),
+        },
+    );
+    // Writes through the old leader keep committing (their apply waits behind the split).
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (cluster, stop) = (cluster.clone(), stop.clone());
+        let storage = cluster.storage(a).unwrap();
+        std::thread::spawn(move || {
+            let mut pending = Vec::new();
+            // Distinct keys: a write holds its key's latch until it is applied.
+            for n in 0u32.. {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let ctx = kvrpcpb::Context {
+                    region_id,
+                    region_epoch: region.region_epoch,
+                    peer: Some(leader),
+                    ..Default::default()
+                };
+                let storage = storage.clone();
+                pending.push(cluster.spawn(async move {
+                    let key = format!("a{n}").into_bytes();
+                    storage.raw().raw_put(&ctx, "", key, b"x".to_vec(), 0).await
+                }));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            pending
+        })
+    };
+    let mut right = None;
+    cluster.wait_until(
+        Duration::from_secs(20),
+        "a leader of the split-off region",
+        || {
+            right = cluster
+                .store_ids()
+                .into_iter()
+                .filter_map(|s| cluster.region_on_store(s, b"z"))
+                .find(|r| r.id != region_id)
+                .and_then(|r| cluster.leader_of(r.id).map(|l| (r, l)));
+            right.is_some()
+        },
+    );
+    let (right_region, right_leader) = right.unwrap();
+    let storage = cluster.storage(right_leader.store_id).unwrap();
+    let ctx = kvrpcpb::Context {
+        region_id: right_region.id,
+        region_epoch: right_region.region_epoch,
+        peer: Some(right_leader),
+        ..Default::default()
+    };
+    cluster
+        .block_on(
+            storage
+                .raw()
+                .raw_put(&ctx, "", b"z".to_vec(), b"new".to_vec(), 0),
+        )
+        .unwrap();
+
+    let old_leader = cluster.storage(a).unwrap();
+    let ctx = kvrpcpb::Context {
+        region_id,
+        region_epoch: region.region_epoch,
+        peer: Some(leader),
+        ..Default::default()
+    };
+    let read = cluster.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(2),
+            old_leader.raw().raw_get(&ctx, "", b"z".to_vec()),
+        )
+        .await
+    });
+    stop.store(true, Ordering::SeqCst);
+    fail::remove(&hold);
+    let pending = writer.join().unwrap();
+    split_done
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap()
+        .ok();
+    for write in pending {
+        let _ = cluster.block_on(write);
+    }
+    assert!(
+        !matches!(&read, Ok(Ok(Some(v))) if v == b"old"),
+        "the old leader served a stale read: {read:?}"
+    );
 }

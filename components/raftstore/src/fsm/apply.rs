@@ -622,6 +622,8 @@ fn exec_batch_split<EK: KvEngine>(
     ctx: &mut ApplyContext<EK>,
     kv: &EK,
 ) -> Result<Vec<metapb::Region>> {
+    // Holds one replica's apply (the fail point names its peer) before it splits.
+    fail::fail_point!(&format!("apply_before_split_{}", fsm.peer_id));
     let splits = request
         .admin_request
         .as_ref()
