@@ -34,6 +34,8 @@ pub enum Error {
     RaftEntryTooLarge { region_id: u64, entry_size: u64 },
     #[error("region {region_id} is being removed from this store")]
     PendingRemove { region_id: u64 },
+    #[error("region {region_id} stopped applying on this store after an error; another replica serves it")]
+    ApplyStopped { region_id: u64 },
     #[error("raft: {0}")]
     Raft(#[from] raft::Error),
     #[error("engine: {0}")]

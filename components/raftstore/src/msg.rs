@@ -175,6 +175,8 @@ pub enum PeerMsg<S: Snapshot> {
     },
     /// Start campaigning right away (a region created by a split whose parent this store led).
     Campaign,
+    /// The region's apply FSM stopped after an error; only a snapshot can restart it.
+    ApplyStopped,
 }
 
 impl<S: Snapshot> fmt::Debug for PeerMsg<S> {
@@ -206,6 +208,7 @@ impl<S: Snapshot> fmt::Debug for PeerMsg<S> {
                 )
             }
             PeerMsg::Campaign => f.write_str("Campaign"),
+            PeerMsg::ApplyStopped => f.write_str("ApplyStopped"),
         }
     }
 }

@@ -28,7 +28,7 @@ use raft_log_engine::RaftLogEngine;
 use tracing::{debug, info, warn};
 
 use crate::errors::{Error, Result};
-use crate::fsm::{ApplyMsg, ApplyTask, PollContext, Proposal};
+use crate::fsm::{ApplyFsm, ApplyMsg, ApplyTask, PollContext, Proposal};
 use crate::log_gc::DurableApplied;
 use crate::logger::raft_logger;
 use crate::msg::{Callback, ReadResponse, Undetermined};
@@ -63,6 +63,9 @@ pub struct Peer<EK: KvEngine, ER: RaftLogEngine> {
     /// Proposed, not yet committed; in index order.
     proposals: VecDeque<Proposal<EK::Snapshot>>,
     pending_reads: VecDeque<PendingRead<EK::Snapshot>>,
+    /// The apply FSM stopped after an error: the peer serves nothing, hands nothing to apply,
+    /// and waits for a snapshot to start over with a new one.
+    apply_stopped: bool,
     /// The last committed split entry not yet applied here: no lease until it is.
     pending_split_index: Option<u64>,
     /// Reads that arrived before this leader committed an entry of its term.
@@ -142,6 +145,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             pending_reads: VecDeque::new(),
             waiting_reads: Vec::new(),
             pending_split_index: None,
+            apply_stopped: false,
             next_read_id: 1,
             lease_expire: None,
             applied_index: apply_state.applied_index,
@@ -255,7 +259,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
     /// Publishes what a local read must check, or withdraws it when not leader.
     pub fn update_read_delegate(&self, ctx: &PollContext<EK, ER>) {
         let mut meta = ctx.store_meta.lock();
-        if self.is_leader() && !self.pending_remove {
+        if self.is_leader() && !self.pending_remove && !self.apply_stopped {
             meta.readers.insert(
                 self.region_id,
                 ReadDelegate {
@@ -313,6 +317,11 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         }
         if self.pending_remove {
             return Err(Error::PendingRemove {
+                region_id: self.region_id,
+            });
+        }
+        if self.apply_stopped {
+            return Err(Error::ApplyStopped {
                 region_id: self.region_id,
             });
         }
@@ -638,8 +647,12 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         if !self.raft_group.has_ready() {
             return Ok(outcome);
         }
-        // A snapshot may only replace the data once everything handed to apply is applied.
-        if self.raft_group.snap().is_some() && self.applied_index < self.committed_sent {
+        // A snapshot may only replace the data once everything handed to apply is applied (or
+        // apply stopped, and only the snapshot can restart it).
+        if self.raft_group.snap().is_some()
+            && self.applied_index < self.committed_sent
+            && !self.apply_stopped
+        {
             return Ok(outcome);
         }
         let mut ready = self.raft_group.ready();
@@ -746,6 +759,17 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         }
         self.set_region(region.clone());
         ctx.store_meta.lock().set_region(&region);
+        if self.apply_stopped {
+            // The stopped apply FSM is gone: a new one starts from the snapshot.
+            let (mailbox, _) = ApplyFsm::create(region, self.peer.id, apply_state);
+            ctx.apply_router.register(self.region_id, mailbox);
+            self.apply_stopped = false;
+            info!(
+                region_id = self.region_id,
+                "apply restarted from a snapshot"
+            );
+            return Ok(());
+        }
         let reset = ApplyMsg::Snapshot {
             region,
             apply_state,
@@ -764,6 +788,9 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         let Some(last) = entries.last() else {
             return;
         };
+        if self.apply_stopped {
+            return;
+        }
         let last_index = last.index;
         if let Some(split) = entries
             .iter()
@@ -848,6 +875,43 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             } else {
                 ctx.trans.send(msg);
             }
+        }
+    }
+
+    /// The apply FSM stopped after an error. This replica can no longer serve: what waits is
+    /// answered, leadership goes to another peer, and a snapshot will restart apply.
+    pub fn on_apply_stopped(&mut self, ctx: &PollContext<EK, ER>) {
+        self.apply_stopped = true;
+        let region_id = self.region_id;
+        self.abandon_proposals("this replica stopped applying entries");
+        self.fail_pending(|| Error::ApplyStopped { region_id });
+        self.lease_expire = None;
+        self.recover_stopped_apply();
+        self.update_read_delegate(ctx);
+    }
+
+    /// While apply is stopped: a leader hands leadership over, a follower asks the leader for
+    /// a snapshot (its log may be complete, so none would come otherwise). Called again on
+    /// every raft tick until a snapshot restarts apply; raft-rs drops a request while it has
+    /// no leader or one pending.
+    pub fn recover_stopped_apply(&mut self) {
+        if !self.apply_stopped {
+            return;
+        }
+        if self.is_leader() {
+            if self.raft_group.raft.lead_transferee.is_none() {
+                let target = self
+                    .region
+                    .peers
+                    .iter()
+                    .find(|p| p.id != self.peer.id)
+                    .map(|p| p.id);
+                if let Some(target) = target {
+                    self.raft_group.transfer_leader(target);
+                }
+            }
+        } else if self.raft_group.raft.pending_request_snapshot == raft::INVALID_INDEX {
+            let _ = self.raft_group.request_snapshot();
         }
     }
 

@@ -12,7 +12,7 @@ use kvproto::kvrpcpb;
 use raft_log_engine::RaftLogEngine;
 use raftstore::peer_storage::load_region_state;
 use raftstore::RouterHandle;
-use test_raftstore::{Cluster, ClusterConfig};
+use test_raftstore::{Cluster, ClusterConfig, Isolate};
 
 /// Issue 9, bug 1. The split's apply batch wrote the new region's states; every store crashes
 /// before the new peer's raft log is written. Each must restart (the log restarts at the
@@ -246,4 +246,63 @@ fn a_leader_with_an_unapplied_split_serves_no_lease_reads() {
         !matches!(&read, Ok(Ok(Some(v))) if v == b"old"),
         "the old leader served a stale read: {read:?}"
     );
+}
+
+/// Issue 9, bug 12. One replica fails to apply an entry and stops applying; a snapshot must
+/// restart it (it waited for its stopped apply to catch up before taking the snapshot, and
+/// stayed wedged).
+#[test]
+fn a_replica_whose_apply_stopped_recovers_from_a_snapshot() {
+    let _scenario = fail::FailScenario::setup();
+    let mut cfg = ClusterConfig::default();
+    cfg.raftstore.raft_log_gc_threshold = 5;
+    cfg.raftstore.raft_log_gc_count_limit = 10;
+    cfg.raftstore.raft_log_gc_tick_interval = ReadableDuration::millis(50);
+    let cluster = Cluster::new(cfg);
+    cluster.start();
+    let region_id = cluster.first_region_id();
+    let ids = cluster.store_ids();
+    let (a, c) = (ids[0], ids[2]);
+    cluster.must_transfer_leader(region_id, a);
+    let region = cluster.region_on_store(a, b"").unwrap();
+    let broken = region.peers.iter().find(|p| p.store_id == c).unwrap().id;
+
+    let fail_apply = format!("apply_entry_error_{broken}");
+    fail::cfg(&fail_apply, "return").unwrap();
+    cluster.must_put(b"k", b"lost-on-c");
+    // The replica says so once its apply has stopped.
+    let storage = cluster.storage(c).unwrap();
+    let ctx = kvrpcpb::Context {
+        region_id,
+        region_epoch: region.region_epoch,
+        peer: region.peers.iter().find(|p| p.store_id == c).copied(),
+        ..Default::default()
+    };
+    cluster.wait_until(
+        Duration::from_secs(10),
+        "the replica's apply stopped",
+        || {
+            let read = cluster.block_on(storage.raw().raw_get(&ctx, "", b"k".to_vec()));
+            matches!(read, Err(e) if e.to_string().contains("stopped applying"))
+        },
+    );
+    fail::remove(&fail_apply);
+    // The replica lags behind the log's compaction, so the leader sends it a snapshot.
+    let isolate = cluster.add_filter(Isolate(c));
+    for i in 0..30 {
+        cluster.must_put(format!("k{i:02}").as_bytes(), b"v");
+    }
+    cluster.remove_filter(isolate);
+    cluster.wait_until(
+        Duration::from_secs(20),
+        "the replica restarted by a snapshot",
+        || cluster.stored_raw(c, b"k29") == Some(b"v".to_vec()),
+    );
+    cluster.must_put(b"after", b"snapshot");
+    cluster.wait_until(
+        Duration::from_secs(10),
+        "the replica applying again",
+        || cluster.stored_raw(c, b"after") == Some(b"snapshot".to_vec()),
+    );
+    assert_eq!(cluster.stored_raw(c, b"k"), Some(b"lost-on-c".to_vec()));
 }

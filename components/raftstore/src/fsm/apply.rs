@@ -238,7 +238,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> ApplyPoller<EK, ER> {
                         // An entry that cannot be applied would make replicas diverge; stop
                         // applying this region and say why, rather than skip it.
                         error!(region_id = fsm.region.id, index = entry.index, error = %e, "failed to apply entry; region stops applying");
-                        fsm.stopped = true;
+                        self.stop_on_error(fsm);
                         return;
                     }
                 }
@@ -263,6 +263,19 @@ impl<EK: KvEngine, ER: RaftLogEngine> ApplyPoller<EK, ER> {
         }
     }
 
+    /// Stops applying the region after an error: what waits is answered undetermined (the
+    /// entries are committed; other replicas apply them), and the peer is told, so that it
+    /// stops serving and can start over from a snapshot.
+    fn stop_on_error(&mut self, fsm: &mut ApplyFsm<EK>) {
+        fsm.stopped = true;
+        for proposal in fsm.pending.drain(..) {
+            proposal
+                .callback
+                .invoke_undetermined(stopped_undetermined(fsm.region.id), 0);
+        }
+        let _ = self.router.force_send(fsm.region.id, PeerMsg::ApplyStopped);
+    }
+
     /// Writes the round's batch with the apply state, then answers and reports.
     fn flush(&mut self, fsm: &mut ApplyFsm<EK>, mut ctx: ApplyContext<EK>) {
         if !ctx.applied_any && ctx.callbacks.is_empty() && ctx.batch.is_empty() {
@@ -278,7 +291,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> ApplyPoller<EK, ER> {
             .and_then(|()| ctx.batch.write_opt(WriteOptions { sync: false }));
         if let Err(e) = state_written {
             error!(region_id = fsm.region.id, error = %e, "failed to write applied data; region stops applying");
-            fsm.stopped = true;
+            self.stop_on_error(fsm);
             // The entries are committed: other replicas apply them even though this one failed.
             let undetermined = Undetermined {
                 region_id: fsm.region.id,
@@ -358,6 +371,10 @@ fn apply_entry<EK: KvEngine>(
     ctx: &mut ApplyContext<EK>,
     kv: &EK,
 ) -> Result<()> {
+    // Fails one replica's apply (the fail point names its peer).
+    fail::fail_point!(&format!("apply_entry_error_{}", fsm.peer_id), |_| Err(
+        Error::FailPoint("apply_entry_error")
+    ));
     let index = entry.index;
     let term = entry.term;
     let response = match entry.get_entry_type() {

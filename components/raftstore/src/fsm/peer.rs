@@ -186,6 +186,7 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
                 region_epoch,
                 result,
             } => self.on_split_check_result(region_epoch, result),
+            PeerMsg::ApplyStopped => self.fsm.peer.on_apply_stopped(self.ctx),
             PeerMsg::Campaign => {
                 if let Err(e) = self.fsm.peer.raft_group.campaign() {
                     warn!(region_id = self.fsm.region_id(), error = %e, "campaign failed");
@@ -326,6 +327,7 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
         match tick {
             PeerTick::Raft => {
                 self.fsm.peer.raft_group.tick();
+                self.fsm.peer.recover_stopped_apply();
                 self.fsm.peer.process_reads(self.ctx);
             }
             PeerTick::RaftLogGc => {
