@@ -13,6 +13,7 @@ pub mod raftkv;
 pub mod service;
 pub mod status;
 pub mod transport;
+pub mod tso_clock;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -186,10 +187,14 @@ pub async fn run(
     });
     let concurrency_manager =
         ConcurrencyManager::with_source(TimeStamp::new(latest_ts), max_ts_source);
-    let kv_service = TikvServer::new(service::kv::KvService::new(Storage::new(
+    // Raw TTLs follow PD's time, not this machine's clock.
+    let ttl_clock = tso_clock::TsoClock::new(latest_ts >> 18);
+    tokio::spawn(tso_clock::keep_in_step(ttl_clock.clone(), pd.clone()));
+    let kv_service = TikvServer::new(service::kv::KvService::new(Storage::with_clock(
         engine,
         storage_config,
         concurrency_manager,
+        ttl_clock.as_raw_clock(),
     )))
     .max_decoding_message_size(transport::MAX_RAFT_MESSAGE_SIZE);
     let kv_service = service::unimplemented::NameUnimplemented::new(kv_service);

@@ -54,13 +54,19 @@ impl<E: Engine> Storage<E> {
     /// `concurrency_manager` is the store's (its `max_ts` should start at a recent PD
     /// timestamp).
     pub fn new(engine: E, config: StorageConfig, concurrency_manager: ConcurrencyManager) -> Self {
+        Self::with_clock(engine, config, concurrency_manager, raw::system_clock())
+    }
+
+    /// Storage whose raw TTLs are measured with `clock` (a store uses PD's time, so that
+    /// stores agree on expiry whatever their own clocks say).
+    pub fn with_clock(
+        engine: E,
+        config: StorageConfig,
+        concurrency_manager: ConcurrencyManager,
+        clock: raw::Clock,
+    ) -> Self {
         let latches = Arc::new(Latches::default());
-        let raw = RawStorage::with_latches(
-            engine.clone(),
-            config.clone(),
-            raw::system_clock(),
-            latches.clone(),
-        );
+        let raw = RawStorage::with_latches(engine.clone(), config.clone(), clock, latches.clone());
         let txn = TxnStorage::new(engine, config, latches, concurrency_manager);
         Storage { raw, txn }
     }
