@@ -443,6 +443,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
                 cc.set_change_type(match change.change_type() {
                     ChangePeerType::AddNode => ConfChangeType::AddNode,
                     ChangePeerType::RemoveNode => ConfChangeType::RemoveNode,
+                    ChangePeerType::AddLearnerNode => ConfChangeType::AddLearnerNode,
                 });
                 cc.node_id = peer.id;
                 let data = request.encode_to_vec();
@@ -480,9 +481,15 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
                 self.region_id
             )));
         }
+        let existing = util::find_peer(&self.region, peer.store_id);
         match change.change_type() {
-            ChangePeerType::AddNode => {
-                if util::find_peer(&self.region, peer.store_id).is_some() {
+            // Adding a voter where the store has this very peer as a learner promotes it.
+            ChangePeerType::AddNode
+                if existing.is_some_and(|p| {
+                    p.id == peer.id && p.role == metapb::PeerRole::Learner as i32
+                }) => {}
+            ChangePeerType::AddNode | ChangePeerType::AddLearnerNode => {
+                if existing.is_some() {
                     return Err(Error::Other(format!(
                         "region {} already has a peer on store {}",
                         self.region_id, peer.store_id

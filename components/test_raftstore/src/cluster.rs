@@ -547,6 +547,37 @@ impl Cluster {
             store_id,
             ..Default::default()
         };
+        self.must_change_peer(region_id, ChangePeerType::AddNode, peer)
+    }
+
+    /// Adds a learner on `store_id` to the region; returns it.
+    pub fn must_add_learner(&self, region_id: u64, store_id: u64) -> metapb::Peer {
+        let peer = metapb::Peer {
+            id: self.pd.alloc_id(),
+            store_id,
+            role: metapb::PeerRole::Learner as i32,
+            ..Default::default()
+        };
+        self.must_change_peer(region_id, ChangePeerType::AddLearnerNode, peer)
+    }
+
+    /// Makes the learner `peer` a voter; returns it.
+    pub fn must_promote(&self, region_id: u64, peer: metapb::Peer) -> metapb::Peer {
+        let voter = metapb::Peer {
+            role: metapb::PeerRole::Voter as i32,
+            ..peer
+        };
+        self.must_change_peer(region_id, ChangePeerType::AddNode, voter)
+    }
+
+    /// Runs a conf change through the region's leader and waits until the leader's region
+    /// shows it.
+    pub fn must_change_peer(
+        &self,
+        region_id: u64,
+        change_type: ChangePeerType,
+        peer: metapb::Peer,
+    ) -> metapb::Peer {
         let leader = self.wait_leader(region_id);
         let region = self
             .region_by_id_on(leader.store_id, region_id)
@@ -562,7 +593,7 @@ impl Cluster {
             admin_request: Some(AdminRequest {
                 cmd_type: AdminCmdType::ChangePeer as i32,
                 change_peer: Some(ChangePeerRequest {
-                    change_type: ChangePeerType::AddNode as i32,
+                    change_type: change_type as i32,
                     peer: Some(peer),
                 }),
                 ..Default::default()
@@ -590,10 +621,10 @@ impl Cluster {
         );
         self.wait_until(
             Duration::from_secs(10),
-            "the leader's region with the peer",
+            "the leader's region with the change",
             || {
                 self.region_by_id_on(leader.store_id, region_id)
-                    .is_some_and(|r| r.peers.iter().any(|p| p.id == peer.id))
+                    .is_some_and(|r| r.peers.contains(&peer))
             },
         );
         peer

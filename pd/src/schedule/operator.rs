@@ -7,10 +7,25 @@ use crate::cluster::{hex_upper, RegionInfo};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OperatorStep {
-    AddPeer { peer: metapb::Peer },
-    RemovePeer { peer: metapb::Peer },
-    TransferLeader { peer: metapb::Peer },
-    Split { keys: Vec<Vec<u8>> },
+    /// Adds the peer as a learner: it catches up without counting toward the quorum, and the
+    /// replica checker promotes it once it has (a new voter that still needs a snapshot would
+    /// make the group depend on an empty replica).
+    AddPeer {
+        peer: metapb::Peer,
+    },
+    /// Makes a caught-up learner a voter.
+    PromoteLearner {
+        peer: metapb::Peer,
+    },
+    RemovePeer {
+        peer: metapb::Peer,
+    },
+    TransferLeader {
+        peer: metapb::Peer,
+    },
+    Split {
+        keys: Vec<Vec<u8>>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -40,6 +55,9 @@ impl Operator {
         let peers = &region.region.peers;
         match &self.step {
             OperatorStep::AddPeer { peer } => peers.iter().any(|p| p.store_id == peer.store_id),
+            OperatorStep::PromoteLearner { peer } => peers
+                .iter()
+                .any(|p| p.id == peer.id && p.role == metapb::PeerRole::Voter as i32),
             OperatorStep::RemovePeer { peer } => peers.iter().all(|p| p.id != peer.id),
             OperatorStep::TransferLeader { peer } => {
                 region.leader.as_ref().map(|l| l.store_id) == Some(peer.store_id)
@@ -51,6 +69,7 @@ impl Operator {
     pub fn kind(&self) -> &'static str {
         match self.step {
             OperatorStep::AddPeer { .. } => "add-peer",
+            OperatorStep::PromoteLearner { .. } => "promote-learner",
             OperatorStep::RemovePeer { .. } => "remove-peer",
             OperatorStep::TransferLeader { .. } => "transfer-leader",
             OperatorStep::Split { .. } => "split-region",
@@ -60,7 +79,10 @@ impl Operator {
     pub fn describe(&self) -> String {
         match &self.step {
             OperatorStep::AddPeer { peer } => {
-                format!("add peer {} on store {}", peer.id, peer.store_id)
+                format!("add learner {} on store {}", peer.id, peer.store_id)
+            }
+            OperatorStep::PromoteLearner { peer } => {
+                format!("promote learner {} on store {}", peer.id, peer.store_id)
             }
             OperatorStep::RemovePeer { peer } => {
                 format!("remove peer {} on store {}", peer.id, peer.store_id)
@@ -89,7 +111,19 @@ impl Operator {
         match &self.step {
             OperatorStep::AddPeer { peer } => {
                 resp.change_peer = Some(pdpb::ChangePeer {
-                    peer: Some(*peer),
+                    peer: Some(metapb::Peer {
+                        role: metapb::PeerRole::Learner as i32,
+                        ..*peer
+                    }),
+                    change_type: pdpb::ConfChangeType::AddLearnerNode as i32,
+                });
+            }
+            OperatorStep::PromoteLearner { peer } => {
+                resp.change_peer = Some(pdpb::ChangePeer {
+                    peer: Some(metapb::Peer {
+                        role: metapb::PeerRole::Voter as i32,
+                        ..*peer
+                    }),
                     change_type: pdpb::ConfChangeType::AddNode as i32,
                 });
             }

@@ -64,6 +64,9 @@ struct ReplicaChecker<'a> {
 impl ReplicaChecker<'_> {
     fn check(&self) -> Option<Operator> {
         let max_replicas = self.cluster.replication().max_replicas as usize;
+        if let Some(learner) = self.region.region.peers.iter().find(|p| is_learner(p)) {
+            return self.check_learner(learner);
+        }
         let peers = &self.region.region.peers;
         let bad: Vec<(metapb::Peer, &'static str)> = peers
             .iter()
@@ -82,6 +85,25 @@ impl ReplicaChecker<'_> {
             Ordering::Greater => self.remove_extra_peer(),
             Ordering::Equal => None,
         }
+    }
+
+    /// A learner is one step of adding a replica: removed if its store went bad, promoted
+    /// once it has caught up (the leader no longer reports it pending), else waited for.
+    fn check_learner(&self, learner: &metapb::Peer) -> Option<Operator> {
+        if let Some(why) = self.replace_reason(learner) {
+            let reason = format!(
+                "replica checker: learner on {why} store {}",
+                learner.store_id
+            );
+            return Some(self.operator(OperatorStep::RemovePeer { peer: *learner }, reason));
+        }
+        if self.region.pending_peers.iter().any(|p| p.id == learner.id) {
+            return None;
+        }
+        Some(self.operator(
+            OperatorStep::PromoteLearner { peer: *learner },
+            "replica checker: learner caught up".into(),
+        ))
     }
 
     /// Returns why `peer` must be replaced (its store is down, removed or unknown), or `None`
@@ -173,7 +195,9 @@ impl ReplicaChecker<'_> {
             match &op.step {
                 OperatorStep::AddPeer { peer } => *counts.entry(peer.store_id).or_default() += 1,
                 OperatorStep::RemovePeer { peer } => *counts.entry(peer.store_id).or_default() -= 1,
-                OperatorStep::TransferLeader { .. } | OperatorStep::Split { .. } => {}
+                OperatorStep::PromoteLearner { .. }
+                | OperatorStep::TransferLeader { .. }
+                | OperatorStep::Split { .. } => {}
             }
         }
         counts
@@ -188,4 +212,8 @@ impl ReplicaChecker<'_> {
             created_ms: self.now,
         }
     }
+}
+
+fn is_learner(peer: &metapb::Peer) -> bool {
+    peer.role == metapb::PeerRole::Learner as i32
 }

@@ -102,12 +102,22 @@ fn manual_operators_are_dispatched_once_per_region() {
         .on_region_heartbeat(&cluster, &heartbeat(region.clone()))
         .unwrap();
     let change = resp.change_peer.unwrap();
-    assert_eq!(change.peer, Some(target));
-    assert_eq!(change.change_type, pdpb::ConfChangeType::AddNode as i32);
-    region.peers.push(target);
-    assert!(ops
+    let learner = metapb::Peer {
+        role: metapb::PeerRole::Learner as i32,
+        ..target
+    };
+    assert_eq!(change.peer, Some(learner));
+    assert_eq!(
+        change.change_type,
+        pdpb::ConfChangeType::AddLearnerNode as i32
+    );
+    region.peers.push(learner);
+    // The addition is done and not sent again (the replica checker may follow up on the
+    // learner: that is another operator).
+    let next = ops
         .on_region_heartbeat(&cluster, &heartbeat(region))
-        .is_none());
+        .and_then(|resp| resp.change_peer);
+    assert!(next.is_none_or(|c| c.change_type != pdpb::ConfChangeType::AddLearnerNode as i32));
 }
 
 /// Unix milliseconds at which the replica checker tests start.
@@ -244,14 +254,50 @@ fn peer(id: u64, store_id: u64) -> metapb::Peer {
     }
 }
 
-/// Returns the peer a response adds, failing on any other step.
+/// Returns the peer a response adds (as a learner), failing on any other step.
 fn added_peer(resp: Option<pdpb::RegionHeartbeatResponse>) -> metapb::Peer {
     let change = resp
         .expect("a response")
         .change_peer
         .expect("a peer change");
+    assert_eq!(
+        change.change_type,
+        pdpb::ConfChangeType::AddLearnerNode as i32
+    );
+    let peer = change.peer.expect("a peer");
+    assert_eq!(peer.role, metapb::PeerRole::Learner as i32);
+    peer
+}
+
+/// Returns the learner a response promotes, failing on any other step.
+fn promoted_peer(resp: Option<pdpb::RegionHeartbeatResponse>) -> metapb::Peer {
+    let change = resp
+        .expect("a response")
+        .change_peer
+        .expect("a peer change");
     assert_eq!(change.change_type, pdpb::ConfChangeType::AddNode as i32);
-    change.peer.expect("a peer")
+    let peer = change.peer.expect("a peer");
+    assert_eq!(peer.role, metapb::PeerRole::Voter as i32);
+    peer
+}
+
+/// Adds `learner` (from [`added_peer`]) to `region`, has the checker promote it once caught
+/// up, and returns the region after the promotion.
+fn with_promoted(
+    test: &TestCluster,
+    region: &metapb::Region,
+    learner: metapb::Peer,
+) -> metapb::Region {
+    let mut region = with_peer(region, learner);
+    let promoted = promoted_peer(test.heartbeat(&region, region.peers[0].store_id));
+    assert_eq!(promoted.id, learner.id);
+    for p in &mut region.peers {
+        if p.id == learner.id {
+            p.role = metapb::PeerRole::Voter as i32;
+        }
+    }
+    region.region_epoch.as_mut().unwrap().conf_ver += 1;
+    region
 }
 
 /// Returns the peer a response removes, failing on any other step.
@@ -298,12 +344,12 @@ fn missing_replicas_go_to_the_emptiest_stores() {
     // Re-sent until the peer shows up.
     assert_eq!(added_peer(test.heartbeat(&region, 1)), first);
 
-    let region = with_peer(&region, first);
+    let region = with_promoted(&test, &region, first);
     let second = added_peer(test.heartbeat(&region, 1));
     assert_eq!(second.store_id, 2);
     assert_ne!(second.id, first.id, "every new peer gets a fresh id");
 
-    let region = with_peer(&region, second);
+    let region = with_promoted(&test, &region, second);
     assert!(test.heartbeat(&region, 1).is_none());
     assert!(test.ops.list().is_empty());
 }
@@ -368,12 +414,37 @@ fn down_store_replica_is_replaced_then_removed() {
     assert_eq!(added.store_id, 4);
     assert_eq!(test.reason(2), "replica checker: down store 3");
 
-    let region = with_peer(&region, added);
+    let region = with_promoted(&test, &region, added);
     assert_eq!(removed_peer(test.heartbeat(&region, 1)), peer(203, 3));
     assert_eq!(test.reason(2), "replica checker: down store 3");
 
     let region = without_store(&region, 3);
     assert!(test.heartbeat(&region, 1).is_none());
+}
+
+/// Issue 9, bug 10: a new replica joined as a voter, so a 3-replica region replacing a down
+/// peer became a 4-voter group that needed the empty new replica for a quorum. It now joins
+/// as a learner and is promoted only once the leader no longer reports it pending.
+#[test]
+fn a_new_replica_is_a_learner_until_it_caught_up() {
+    let test = TestCluster::new(4);
+    let region = region_2(3, &[1, 2, 3]);
+    test.advance(DOWN_MS + 1);
+    test.store_heartbeats(&[1, 2, 4]);
+    let learner = added_peer(test.heartbeat(&region, 1));
+    let region = with_peer(&region, learner);
+    // Still catching up: no promotion, no removal.
+    let info = RegionInfo {
+        region: region.clone(),
+        leader: Some(region.peers[0]),
+        pending_peers: vec![learner],
+        ..RegionInfo::default()
+    };
+    test.cluster.region_heartbeat(info.clone()).unwrap();
+    assert!(test.ops.on_region_heartbeat(&test.cluster, &info).is_none());
+    // Caught up: promoted, and only then is the down voter removed.
+    let region = with_promoted(&test, &region, learner);
+    assert_eq!(removed_peer(test.heartbeat(&region, 1)), peer(203, 3));
 }
 
 #[test]
@@ -414,7 +485,7 @@ fn tombstone_and_unknown_store_replicas_are_replaced() {
     let added = added_peer(test.heartbeat(&region, 1));
     assert_eq!(added.store_id, 4);
     assert_eq!(test.reason(2), "replica checker: tombstone store 3");
-    let region = with_peer(&region, added);
+    let region = with_promoted(&test, &region, added);
     assert_eq!(removed_peer(test.heartbeat(&region, 1)).store_id, 3);
     let region = without_store(&region, 3);
     assert_eq!(removed_peer(test.heartbeat(&region, 1)).store_id, 9);
@@ -460,7 +531,7 @@ fn max_replicas_changes_are_followed() {
 
     replication.max_replicas = 2;
     test.cluster.set_replication(replication).unwrap();
-    let region = with_peer(&region, added);
+    let region = with_promoted(&test, &region, added);
     // The heartbeat finishes the addition and starts the first of two removals.
     let first = removed_peer(test.heartbeat(&region, 1));
     assert_ne!(first.store_id, 1);

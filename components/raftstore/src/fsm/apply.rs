@@ -596,9 +596,20 @@ fn exec_change_peer<EK: KvEngine>(
     // removing an absent one a no-op); the region follows the same rule so both agree.
     let mut region = fsm.region.clone();
     match change.change_type() {
-        ChangePeerType::AddNode => {
+        ChangePeerType::AddNode => match region.peers.iter_mut().find(|p| p.id == peer.id) {
+            // A learner promoted to voter.
+            Some(existing) => existing.role = metapb::PeerRole::Voter as i32,
+            None => region.peers.push(metapb::Peer {
+                role: metapb::PeerRole::Voter as i32,
+                ..peer
+            }),
+        },
+        ChangePeerType::AddLearnerNode => {
             if util::find_peer_by_id(&region, peer.id).is_none() {
-                region.peers.push(peer);
+                region.peers.push(metapb::Peer {
+                    role: metapb::PeerRole::Learner as i32,
+                    ..peer
+                });
             }
         }
         ChangePeerType::RemoveNode => region.peers.retain(|p| p.id != peer.id),

@@ -245,8 +245,28 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
         }
         self.fsm.peer.insert_peer_cache(from);
         self.fsm.peer.record_heartbeat(from.id);
+        let answer_from_pending = message.get_msg_type() == MessageType::MsgAppendResponse
+            && self.fsm.peer.is_leader()
+            && self
+                .fsm
+                .peer
+                .pending_peers()
+                .iter()
+                .any(|p| p.id == from.id);
         if let Err(e) = self.fsm.peer.raft_group.step(message) {
             warn!(region_id, error = %e, "raft rejected a message");
+        }
+        // A replica that needed a snapshot has caught up: PD waits for that to promote a
+        // learner, so tell it now rather than at the next heartbeat tick.
+        if answer_from_pending
+            && !self
+                .fsm
+                .peer
+                .pending_peers()
+                .iter()
+                .any(|p| p.id == from.id)
+        {
+            self.heartbeat_pd();
         }
     }
 
@@ -537,10 +557,10 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
             }
         }
         if let Some(change) = resp.change_peer.as_ref().filter(|c| c.peer.is_some()) {
-            let change_type = if change.change_type == pdpb::ConfChangeType::RemoveNode as i32 {
-                ChangePeerType::RemoveNode
-            } else {
-                ChangePeerType::AddNode
+            let change_type = match pdpb::ConfChangeType::try_from(change.change_type) {
+                Ok(pdpb::ConfChangeType::RemoveNode) => ChangePeerType::RemoveNode,
+                Ok(pdpb::ConfChangeType::AddLearnerNode) => ChangePeerType::AddLearnerNode,
+                _ => ChangePeerType::AddNode,
             };
             let request = self.admin_request(AdminRequest {
                 cmd_type: AdminCmdType::ChangePeer as i32,

@@ -190,6 +190,7 @@ fn change_peer_entry(
     conf_change.set_change_type(match change_type {
         ChangePeerType::AddNode => ConfChangeType::AddNode,
         ChangePeerType::RemoveNode => ConfChangeType::RemoveNode,
+        ChangePeerType::AddLearnerNode => ConfChangeType::AddLearnerNode,
     });
     conf_change.node_id = peer.id;
     conf_change.context = command.encode_to_vec().into();
@@ -718,6 +719,35 @@ fn change_peer_updates_peers_and_conf_ver() {
         assert_eq!(h.persisted_region(REGION_ID), (PeerState::Normal, region));
         h.assert_applied(index, TERM);
     }
+}
+
+/// A new replica joins as a learner and becomes a voter when promoted (issue 9, bug 10).
+#[test]
+fn a_learner_is_added_then_promoted() {
+    let mut h = Harness::new();
+    let learner = peer(14, 4);
+    let entry = change_peer_entry(
+        FIRST_INDEX,
+        h.epoch(),
+        ChangePeerType::AddLearnerNode,
+        learner,
+    );
+    assert_ok(&h.apply_proposed(entry).0);
+    let role = |h: &Harness| {
+        h.fsm
+            .region
+            .peers
+            .iter()
+            .find(|p| p.id == 14)
+            .map(|p| p.role)
+    };
+    assert_eq!(role(&h), Some(metapb::PeerRole::Learner as i32));
+    let entry = change_peer_entry(FIRST_INDEX + 1, h.epoch(), ChangePeerType::AddNode, learner);
+    assert_ok(&h.apply_proposed(entry).0);
+    assert_eq!(role(&h), Some(metapb::PeerRole::Voter as i32));
+    assert_eq!(h.fsm.region.peers.len(), 4);
+    let (_, persisted) = h.persisted_region(REGION_ID);
+    assert_eq!(persisted, h.fsm.region);
 }
 
 #[test]
