@@ -44,6 +44,9 @@ pub enum Error {
     RaftLog(#[from] raft_log_engine::Error),
     #[error("corrupt {what}: {reason}")]
     Corrupt { what: String, reason: String },
+    /// PD could not be asked, or refused.
+    #[error("PD: {0}")]
+    Pd(String),
     /// A fail point configured by a test stopped the operation here.
     #[error("fail point {0}")]
     FailPoint(&'static str),

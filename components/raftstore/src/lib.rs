@@ -6,12 +6,20 @@
 //! which writes them to the data engine. Consensus is raft-rs; raft logs live in the raft log
 //! engine, data and per-region metadata in the data engine (keys as in the `keys` crate).
 //!
-//! Layout: [`peer`] is one replica's raft state and its proposal, read and ready handling;
-//! [`fsm`] holds the batch-system glue; [`peer_storage`] the raft-rs storage and snapshots;
-//! [`local_reader`] serves lease reads off the raft thread; [`pd`] talks to PD through capability traits.
+//! Layout, in the shape of TiKV's raftstore-v2:
+//! * [`peer`]: one replica's state in one place (its raft-rs `RawNode`, proposals, reads,
+//!   lease);
+//! * [`operation`]: what a replica does, one file per capability: proposing commands, reads and
+//!   the lease, ready handling, snapshots, conf changes, splits, leadership transfer, PD
+//!   reports and operators, and a peer's life (creation, stopped apply, destruction);
+//! * [`fsm`]: the batch-system glue (peer, store and apply FSMs and their pollers);
+//! * [`router`]: the handle other threads send through, and the message enums ([`msg`]);
+//! * [`peer_storage`]: the raft-rs storage and snapshots; [`log_gc`]: how far logs may be
+//!   compacted; [`local_reader`]: lease reads off the raft thread; [`pd`]: PD, through
+//!   capability traits.
 //!
-//! Depends on the engines, the batch system, raft-rs and the PD client; never on storage or
-//! the server.
+//! Depends on the engines, the batch system and raft-rs; never on storage, the server or the
+//! gRPC PD client.
 
 pub mod config;
 pub mod errors;
@@ -20,7 +28,7 @@ pub mod local_reader;
 pub mod log_gc;
 mod logger;
 pub mod metrics;
-pub mod msg;
+pub mod operation;
 pub mod pd;
 pub mod peer;
 pub mod peer_storage;
@@ -41,6 +49,7 @@ pub use msg::{
 };
 pub use pd::{run_pd_worker, PdApi, PdScheduler, PdTask};
 pub use region_snapshot::RegionSnapshot;
+pub use router::message as msg;
 pub use router::{RouterHandle, SharedRouter};
 pub use split_check::SplitCheckConfig;
 pub use store_meta::StoreMeta;

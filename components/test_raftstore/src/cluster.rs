@@ -578,13 +578,41 @@ impl Cluster {
         change_type: ChangePeerType,
         peer: metapb::Peer,
     ) -> metapb::Peer {
-        let leader = self.wait_leader(region_id);
-        let region = self
-            .region_by_id_on(leader.store_id, region_id)
-            .expect("the leader has its region");
+        let mut leader = self.wait_leader(region_id);
+        // The previous conf change may still be pending in raft for a moment after it shows.
+        self.wait_until(Duration::from_secs(10), "the conf change proposed", || {
+            leader = self.wait_leader(region_id);
+            let Some(region) = self.region_by_id_on(leader.store_id, region_id) else {
+                return false;
+            };
+            match self.propose_conf_change(leader, &region, change_type, peer) {
+                None => true,
+                Some(e) if e.message.contains("pending conf change") => false,
+                Some(e) => panic!("conf change failed: {e:?}"),
+            }
+        });
+        self.wait_until(
+            Duration::from_secs(10),
+            "the leader's region with the change",
+            || {
+                self.region_by_id_on(leader.store_id, region_id)
+                    .is_some_and(|r| r.peers.contains(&peer))
+            },
+        );
+        peer
+    }
+
+    /// Proposes one conf change through `leader`; returns the error it was answered with.
+    fn propose_conf_change(
+        &self,
+        leader: metapb::Peer,
+        region: &metapb::Region,
+        change_type: ChangePeerType,
+        peer: metapb::Peer,
+    ) -> Option<errorpb::Error> {
         let request = RaftCmdRequest {
             header: Some(RaftRequestHeader {
-                region_id,
+                region_id: region.id,
                 peer: Some(leader),
                 region_epoch: region.region_epoch,
                 term: 0,
@@ -603,31 +631,15 @@ impl Cluster {
         let callback = Callback::Write(Box::new(move |result| {
             let _ = sender.send(result);
         }));
-        self.router(leader.store_id)
-            .expect("the leader's store runs")
-            .send_peer(
-                region_id,
-                PeerMsg::RaftCommand(Box::new(RaftCommand::new(request, callback))),
-            );
+        self.router(leader.store_id)?.send_peer(
+            region.id,
+            PeerMsg::RaftCommand(Box::new(RaftCommand::new(request, callback))),
+        );
         let response = done
             .recv_timeout(Duration::from_secs(10))
             .expect("the conf change is answered")
             .expect("the conf change's outcome is known");
-        let header = response.header.unwrap_or_default();
-        assert!(
-            header.error.is_none(),
-            "add peer failed: {:?}",
-            header.error
-        );
-        self.wait_until(
-            Duration::from_secs(10),
-            "the leader's region with the change",
-            || {
-                self.region_by_id_on(leader.store_id, region_id)
-                    .is_some_and(|r| r.peers.contains(&peer))
-            },
-        );
-        peer
+        response.header.unwrap_or_default().error
     }
 
     fn region_by_id_on(&self, store_id: u64, region_id: u64) -> Option<metapb::Region> {

@@ -14,7 +14,7 @@ use futures::stream::BoxStream;
 use kvproto::{metapb, pdpb};
 use tokio::sync::mpsc;
 
-pub use worker::{run_pd_worker, PdScheduler, PdTask};
+pub use worker::{run_pd_worker, PdScheduler, PdTask, RegionHeartbeat};
 
 /// Why a call to PD failed; the worker logs it and retries on the next occasion.
 #[derive(Debug, thiserror::Error)]

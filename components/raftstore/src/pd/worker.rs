@@ -16,18 +16,21 @@ use super::PdApi;
 use crate::msg::PeerMsg;
 use crate::router::RouterHandle;
 
+/// What a leader reports about its region.
+pub struct RegionHeartbeat {
+    pub region: metapb::Region,
+    pub leader: metapb::Peer,
+    pub down_peers: Vec<pdpb::PeerStats>,
+    pub pending_peers: Vec<metapb::Peer>,
+    pub approximate_size: u64,
+    pub approximate_keys: u64,
+    pub term: u64,
+    pub written_bytes: u64,
+    pub written_keys: u64,
+}
+
 pub enum PdTask {
-    RegionHeartbeat {
-        region: metapb::Region,
-        leader: metapb::Peer,
-        down_peers: Vec<pdpb::PeerStats>,
-        pending_peers: Vec<metapb::Peer>,
-        approximate_size: u64,
-        approximate_keys: u64,
-        term: u64,
-        written_bytes: u64,
-        written_keys: u64,
-    },
+    RegionHeartbeat(Box<RegionHeartbeat>),
     StoreHeartbeat {
         region_count: u32,
         leader_count: u32,
@@ -107,33 +110,8 @@ pub async fn run_pd_worker<R: RouterHandle>(
     let start_time = unix_secs() as u32;
     while let Some(task) = tasks.recv().await {
         match task {
-            PdTask::RegionHeartbeat {
-                region,
-                leader,
-                down_peers,
-                pending_peers,
-                approximate_size,
-                approximate_keys,
-                term,
-                written_bytes,
-                written_keys,
-            } => {
-                let mut request = pd.region_heartbeat_request();
-                request.region = Some(region);
-                request.leader = Some(leader);
-                request.down_peers = down_peers;
-                request.pending_peers = pending_peers;
-                request.approximate_size = approximate_size;
-                request.approximate_keys = approximate_keys;
-                request.term = term;
-                request.bytes_written = written_bytes;
-                request.keys_written = written_keys;
-                let sender = heartbeat_sender.lock().clone();
-                if let Some(sender) = sender {
-                    if sender.try_send(request).is_err() {
-                        debug!("region heartbeat stream busy or closed; heartbeat dropped");
-                    }
-                }
+            PdTask::RegionHeartbeat(heartbeat) => {
+                send_region_heartbeat(pd.as_ref(), &heartbeat_sender, *heartbeat);
             }
             PdTask::StoreHeartbeat {
                 region_count,
@@ -161,31 +139,8 @@ pub async fn run_pd_worker<R: RouterHandle>(
                 split_keys,
                 callback,
             } => {
-                let pd = pd.clone();
-                let router = router.clone();
-                tokio::spawn(async move {
-                    let count = split_keys.len() as u32;
-                    match pd.ask_batch_split(region.clone(), count).await {
-                        Ok(ids) => {
-                            let msg = PeerMsg::SplitIds {
-                                region_epoch: region.region_epoch.unwrap_or_default(),
-                                split_keys,
-                                ids,
-                                callback,
-                            };
-                            router.send_peer(region.id, msg);
-                        }
-                        Err(e) => {
-                            warn!(region_id = region.id, error = %e, "asking PD for split ids failed");
-                            if let Some(callback) = callback {
-                                let error = crate::Error::Other(format!(
-                                    "asking PD for split ids failed: {e}"
-                                ));
-                                callback(Ok(crate::msg::error_response(error, 0)));
-                            }
-                        }
-                    }
-                });
+                let (pd, router) = (pd.clone(), router.clone());
+                tokio::spawn(ask_batch_split(pd, router, region, split_keys, callback));
             }
             PdTask::ReportBatchSplit { regions } => {
                 // Awaited here, not spawned: PD must have the whole new layout before the
@@ -202,6 +157,55 @@ pub async fn run_pd_worker<R: RouterHandle>(
         }
     }
     stream_task.abort();
+}
+
+fn send_region_heartbeat(pd: &dyn PdApi, sender: &HeartbeatSender, heartbeat: RegionHeartbeat) {
+    let mut request = pd.region_heartbeat_request();
+    request.region = Some(heartbeat.region);
+    request.leader = Some(heartbeat.leader);
+    request.down_peers = heartbeat.down_peers;
+    request.pending_peers = heartbeat.pending_peers;
+    request.approximate_size = heartbeat.approximate_size;
+    request.approximate_keys = heartbeat.approximate_keys;
+    request.term = heartbeat.term;
+    request.bytes_written = heartbeat.written_bytes;
+    request.keys_written = heartbeat.written_keys;
+    let sender = sender.lock().clone();
+    if let Some(sender) = sender {
+        if sender.try_send(request).is_err() {
+            debug!("region heartbeat stream busy or closed; heartbeat dropped");
+        }
+    }
+}
+
+/// Asks PD for the ids of a split and hands them to the region's peer; a client's
+/// SplitRegion waiting in `callback` hears a failure.
+async fn ask_batch_split<R: RouterHandle>(
+    pd: Arc<dyn PdApi>,
+    router: R,
+    region: metapb::Region,
+    split_keys: Vec<Vec<u8>>,
+    callback: Option<crate::msg::WriteCallback>,
+) {
+    let count = split_keys.len() as u32;
+    match pd.ask_batch_split(region.clone(), count).await {
+        Ok(ids) => {
+            let msg = PeerMsg::SplitIds {
+                region_epoch: region.region_epoch.unwrap_or_default(),
+                split_keys,
+                ids,
+                callback,
+            };
+            router.send_peer(region.id, msg);
+        }
+        Err(e) => {
+            warn!(region_id = region.id, error = %e, "asking PD for split ids failed");
+            if let Some(callback) = callback {
+                let error = crate::Error::Pd(e.to_string());
+                callback(Ok(crate::msg::error_response(error, 0)));
+            }
+        }
+    }
 }
 
 /// Keeps one region heartbeat stream open, reopening it when it breaks, and routes PD's

@@ -1,6 +1,8 @@
 //! A thread-safe handle on the raft router, for gRPC handlers, the transport and the PD worker.
 //! (The batch system's `Router` keeps a per-clone cache and is not `Sync`.)
 
+pub mod message;
+
 use std::sync::Arc;
 
 use engine_traits::KvEngine;

@@ -1,0 +1,183 @@
+//! Proposing: a command is checked (store, leader, epoch, keys, size), proposed to raft and
+//! remembered with its callback until its entry is applied, or abandoned as undetermined.
+
+use std::time::Instant;
+
+use engine_traits::KvEngine;
+use kvproto::raft_cmdpb::{AdminCmdType, CmdType, RaftCmdRequest};
+use prost::Message as _;
+use raft_log_engine::RaftLogEngine;
+
+use crate::errors::{Error, Result};
+use crate::fsm::{PollContext, Proposal};
+use crate::msg::{Callback, Undetermined};
+use crate::peer::{ok_response, Peer, PROPOSAL_CONTEXT_SPLIT};
+use crate::util;
+
+impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
+    /// Checks a command against this peer and proposes it, or answers it with an error.
+    pub fn propose(
+        &mut self,
+        ctx: &PollContext<EK, ER>,
+        request: RaftCmdRequest,
+        callback: Callback<EK::Snapshot>,
+    ) {
+        if let Err(e) = self.check_proposal(ctx, &request) {
+            callback.invoke_with_error(e, self.term());
+            return;
+        }
+        let is_read = !request.requests.is_empty()
+            && request
+                .requests
+                .iter()
+                .all(|r| r.cmd_type() == CmdType::Snap);
+        let result = if request.admin_request.is_some() {
+            self.propose_admin(ctx, request, callback)
+        } else if is_read {
+            self.read(ctx, request, callback);
+            Ok(())
+        } else {
+            self.propose_write(ctx, request, callback)
+        };
+        if let Err((e, callback)) = result {
+            callback.invoke_with_error(e, self.term());
+        }
+    }
+
+    pub(crate) fn check_proposal(
+        &self,
+        ctx: &PollContext<EK, ER>,
+        request: &RaftCmdRequest,
+    ) -> Result<()> {
+        if let Some(peer) = request.header.as_ref().and_then(|h| h.peer) {
+            if peer.store_id != 0 && peer.store_id != ctx.store_id {
+                return Err(Error::StoreNotMatch {
+                    request_store_id: peer.store_id,
+                    actual_store_id: ctx.store_id,
+                });
+            }
+        }
+        if self.pending_remove {
+            return Err(Error::PendingRemove {
+                region_id: self.region_id,
+            });
+        }
+        if self.apply_stopped {
+            return Err(Error::ApplyStopped {
+                region_id: self.region_id,
+            });
+        }
+        if !self.is_leader() {
+            return Err(Error::NotLeader {
+                region_id: self.region_id,
+                leader: self.leader(),
+            });
+        }
+        util::check_region_epoch(request, &self.region)?;
+        util::check_write_keys(request, &self.region)
+    }
+
+    pub(crate) fn propose_write(
+        &mut self,
+        ctx: &PollContext<EK, ER>,
+        request: RaftCmdRequest,
+        callback: Callback<EK::Snapshot>,
+    ) -> std::result::Result<(), (Error, Callback<EK::Snapshot>)> {
+        let data = request.encode_to_vec();
+        let max = ctx.cfg.raft_entry_max_size.0;
+        if data.len() as u64 > max {
+            return Err((
+                Error::RaftEntryTooLarge {
+                    region_id: self.region_id,
+                    entry_size: data.len() as u64,
+                },
+                callback,
+            ));
+        }
+        let (kind, context) = if request.admin_request.is_some() {
+            ("split", vec![PROPOSAL_CONTEXT_SPLIT])
+        } else {
+            ("normal", vec![])
+        };
+        crate::metrics::PROPOSALS.with_label_values(&[kind]).inc();
+        let last_before = self.raft_group.raft.raft_log.last_index();
+        if let Err(e) = self.raft_group.propose(context, data) {
+            return Err((self.proposal_dropped(e), callback));
+        }
+        self.push_proposal(last_before, callback)
+    }
+
+    pub(crate) fn push_proposal(
+        &mut self,
+        last_before: u64,
+        callback: Callback<EK::Snapshot>,
+    ) -> std::result::Result<(), (Error, Callback<EK::Snapshot>)> {
+        let index = self.raft_group.raft.raft_log.last_index();
+        if index == last_before {
+            return Err((
+                self.proposal_dropped(raft::Error::ProposalDropped),
+                callback,
+            ));
+        }
+        // The queue holds one leadership's proposals, in index order: a step-down abandons it.
+        debug_assert!(self
+            .proposals
+            .back()
+            .is_none_or(|p| p.index < index && p.term == self.term()));
+        self.proposals.push_back(Proposal {
+            index,
+            term: self.term(),
+            callback,
+            propose_time: Instant::now(),
+        });
+        Ok(())
+    }
+
+    pub(crate) fn proposal_dropped(&self, e: raft::Error) -> Error {
+        if self.is_leader() {
+            Error::Other(format!("proposal dropped by raft: {e}; retry"))
+        } else {
+            Error::NotLeader {
+                region_id: self.region_id,
+                leader: self.leader(),
+            }
+        }
+    }
+
+    pub(crate) fn propose_admin(
+        &mut self,
+        ctx: &PollContext<EK, ER>,
+        request: RaftCmdRequest,
+        callback: Callback<EK::Snapshot>,
+    ) -> std::result::Result<(), (Error, Callback<EK::Snapshot>)> {
+        let admin = request
+            .admin_request
+            .as_ref()
+            .expect("checked by the caller");
+        match admin.cmd_type() {
+            AdminCmdType::TransferLeader => {
+                let target = admin.transfer_leader.as_ref().and_then(|t| t.peer);
+                self.propose_transfer_leader(ctx, target);
+                callback.invoke_with_response(ok_response(self.term()));
+                Ok(())
+            }
+            AdminCmdType::ChangePeer => self.propose_conf_change(request, callback),
+            AdminCmdType::BatchSplit => self.propose_write(ctx, request, callback),
+            AdminCmdType::CompactLog | AdminCmdType::InvalidAdmin => Err((
+                Error::Other(format!("unsupported admin command {:?}", admin.cmd_type())),
+                callback,
+            )),
+        }
+    }
+
+    /// Answers every proposal not yet seen committed as undetermined: this peer will not learn
+    /// its fate (it lost leadership, or is destroyed), yet its entry may still commit.
+    pub fn abandon_proposals(&mut self, reason: &'static str) {
+        let term = self.term();
+        let region_id = self.region_id;
+        for proposal in self.proposals.drain(..) {
+            let undetermined = Undetermined { region_id, reason };
+            proposal.callback.invoke_undetermined(undetermined, term);
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Conf changes: adding voters and learners, promoting learners, removing peers.
+
+use engine_traits::KvEngine;
+use kvproto::metapb;
+use kvproto::raft_cmdpb::{ChangePeerType, RaftCmdRequest};
+use prost::Message as _;
+use raft::eraftpb::{self, ConfChange, ConfChangeType};
+use raft_log_engine::RaftLogEngine;
+use tracing::{info, warn};
+
+use crate::errors::{Error, Result};
+use crate::fsm::peer::PeerFsmDelegate;
+use crate::msg::Callback;
+use crate::peer::Peer;
+use crate::util;
+
+impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
+    /// Proposes a conf change (a `ChangePeer` admin command) as a raft conf change entry.
+    pub(crate) fn propose_conf_change(
+        &mut self,
+        request: RaftCmdRequest,
+        callback: Callback<EK::Snapshot>,
+    ) -> std::result::Result<(), (Error, Callback<EK::Snapshot>)> {
+        if let Err(e) = self.check_change_peer(&request) {
+            return Err((e, callback));
+        }
+        let change = request
+            .admin_request
+            .as_ref()
+            .and_then(|a| a.change_peer.as_ref())
+            .expect("checked");
+        let peer = change.peer.expect("checked");
+        let mut cc = ConfChange::default();
+        cc.set_change_type(match change.change_type() {
+            ChangePeerType::AddNode => ConfChangeType::AddNode,
+            ChangePeerType::RemoveNode => ConfChangeType::RemoveNode,
+            ChangePeerType::AddLearnerNode => ConfChangeType::AddLearnerNode,
+        });
+        cc.node_id = peer.id;
+        let data = request.encode_to_vec();
+        cc.context = data.clone().into();
+        info!(region_id = self.region_id, change = ?change.change_type(), peer_id = peer.id, store_id = peer.store_id, "proposing conf change");
+        crate::metrics::PROPOSALS
+            .with_label_values(&["conf_change"])
+            .inc();
+        let last_before = self.raft_group.raft.raft_log.last_index();
+        if let Err(e) = self.raft_group.propose_conf_change(data, cc) {
+            return Err((self.proposal_dropped(e), callback));
+        }
+        self.push_proposal(last_before, callback)
+    }
+
+    pub(crate) fn check_change_peer(&self, request: &RaftCmdRequest) -> Result<()> {
+        let change = request
+            .admin_request
+            .as_ref()
+            .and_then(|a| a.change_peer.as_ref())
+            .ok_or_else(|| Error::Other("change peer request without change".into()))?;
+        let peer = change
+            .peer
+            .ok_or_else(|| Error::Other("change peer request without peer".into()))?;
+        if self.raft_group.raft.has_pending_conf() {
+            return Err(Error::Other(format!(
+                "region {} has a pending conf change; retry later",
+                self.region_id
+            )));
+        }
+        let existing = util::find_peer(&self.region, peer.store_id);
+        match change.change_type() {
+            // Adding a voter where the store has this very peer as a learner promotes it.
+            ChangePeerType::AddNode
+                if existing.is_some_and(|p| {
+                    p.id == peer.id && p.role == metapb::PeerRole::Learner as i32
+                }) => {}
+            ChangePeerType::AddNode | ChangePeerType::AddLearnerNode => {
+                if existing.is_some() {
+                    return Err(Error::Other(format!(
+                        "region {} already has a peer on store {}",
+                        self.region_id, peer.store_id
+                    )));
+                }
+            }
+            ChangePeerType::RemoveNode => {
+                if util::find_peer_by_id(&self.region, peer.id).is_none() {
+                    return Err(Error::Other(format!(
+                        "peer {} is not in region {}",
+                        peer.id, self.region_id
+                    )));
+                }
+                if peer.id == self.peer.id {
+                    return Err(Error::Other(
+                        "cannot remove the leader; transfer leadership first".into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
+    pub(crate) fn on_change_peer(
+        &mut self,
+        conf_change: eraftpb::ConfChange,
+        region: metapb::Region,
+    ) {
+        let peer = &mut self.fsm.peer;
+        if let Err(e) = peer.raft_group.apply_conf_change(&conf_change) {
+            warn!(region_id = peer.region_id, error = %e, "raft refused an applied conf change");
+        }
+        let removed_self = conf_change.get_change_type() == ConfChangeType::RemoveNode
+            && conf_change.node_id == peer.peer.id;
+        peer.set_region(region.clone());
+        self.ctx.store_meta.lock().set_region(&region);
+        if removed_self {
+            info!(
+                region_id = region.id,
+                "this peer was removed from the region; destroying it"
+            );
+            self.destroy(true);
+            return;
+        }
+        peer.update_read_delegate(self.ctx);
+        if peer.is_leader() {
+            self.heartbeat_pd();
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! A peer's life: creation (at start, by a split, by a raft message), a stopped apply, and
+//! destruction (removal, tombstones).
+
+use batch_system::BasicMailbox;
+use engine_traits::{KvEngine, Mutable, WriteBatch, WriteOptions, CF_RAFT, DATA_CFS};
+use kvproto::metapb;
+use kvproto::raft_serverpb::{PeerState, RaftApplyState, RaftMessage, RegionLocalState};
+use prost::Message as _;
+use raft_log_engine::{clear_region, RaftLogEngine};
+use tracing::{error, info};
+use types::RegionId;
+
+use crate::errors::{Error, Result};
+use crate::fsm::peer::{Mailboxes, PeerFsmDelegate};
+use crate::fsm::{ApplyFsm, ApplyMsg, PeerFsm, PollContext};
+use crate::msg::StoreMsg;
+use crate::peer::Peer;
+use crate::peer_storage::load_apply_state;
+use crate::util;
+
+impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
+    /// The apply FSM stopped after an error. This replica can no longer serve: what waits is
+    /// answered, leadership goes to another peer, and a snapshot will restart apply.
+    pub fn on_apply_stopped(&mut self, ctx: &PollContext<EK, ER>) {
+        self.apply_stopped = true;
+        let region_id = self.region_id;
+        self.abandon_proposals("this replica stopped applying entries");
+        self.fail_pending(|| Error::ApplyStopped { region_id });
+        self.lease_expire = None;
+        self.recover_stopped_apply();
+        self.update_read_delegate(ctx);
+    }
+
+    /// While apply is stopped: a leader hands leadership over, a follower asks the leader for
+    /// a snapshot (its log may be complete, so none would come otherwise). Called again on
+    /// every raft tick until a snapshot restarts apply; raft-rs drops a request while it has
+    /// no leader or one pending.
+    pub fn recover_stopped_apply(&mut self) {
+        if !self.apply_stopped {
+            return;
+        }
+        if self.is_leader() {
+            if self.raft_group.raft.lead_transferee.is_none() {
+                let target = self
+                    .region
+                    .peers
+                    .iter()
+                    .find(|p| p.id != self.peer.id)
+                    .map(|p| p.id);
+                if let Some(target) = target {
+                    self.raft_group.transfer_leader(target);
+                }
+            }
+        } else if self.raft_group.raft.pending_request_snapshot == raft::INVALID_INDEX {
+            let _ = self.raft_group.request_snapshot();
+        }
+    }
+}
+
+impl<EK: KvEngine, ER: RaftLogEngine> PeerFsm<EK, ER> {
+    /// Creates the FSM of an initialized region on this store, with its apply FSM's mailbox.
+    ///
+    /// # Errors
+    ///
+    /// Engine or raft errors while loading the peer's state.
+    pub fn create(ctx: &PollContext<EK, ER>, region: metapb::Region) -> Result<Mailboxes<EK, ER>> {
+        let peer = *util::find_peer(&region, ctx.store_id).ok_or_else(|| {
+            Error::Other(format!(
+                "region {} has no peer on store {}",
+                region.id, ctx.store_id
+            ))
+        })?;
+        let apply_state = load_apply_state(&ctx.kv, region.id)?.ok_or(Error::RegionNotFound {
+            region_id: region.id,
+        })?;
+        Self::build(ctx, region, peer, apply_state)
+    }
+
+    /// Creates the FSM of a peer that a raft message announced: no data until a snapshot.
+    /// `after_tombstone`: an earlier peer of the region here was destroyed.
+    ///
+    /// # Errors
+    ///
+    /// Raft log errors.
+    pub fn replicate(
+        ctx: &PollContext<EK, ER>,
+        region_id: u64,
+        peer: metapb::Peer,
+        after_tombstone: bool,
+    ) -> Result<Mailboxes<EK, ER>> {
+        // What a destroyed peer of this region left in the raft log (if the store crashed
+        // before its destruction cleared it) must go. Otherwise the raft log is kept: it is
+        // this peer's own hard state from before a restart (an uninitialized peer is not
+        // reloaded at start), and a vote it cast must not be forgotten.
+        if after_tombstone {
+            clear_region(&ctx.raft, RegionId(region_id))?;
+        }
+        let region = metapb::Region {
+            id: region_id,
+            ..Default::default()
+        };
+        Self::build(ctx, region, peer, RaftApplyState::default())
+    }
+
+    pub(crate) fn build(
+        ctx: &PollContext<EK, ER>,
+        region: metapb::Region,
+        peer: metapb::Peer,
+        apply_state: RaftApplyState,
+    ) -> Result<Mailboxes<EK, ER>> {
+        let (apply_mailbox, _) = ApplyFsm::create(region.clone(), peer.id, apply_state);
+        let peer = Peer::new(ctx, region, peer, &apply_state)?;
+        let (sender, receiver) = crossbeam::channel::unbounded();
+        let fsm = PeerFsm {
+            peer,
+            receiver,
+            mailbox: None,
+            stopped: false,
+        };
+        Ok((BasicMailbox::new(sender, Box::new(fsm)), apply_mailbox))
+    }
+}
+
+impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
+    /// A message from a peer that the region no longer has (its epoch is older than ours).
+    pub(crate) fn is_from_removed_peer(&self, msg: &RaftMessage, from: &metapb::Peer) -> bool {
+        let region = &self.fsm.peer.region;
+        if !self.fsm.peer.is_initialized() || util::find_peer_by_id(region, from.id).is_some() {
+            return false;
+        }
+        let ours = region.region_epoch.unwrap_or_default();
+        let theirs = msg.region_epoch.unwrap_or_default();
+        theirs.conf_ver < ours.conf_ver
+    }
+
+    pub(crate) fn send_tombstone(&self, msg: &RaftMessage, to: metapb::Peer) {
+        info!(
+            region_id = msg.region_id,
+            to_peer = to.id,
+            to_store = to.store_id,
+            "telling a removed peer to destroy itself"
+        );
+        self.ctx.trans.send(RaftMessage {
+            region_id: msg.region_id,
+            from_peer: Some(self.fsm.peer.peer),
+            to_peer: Some(to),
+            message: Vec::new(),
+            region_epoch: self.fsm.peer.region.region_epoch,
+            is_tombstone: true,
+            start_key: Vec::new(),
+            end_key: Vec::new(),
+        });
+    }
+
+    pub(crate) fn on_tombstone_message(&mut self, msg: &RaftMessage) {
+        let ours = self.fsm.peer.region.region_epoch.unwrap_or_default();
+        let theirs = msg.region_epoch.unwrap_or_default();
+        let for_us = msg.to_peer.is_some_and(|p| p.id == self.fsm.peer.peer.id);
+        if for_us && (!self.fsm.peer.is_initialized() || theirs.conf_ver > ours.conf_ver) {
+            info!(
+                region_id = self.fsm.region_id(),
+                "peer was removed from its region; destroying it"
+            );
+            self.destroy(true);
+        }
+    }
+
+    /// Removes this peer: answers what is pending, marks it tombstone, deletes its data (when
+    /// `clean`) and raft log, and stops the FSM.
+    pub fn destroy(&mut self, clean: bool) {
+        let peer = &mut self.fsm.peer;
+        let region_id = peer.region_id;
+        let peer_id = peer.peer.id;
+        peer.pending_remove = true;
+        peer.fail_pending(|| Error::RegionNotFound { region_id });
+        peer.abandon_proposals("the replica was destroyed before the entry was committed");
+        let _ = self
+            .ctx
+            .apply_router
+            .force_send(region_id, ApplyMsg::Destroy);
+        if clean {
+            if let Err(e) = self.clean_up() {
+                error!(region_id, error = %e, "failed to clean up a destroyed peer");
+            }
+        }
+        {
+            let mut meta = self.ctx.store_meta.lock();
+            if meta
+                .regions
+                .get(&region_id)
+                .is_some_and(|r| r.id == region_id)
+            {
+                meta.remove_region(region_id);
+            }
+        }
+        let _ = self
+            .ctx
+            .router
+            .force_send_control(StoreMsg::PeerDestroyed { region_id, peer_id });
+        self.fsm.stopped = true;
+    }
+
+    pub(crate) fn clean_up(&self) -> Result<()> {
+        let peer = &self.fsm.peer;
+        let region = &peer.region;
+        let mut batch = self.ctx.kv.write_batch();
+        if peer.is_initialized() {
+            // No other region on this store owns this range: deleting the data is safe.
+            let overlap = self.ctx.store_meta.lock().overlapping_region(
+                region.id,
+                &region.start_key,
+                &region.end_key,
+            );
+            if overlap.is_none() {
+                let start = keys::data_key(&region.start_key);
+                let end = keys::data_end_key(&region.end_key);
+                for cf in DATA_CFS {
+                    batch.delete_range_cf(cf, &start, &end)?;
+                }
+            }
+        }
+        let state = RegionLocalState {
+            state: PeerState::Tombstone as i32,
+            region: Some((**region).clone()),
+        };
+        batch.put_cf(
+            CF_RAFT,
+            &keys::region_state_key(region.id),
+            &state.encode_to_vec(),
+        )?;
+        batch.delete_cf(CF_RAFT, &keys::apply_state_key(region.id))?;
+        batch.write_opt(WriteOptions { sync: true })?;
+        clear_region(&self.ctx.raft, RegionId(region.id))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,16 @@
+//! What a region replica does, one file per capability (TiKV raftstore-v2's `operation/`).
+//! Each file adds methods to the peer state ([`crate::peer::Peer`]) or to the peer FSM's
+//! delegate ([`crate::fsm::peer::PeerFsmDelegate`]); `fsm/` only dispatches messages to them.
+
+mod command;
+mod conf_change;
+mod life;
+mod pd;
+mod query;
+mod ready;
+mod snapshot;
+mod split;
+mod transfer_leader;
+
+pub(crate) use snapshot::recover_log_behind_apply;
+pub use split::init_split_region;

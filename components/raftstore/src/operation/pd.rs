@@ -1,0 +1,170 @@
+//! What a peer tells PD (region heartbeats with down and pending peers) and PD's operators.
+
+use std::time::{Duration, Instant};
+
+use engine_traits::KvEngine;
+use kvproto::metapb;
+use kvproto::pdpb;
+use kvproto::raft_cmdpb::{
+    AdminCmdType, AdminRequest, ChangePeerRequest, ChangePeerType, RaftCmdRequest,
+    RaftRequestHeader, TransferLeaderRequest,
+};
+use raft_log_engine::RaftLogEngine;
+use tracing::info;
+
+use crate::fsm::peer::PeerFsmDelegate;
+use crate::msg::Callback;
+use crate::pd::{PdTask, RegionHeartbeat};
+use crate::peer::Peer;
+
+impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
+    /// Peers of the region not heard from for `threshold` (leader only), with seconds down.
+    pub fn down_peers(&self, threshold: Duration) -> Vec<(metapb::Peer, u64)> {
+        let now = Instant::now();
+        self.region
+            .peers
+            .iter()
+            .filter(|p| p.id != self.peer.id)
+            .filter_map(|p| {
+                let last = self.peer_heartbeats.get(&p.id)?;
+                let silent = now.saturating_duration_since(*last);
+                (silent >= threshold).then_some((*p, silent.as_secs()))
+            })
+            .collect()
+    }
+
+    /// Peers whose log lags behind the leader's compaction point (they need a snapshot).
+    pub fn pending_peers(&self) -> Vec<metapb::Peer> {
+        let truncated = self.raft_group.store().raft_log.truncated().0;
+        let mut pending = Vec::new();
+        for (id, progress) in self.raft_group.raft.prs().iter() {
+            if *id != self.peer.id && progress.matched < truncated {
+                if let Some(peer) = self.peer_cache.get(id) {
+                    pending.push(*peer);
+                }
+            }
+        }
+        pending
+    }
+}
+
+impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
+    pub(crate) fn heartbeat_pd(&mut self) {
+        let peer = &mut self.fsm.peer;
+        let Some(region) = peer.region_for_pd() else {
+            return;
+        };
+        let start = keys::data_key(&region.start_key);
+        let end = keys::data_end_key(&region.end_key);
+        if let Ok(stats) =
+            self.ctx
+                .kv
+                .approximate_range_stats(engine_traits::CF_DEFAULT, &start, &end)
+        {
+            peer.approximate_size = stats.size;
+            peer.approximate_keys = stats.keys;
+        }
+        let down_threshold = self.ctx.cfg.max_peer_down_duration.0;
+        self.ctx
+            .pd_scheduler
+            .schedule(PdTask::RegionHeartbeat(Box::new(RegionHeartbeat {
+                region,
+                leader: peer.peer,
+                down_peers: peer
+                    .down_peers(down_threshold)
+                    .into_iter()
+                    .map(|(p, secs)| pdpb::PeerStats {
+                        peer: Some(p),
+                        down_seconds: secs,
+                    })
+                    .collect(),
+                pending_peers: peer.pending_peers(),
+                approximate_size: peer.approximate_size,
+                approximate_keys: peer.approximate_keys,
+                term: peer.term(),
+                written_bytes: std::mem::take(&mut peer.written_bytes),
+                written_keys: std::mem::take(&mut peer.written_keys),
+            })));
+    }
+
+    pub(crate) fn admin_request(&self, admin: AdminRequest) -> RaftCmdRequest {
+        let peer = &self.fsm.peer;
+        RaftCmdRequest {
+            header: Some(RaftRequestHeader {
+                region_id: peer.region_id,
+                peer: Some(peer.peer),
+                region_epoch: peer.region.region_epoch,
+                term: peer.term(),
+            }),
+            requests: Vec::new(),
+            admin_request: Some(admin),
+        }
+    }
+
+    pub(crate) fn on_pd_operator(&mut self, resp: pdpb::RegionHeartbeatResponse) {
+        if !self.fsm.peer.is_leader() {
+            return;
+        }
+        let current = self.fsm.peer.region.region_epoch.unwrap_or_default();
+        if let Some(epoch) = resp.region_epoch {
+            if epoch.version != current.version || epoch.conf_ver != current.conf_ver {
+                info!(
+                    region_id = self.fsm.region_id(),
+                    "operator for an older epoch ignored"
+                );
+                return;
+            }
+        }
+        if let Some(change) = resp.change_peer.as_ref().filter(|c| c.peer.is_some()) {
+            let change_type = match pdpb::ConfChangeType::try_from(change.change_type) {
+                Ok(pdpb::ConfChangeType::RemoveNode) => ChangePeerType::RemoveNode,
+                Ok(pdpb::ConfChangeType::AddLearnerNode) => ChangePeerType::AddLearnerNode,
+                _ => ChangePeerType::AddNode,
+            };
+            let request = self.admin_request(AdminRequest {
+                cmd_type: AdminCmdType::ChangePeer as i32,
+                change_peer: Some(ChangePeerRequest {
+                    change_type: change_type as i32,
+                    peer: change.peer,
+                }),
+                ..Default::default()
+            });
+            self.propose_internal(request);
+        } else if let Some(transfer) = resp.transfer_leader.as_ref() {
+            let request = self.admin_request(AdminRequest {
+                cmd_type: AdminCmdType::TransferLeader as i32,
+                transfer_leader: Some(TransferLeaderRequest {
+                    peer: transfer.peer,
+                }),
+                ..Default::default()
+            });
+            self.propose_internal(request);
+        } else if let Some(split) = resp.split_region.as_ref() {
+            if split.keys.is_empty() {
+                return;
+            }
+            let region = (*self.fsm.peer.region).clone();
+            self.ctx.pd_scheduler.schedule(PdTask::AskBatchSplit {
+                region,
+                split_keys: split.keys.clone(),
+                callback: None,
+            });
+        }
+    }
+
+    pub(crate) fn propose_internal(&mut self, request: RaftCmdRequest) {
+        let region_id = self.fsm.region_id();
+        let callback = Callback::Write(Box::new(
+            move |result: crate::msg::WriteResult| match result
+                .map(|resp| resp.header.and_then(|h| h.error))
+            {
+                Ok(None) => {}
+                Ok(Some(error)) => {
+                    info!(region_id, error = %error.message, "admin command failed");
+                }
+                Err(undetermined) => info!(region_id, %undetermined, "admin command"),
+            },
+        ));
+        self.fsm.peer.propose(self.ctx, request, callback);
+    }
+}

@@ -1,0 +1,250 @@
+//! Raft's ready: persisting entries and the hard state, sending messages, handing committed
+//! entries to apply, following apply's progress, and compacting the raft log.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use engine_traits::KvEngine;
+use kvproto::raft_serverpb::{RaftApplyState, RaftMessage};
+use protobuf::Message as _;
+use raft::eraftpb::{self, Entry, MessageType};
+use raft::{StateRole, Storage as _};
+use raft_log_engine::RaftLogEngine;
+use tracing::{debug, info, warn};
+
+use crate::errors::{Error, Result};
+use crate::fsm::{ApplyMsg, ApplyTask, PollContext};
+use crate::peer::{Peer, ReadyOutcome, PROPOSAL_CONTEXT_SPLIT};
+
+impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
+    /// Handles raft-rs's ready: persists, sends, hands committed entries to apply.
+    ///
+    /// # Errors
+    ///
+    /// Raft log or engine write failures; the caller treats them as fatal for the store.
+    pub fn handle_ready(&mut self, ctx: &PollContext<EK, ER>) -> Result<ReadyOutcome> {
+        let mut outcome = ReadyOutcome::default();
+        if !self.raft_group.has_ready() {
+            return Ok(outcome);
+        }
+        // A snapshot may only replace the data once everything handed to apply is applied (or
+        // apply stopped, and only the snapshot can restart it).
+        if self.raft_group.snap().is_some()
+            && self.applied_index < self.committed_sent
+            && !self.apply_stopped
+        {
+            return Ok(outcome);
+        }
+        let mut ready = self.raft_group.ready();
+        if let Some(soft_state) = ready.ss() {
+            outcome.role_changed = true;
+            if soft_state.raft_state != StateRole::Leader {
+                self.lease_expire = None;
+            }
+        }
+        self.send_messages(ctx, ready.take_messages());
+        let mut snapshot_index = None;
+        if !ready.snapshot().is_empty() {
+            self.apply_snapshot(ctx, ready.snapshot())?;
+            snapshot_index = Some(ready.snapshot().get_metadata().index);
+            outcome.snapshot_applied = true;
+        }
+        let committed = ready.take_committed_entries();
+        self.hand_to_apply(ctx, committed);
+        let read_states = ready.take_read_states();
+        self.on_read_states(ctx, read_states);
+        // A confirmed read index at or below the applied index is answered now, not when the
+        // next tick or apply result comes by (an idle region's reads waited a whole tick).
+        self.process_reads(ctx);
+        self.raft_group
+            .store()
+            .raft_log
+            .append(ready.entries(), ready.hs(), true)?;
+        self.send_messages(ctx, ready.take_persisted_messages());
+        // Not `advance`: it would tell raft that every committed entry handed out is applied,
+        // while the apply FSM applies them later. raft learns the applied index from
+        // `on_applied` (and here, for a snapshot, which is applied in place).
+        let mut light = self.raft_group.advance_append(ready);
+        if let Some(index) = snapshot_index {
+            self.raft_group.advance_apply_to(index);
+        }
+        self.send_messages(ctx, light.take_messages());
+        let committed = light.take_committed_entries();
+        self.hand_to_apply(ctx, committed);
+        if outcome.role_changed {
+            self.on_role_changed(ctx);
+        }
+        Ok(outcome)
+    }
+
+    pub(crate) fn on_role_changed(&mut self, ctx: &PollContext<EK, ER>) {
+        if self.is_leader() {
+            info!(
+                region_id = self.region_id,
+                peer_id = self.peer.id,
+                term = self.term(),
+                "became leader"
+            );
+            self.peer_heartbeats.clear();
+            let now = Instant::now();
+            for peer in &self.region.peers {
+                self.peer_heartbeats.insert(peer.id, now);
+            }
+            ctx.store_meta.lock().leader_changes += 1;
+        } else {
+            let leader = self.leader();
+            let region_id = self.region_id;
+            self.fail_pending(|| Error::NotLeader { region_id, leader });
+            // Answered now rather than when (if ever) this peer sees the entries' fate, so
+            // that the writers' latches are released and later writes, proposed by a new
+            // leader, are ordered after these by that leader's log.
+            self.abandon_proposals("the leader stepped down before the entry was committed");
+        }
+        self.update_read_delegate(ctx);
+    }
+
+    pub(crate) fn hand_to_apply(&mut self, ctx: &PollContext<EK, ER>, entries: Vec<Entry>) {
+        let Some(last) = entries.last() else {
+            return;
+        };
+        if self.apply_stopped {
+            return;
+        }
+        let last_index = last.index;
+        if let Some(split) = entries
+            .iter()
+            .rev()
+            .find(|e| e.context.as_ref() == [PROPOSAL_CONTEXT_SPLIT])
+        {
+            self.pending_split_index = Some(split.index);
+            if self.is_leader() {
+                self.lease_expire = None;
+                self.update_read_delegate(ctx);
+            }
+        }
+        let mut proposals = Vec::new();
+        let term = self.term();
+        let mut newest_committed_proposal = None;
+        while self
+            .proposals
+            .front()
+            .is_some_and(|p| p.index <= last_index)
+        {
+            let proposal = self.proposals.pop_front().expect("front exists");
+            if proposal.term == term {
+                newest_committed_proposal = Some(proposal.propose_time);
+            }
+            proposals.push(proposal);
+        }
+        if self.is_leader() {
+            if let Some(since) = newest_committed_proposal {
+                self.renew_lease(ctx, since);
+            }
+        }
+        self.committed_sent = self.committed_sent.max(last_index);
+        let task = ApplyMsg::Apply(ApplyTask {
+            term,
+            entries,
+            proposals,
+        });
+        if let Err(e) = ctx.apply_router.force_send(self.region_id, task) {
+            warn!(region_id = self.region_id, error = ?e, "apply fsm is gone; committed entries dropped");
+        }
+    }
+
+    /// Sends raft-rs messages to the other peers.
+    pub fn send_messages(&mut self, ctx: &PollContext<EK, ER>, messages: Vec<eraftpb::Message>) {
+        for message in messages {
+            let Some(to_peer) = self.peer_cache.get(&message.to).copied() else {
+                debug!(
+                    region_id = self.region_id,
+                    to = message.to,
+                    "no address for raft message; dropped"
+                );
+                continue;
+            };
+            let is_snapshot = message.get_msg_type() == MessageType::MsgSnapshot;
+            if is_snapshot {
+                info!(
+                    region_id = self.region_id,
+                    to_peer = to_peer.id,
+                    index = message.get_snapshot().get_metadata().index,
+                    "sending snapshot"
+                );
+            }
+            let bytes = match message.write_to_bytes() {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    warn!(region_id = self.region_id, error = %e, "cannot encode raft message");
+                    continue;
+                }
+            };
+            let msg = RaftMessage {
+                region_id: self.region_id,
+                from_peer: Some(self.peer),
+                to_peer: Some(to_peer),
+                message: bytes,
+                region_epoch: self.region.region_epoch,
+                is_tombstone: false,
+                start_key: self.region.start_key.clone(),
+                end_key: self.region.end_key.clone(),
+            };
+            if is_snapshot {
+                ctx.trans.send_snapshot(msg);
+            } else {
+                ctx.trans.send(msg);
+            }
+        }
+    }
+
+    /// Follows the apply FSM's progress.
+    pub fn on_applied(&mut self, ctx: &PollContext<EK, ER>, apply_state: &RaftApplyState) {
+        if apply_state.applied_index > self.applied_index {
+            self.applied_index = apply_state.applied_index;
+            self.applied_term = apply_state.applied_term;
+            self.raft_group.advance_apply_to(self.applied_index);
+        }
+        if self
+            .pending_split_index
+            .is_some_and(|index| index <= self.applied_index)
+        {
+            self.pending_split_index = None;
+        }
+        self.process_reads(ctx);
+        if self.is_leader() {
+            self.update_read_delegate(ctx);
+        }
+    }
+
+    /// Compacts the raft log up to what every live follower has and this peer has applied
+    /// durably, or up to that applied index once the log grows past the count limit.
+    pub fn compact_raft_log(&mut self, ctx: &PollContext<EK, ER>) -> Result<()> {
+        let syncs = ctx.kv_syncs.load(Ordering::Acquire);
+        let Some(applied) = self.durable_applied.on_gc_tick(self.applied_index, syncs) else {
+            return Ok(());
+        };
+        let first = self.raft_group.store().first_index()?;
+        if applied < first || applied - first < ctx.cfg.raft_log_gc_threshold {
+            return Ok(());
+        }
+        let mut compact_to = applied;
+        if self.is_leader() && applied - first < ctx.cfg.raft_log_gc_count_limit {
+            let min_matched = self
+                .raft_group
+                .raft
+                .prs()
+                .iter()
+                .filter(|(id, _)| **id != self.peer.id)
+                .map(|(_, progress)| progress.matched)
+                .min()
+                .unwrap_or(applied);
+            compact_to = compact_to.min(min_matched);
+        }
+        if compact_to <= first {
+            return Ok(());
+        }
+        self.raft_group.store().raft_log.compact(compact_to)?;
+        debug!(region_id = self.region_id, compact_to, "raft log compacted");
+        Ok(())
+    }
+}
