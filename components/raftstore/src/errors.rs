@@ -44,14 +44,38 @@ pub enum Error {
     RaftLog(#[from] raft_log_engine::Error),
     #[error("corrupt {what}: {reason}")]
     Corrupt { what: String, reason: String },
+    /// Raft refused to take a proposal (for example during a leadership transfer); it was
+    /// not proposed, so it may be retried.
+    #[error("proposal to region {region_id} dropped by raft: {reason}; retry")]
+    ProposalDropped { region_id: u64, reason: String },
+    /// A conf change while another is still pending in raft.
+    #[error("region {region_id} has a pending conf change; retry later")]
+    PendingConfChange { region_id: u64 },
+    /// A conf change that does not fit the region (a second peer on a store, removing a
+    /// missing peer or the leader).
+    #[error("invalid conf change: {0}")]
+    InvalidConfChange(String),
+    /// A request or log entry that is malformed (missing parts, unknown kinds, bad split keys).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// A read's read index was not confirmed in time (no quorum answered).
+    #[error("read index of region {region_id} timed out; retry")]
+    ReadIndexTimeout { region_id: u64 },
+    /// A read that was waiting when its peer lost track of it.
+    #[error("read abandoned: {0}")]
+    ReadAbandoned(&'static str),
+    /// The store's region state names no peer of this store.
+    #[error("region {region_id} has no peer on store {store_id}")]
+    PeerNotOnStore { region_id: u64, store_id: u64 },
+    /// A thread of the store could not be started.
+    #[error("cannot start {what}: {reason}")]
+    Start { what: &'static str, reason: String },
     /// PD could not be asked, or refused.
     #[error("PD: {0}")]
     Pd(String),
     /// A fail point configured by a test stopped the operation here.
     #[error("fail point {0}")]
     FailPoint(&'static str),
-    #[error("{0}")]
-    Other(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -128,8 +152,8 @@ mod tests {
         assert_eq!(e.not_leader.unwrap().leader.unwrap().store_id, 1);
         let e = Error::StaleCommand.into_error_pb();
         assert!(e.stale_command.is_some());
-        let e = Error::Other("boom".into()).into_error_pb();
-        assert_eq!(e.message, "boom");
+        let e = Error::ReadIndexTimeout { region_id: 2 }.into_error_pb();
+        assert_eq!(e.message, "read index of region 2 timed out; retry");
         assert!(e.not_leader.is_none());
     }
 }

@@ -42,7 +42,9 @@ pub fn check_region_epoch(req: &RaftCmdRequest, region: &metapb::Region) -> Resu
         .header
         .as_ref()
         .and_then(|h| h.region_epoch)
-        .ok_or_else(|| Error::Other(format!("request for region {} has no epoch", region.id)))?;
+        .ok_or_else(|| {
+            Error::InvalidRequest(format!("request for region {} has no epoch", region.id))
+        })?;
     if (check_conf_ver && sent.conf_ver != current.conf_ver)
         || (check_version && sent.version != current.version)
     {

@@ -1,5 +1,5 @@
 //! Typed identifiers shared by every layer: a region id can never be passed where a store id
-//! is expected. Each is a transparent `u64` newtype with `Display`, so logs read `region 12`.
+//! is expected, nor a raft term where a log index is. Each is a transparent `u64` newtype with `Display`, so logs read `region 12`.
 //! This crate depends on nothing.
 
 use std::fmt;
@@ -46,6 +46,17 @@ id_type!(
     "store"
 );
 
+id_type!(
+    /// A raft term: a leadership epoch of one region's raft group.
+    Term,
+    "term"
+);
+id_type!(
+    /// The index of an entry in one region's raft log.
+    LogIndex,
+    "index"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +66,7 @@ mod tests {
         assert_eq!(RegionId(7).to_string(), "region 7");
         assert_eq!(PeerId::from(3).to_string(), "peer 3");
         assert_eq!(StoreId(1).get(), 1);
+        assert_eq!(Term(5).to_string(), "term 5");
+        assert_eq!(LogIndex(6).to_string(), "index 6");
     }
 }

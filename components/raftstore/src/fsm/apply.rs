@@ -23,6 +23,8 @@ use raft::eraftpb::{ConfChange, Entry, EntryType};
 use raft_log_engine::RaftLogEngine;
 use tracing::{error, info, warn};
 
+use types::{LogIndex, Term};
+
 use crate::errors::{Error, Result};
 use crate::fsm::store::RaftRouter;
 use crate::msg::{error_response, ApplyRes, Callback, ExecResult, PeerMsg, Undetermined};
@@ -32,8 +34,10 @@ use crate::util;
 
 /// A proposal waiting for its entry to be applied.
 pub struct Proposal<S: engine_traits::Snapshot> {
-    pub index: u64,
-    pub term: u64,
+    /// Where the proposal's entry was appended, and in which term: matched against the entry
+    /// applied at that index, whose term tells whether it is this proposal's.
+    pub index: LogIndex,
+    pub term: Term,
     pub callback: Callback<S>,
     pub propose_time: Instant,
 }
@@ -333,8 +337,8 @@ impl<EK: KvEngine, ER: RaftLogEngine> ApplyPoller<EK, ER> {
 /// before this FSM started, so whether it was the proposal's own entry is unknown.
 fn take_proposal<EK: KvEngine>(
     fsm: &mut ApplyFsm<EK>,
-    index: u64,
-    term: u64,
+    index: LogIndex,
+    term: Term,
 ) -> Option<Callback<EK::Snapshot>> {
     while let Some(front) = fsm.pending.front() {
         if front.index > index {
@@ -346,13 +350,15 @@ fn take_proposal<EK: KvEngine>(
                 region_id: fsm.region.id,
                 reason: "its log entry was replaced by a snapshot before this replica applied it",
             };
-            proposal.callback.invoke_undetermined(undetermined, term);
+            proposal
+                .callback
+                .invoke_undetermined(undetermined, term.get());
         } else if proposal.term == term {
             return Some(proposal.callback);
         } else {
             proposal
                 .callback
-                .invoke_with_error(Error::StaleCommand, term);
+                .invoke_with_error(Error::StaleCommand, term.get());
         }
     }
     None
@@ -401,7 +407,7 @@ fn apply_entry<EK: KvEngine>(
             Some(exec_change_peer(fsm, &request, conf_change, term, ctx))
         }
         EntryType::EntryConfChangeV2 => {
-            return Err(Error::Other(
+            return Err(Error::InvalidRequest(
                 "joint consensus entries are not supported".into(),
             ));
         }
@@ -410,7 +416,7 @@ fn apply_entry<EK: KvEngine>(
     fsm.apply_state.applied_term = term;
     ctx.applied_any = true;
     crate::metrics::APPLIED_ENTRIES.inc();
-    let callback = take_proposal(fsm, index, term);
+    let callback = take_proposal(fsm, LogIndex(index), Term(term));
     if let (Some(callback), Some(response)) = (callback, response) {
         ctx.callbacks.push((callback, response));
     }
@@ -442,7 +448,7 @@ fn exec_command<EK: KvEngine>(
                 Err(e) => error_response(e, term),
             },
             other => error_response(
-                Error::Other(format!("unexpected admin command {other:?} in the log")),
+                Error::InvalidRequest(format!("unexpected admin command {other:?} in the log")),
                 term,
             ),
         };
@@ -474,7 +480,8 @@ fn exec_command<EK: KvEngine>(
 }
 
 fn cf_name(cf: &str) -> Result<&'static str> {
-    engine_traits::data_cf(cf).ok_or_else(|| Error::Other(format!("unknown column family {cf:?}")))
+    engine_traits::data_cf(cf)
+        .ok_or_else(|| Error::InvalidRequest(format!("unknown column family {cf:?}")))
 }
 
 /// A write request that has been checked: adding it to a batch fails only if the engine lacks
@@ -503,7 +510,7 @@ fn check_write(req: &Request) -> Result<Write<'_>> {
             let put = req
                 .put
                 .as_ref()
-                .ok_or_else(|| Error::Other("put without body".into()))?;
+                .ok_or_else(|| Error::InvalidRequest("put without body".into()))?;
             Ok(Write::Put {
                 cf: cf_name(&put.cf)?,
                 put,
@@ -513,7 +520,7 @@ fn check_write(req: &Request) -> Result<Write<'_>> {
             let delete = req
                 .delete
                 .as_ref()
-                .ok_or_else(|| Error::Other("delete without body".into()))?;
+                .ok_or_else(|| Error::InvalidRequest("delete without body".into()))?;
             Ok(Write::Delete {
                 cf: cf_name(&delete.cf)?,
                 delete,
@@ -523,7 +530,7 @@ fn check_write(req: &Request) -> Result<Write<'_>> {
             let range = req
                 .delete_range
                 .as_ref()
-                .ok_or_else(|| Error::Other("delete range without body".into()))?;
+                .ok_or_else(|| Error::InvalidRequest("delete range without body".into()))?;
             let start = keys::data_key(&range.start_key);
             let end = keys::data_end_key(&range.end_key);
             engine_traits::Error::check_bounded_range(&start, &end)?;
@@ -533,9 +540,10 @@ fn check_write(req: &Request) -> Result<Write<'_>> {
                 end,
             })
         }
-        CmdType::Snap | CmdType::Invalid => {
-            Err(Error::Other(format!("{:?} is not a write", req.cmd_type())))
-        }
+        CmdType::Snap | CmdType::Invalid => Err(Error::InvalidRequest(format!(
+            "{:?} is not a write",
+            req.cmd_type()
+        ))),
     }
 }
 
@@ -587,10 +595,16 @@ fn exec_change_peer<EK: KvEngine>(
         .as_ref()
         .and_then(|a| a.change_peer.as_ref())
     else {
-        return error_response(Error::Other("conf change without change peer".into()), term);
+        return error_response(
+            Error::InvalidRequest("conf change without change peer".into()),
+            term,
+        );
     };
     let Some(peer) = change.peer else {
-        return error_response(Error::Other("conf change without peer".into()), term);
+        return error_response(
+            Error::InvalidRequest("conf change without peer".into()),
+            term,
+        );
     };
     // Raft applies the change regardless (its own checks make adding an existing node or
     // removing an absent one a no-op); the region follows the same rule so both agree.
@@ -656,9 +670,11 @@ fn exec_batch_split<EK: KvEngine>(
         .admin_request
         .as_ref()
         .and_then(|a| a.splits.as_ref())
-        .ok_or_else(|| Error::Other("batch split without splits".into()))?;
+        .ok_or_else(|| Error::InvalidRequest("batch split without splits".into()))?;
     if splits.requests.is_empty() {
-        return Err(Error::Other("batch split without split keys".into()));
+        return Err(Error::InvalidRequest(
+            "batch split without split keys".into(),
+        ));
     }
     let mut derived = fsm.region.clone();
     let mut previous = derived.start_key.clone();
@@ -666,13 +682,13 @@ fn exec_batch_split<EK: KvEngine>(
         if split.split_key <= previous
             || (!derived.end_key.is_empty() && split.split_key >= derived.end_key)
         {
-            return Err(Error::Other(format!(
+            return Err(Error::InvalidRequest(format!(
                 "split key {:?} is not inside region {} or not ascending",
                 split.split_key, derived.id
             )));
         }
         if split.new_peer_ids.len() != derived.peers.len() {
-            return Err(Error::Other(format!(
+            return Err(Error::InvalidRequest(format!(
                 "split of region {} needs {} peer ids, got {}",
                 derived.id,
                 derived.peers.len(),

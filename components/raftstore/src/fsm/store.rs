@@ -170,7 +170,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
             return Ok(());
         }
         let raft_msg = eraftpb::Message::parse_from_bytes(&msg.message)
-            .map_err(|e| Error::Other(format!("undecodable raft message: {e}")))?;
+            .map_err(|e| Error::InvalidRequest(format!("undecodable raft message: {e}")))?;
         if !is_initial_message(&raft_msg) {
             return Ok(());
         }
@@ -361,10 +361,15 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftSystemBuilder<EK, ER> {
             mut apply_system,
             cfg,
         } = self;
-        let (snap_generator, _snap_thread) = SnapGenerator::start()
-            .map_err(|e| Error::Other(format!("start snapshot generator: {e}")))?;
+        let (snap_generator, _snap_thread) = SnapGenerator::start().map_err(|e| Error::Start {
+            what: "snapshot generator",
+            reason: e.to_string(),
+        })?;
         let (split_checker, _split_thread) = SplitChecker::start(deps.split_check.clone())
-            .map_err(|e| Error::Other(format!("start split checker: {e}")))?;
+            .map_err(|e| Error::Start {
+                what: "split checker",
+                reason: e.to_string(),
+            })?;
         let ctx = PollContext {
             store_id: deps.store_id,
             cfg: cfg.clone(),
@@ -412,10 +417,16 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftSystemBuilder<EK, ER> {
                     router: router.clone(),
                 },
             )
-            .map_err(|e| Error::Other(format!("start apply pollers: {e}")))?;
+            .map_err(|e| Error::Start {
+                what: "apply pollers",
+                reason: e.to_string(),
+            })?;
         raft_system
             .spawn("raftstore", RaftPollerBuilder { ctx })
-            .map_err(|e| Error::Other(format!("start raft pollers: {e}")))?;
+            .map_err(|e| Error::Start {
+                what: "raft pollers",
+                reason: e.to_string(),
+            })?;
         let (stop_ticker, stopped) = crossbeam::channel::bounded(0);
         let ticker = spawn_ticker(router, &cfg, stopped.clone(), deps.kv.clone(), kv_syncs)?;
         let purger = spawn_purger(deps.raft.clone(), cfg.raft_engine_purge_interval.0, stopped)?;
@@ -451,7 +462,10 @@ fn spawn_purger<ER: RaftLogEngine>(
                 Err(e) => warn!(error = %e, "purging raft log files failed"),
             }
         })
-        .map_err(|e| Error::Other(format!("start raft log purger: {e}")))
+        .map_err(|e| Error::Start {
+                what: "raft log purger",
+                reason: e.to_string(),
+            })
 }
 
 fn sync_for_log_gc<EK: KvEngine>(kv: &EK) -> Result<()> {
@@ -509,7 +523,10 @@ fn spawn_ticker<EK: KvEngine, ER: RaftLogEngine>(
                 }
             }
         })
-        .map_err(|e| Error::Other(format!("start raft ticker: {e}")))
+        .map_err(|e| Error::Start {
+            what: "raft ticker",
+            reason: e.to_string(),
+        })
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> RaftSystem<EK, ER> {

@@ -8,6 +8,8 @@ use kvproto::raft_cmdpb::{AdminCmdType, CmdType, RaftCmdRequest};
 use prost::Message as _;
 use raft_log_engine::RaftLogEngine;
 
+use types::{LogIndex, Term};
+
 use crate::errors::{Error, Result};
 use crate::fsm::{PollContext, Proposal};
 use crate::msg::{Callback, Undetermined};
@@ -123,10 +125,10 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         debug_assert!(self
             .proposals
             .back()
-            .is_none_or(|p| p.index < index && p.term == self.term()));
+            .is_none_or(|p| p.index.get() < index && p.term.get() == self.term()));
         self.proposals.push_back(Proposal {
-            index,
-            term: self.term(),
+            index: LogIndex(index),
+            term: Term(self.term()),
             callback,
             propose_time: Instant::now(),
         });
@@ -135,7 +137,10 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
 
     pub(crate) fn proposal_dropped(&self, e: raft::Error) -> Error {
         if self.is_leader() {
-            Error::Other(format!("proposal dropped by raft: {e}; retry"))
+            Error::ProposalDropped {
+                region_id: self.region_id,
+                reason: e.to_string(),
+            }
         } else {
             Error::NotLeader {
                 region_id: self.region_id,
@@ -164,7 +169,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             AdminCmdType::ChangePeer => self.propose_conf_change(request, callback),
             AdminCmdType::BatchSplit => self.propose_write(ctx, request, callback),
             AdminCmdType::CompactLog | AdminCmdType::InvalidAdmin => Err((
-                Error::Other(format!("unsupported admin command {:?}", admin.cmd_type())),
+                Error::InvalidRequest(format!("unsupported admin command {:?}", admin.cmd_type())),
                 callback,
             )),
         }

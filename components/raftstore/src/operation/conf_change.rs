@@ -55,15 +55,14 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             .admin_request
             .as_ref()
             .and_then(|a| a.change_peer.as_ref())
-            .ok_or_else(|| Error::Other("change peer request without change".into()))?;
+            .ok_or_else(|| Error::InvalidRequest("change peer request without change".into()))?;
         let peer = change
             .peer
-            .ok_or_else(|| Error::Other("change peer request without peer".into()))?;
+            .ok_or_else(|| Error::InvalidRequest("change peer request without peer".into()))?;
         if self.raft_group.raft.has_pending_conf() {
-            return Err(Error::Other(format!(
-                "region {} has a pending conf change; retry later",
-                self.region_id
-            )));
+            return Err(Error::PendingConfChange {
+                region_id: self.region_id,
+            });
         }
         let existing = util::find_peer(&self.region, peer.store_id);
         match change.change_type() {
@@ -74,7 +73,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
                 }) => {}
             ChangePeerType::AddNode | ChangePeerType::AddLearnerNode => {
                 if existing.is_some() {
-                    return Err(Error::Other(format!(
+                    return Err(Error::InvalidConfChange(format!(
                         "region {} already has a peer on store {}",
                         self.region_id, peer.store_id
                     )));
@@ -82,13 +81,13 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             }
             ChangePeerType::RemoveNode => {
                 if util::find_peer_by_id(&self.region, peer.id).is_none() {
-                    return Err(Error::Other(format!(
+                    return Err(Error::InvalidConfChange(format!(
                         "peer {} is not in region {}",
                         peer.id, self.region_id
                     )));
                 }
                 if peer.id == self.peer.id {
-                    return Err(Error::Other(
+                    return Err(Error::InvalidConfChange(
                         "cannot remove the leader; transfer leadership first".into(),
                     ));
                 }

@@ -64,12 +64,11 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsm<EK, ER> {
     ///
     /// Engine or raft errors while loading the peer's state.
     pub fn create(ctx: &PollContext<EK, ER>, region: metapb::Region) -> Result<Mailboxes<EK, ER>> {
-        let peer = *util::find_peer(&region, ctx.store_id).ok_or_else(|| {
-            Error::Other(format!(
-                "region {} has no peer on store {}",
-                region.id, ctx.store_id
-            ))
-        })?;
+        let peer =
+            *util::find_peer(&region, ctx.store_id).ok_or_else(|| Error::PeerNotOnStore {
+                region_id: region.id,
+                store_id: ctx.store_id,
+            })?;
         let apply_state = load_apply_state(&ctx.kv, region.id)?.ok_or(Error::RegionNotFound {
             region_id: region.id,
         })?;

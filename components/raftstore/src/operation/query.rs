@@ -138,7 +138,9 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         {
             let read = self.pending_reads.pop_front().expect("front exists");
             read.callback.invoke_with_error(
-                Error::Other("read index timed out; retry".into()),
+                Error::ReadIndexTimeout {
+                    region_id: self.region_id,
+                },
                 self.term(),
             );
         }

@@ -128,10 +128,10 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         while self
             .proposals
             .front()
-            .is_some_and(|p| p.index <= last_index)
+            .is_some_and(|p| p.index.get() <= last_index)
         {
             let proposal = self.proposals.pop_front().expect("front exists");
-            if proposal.term == term {
+            if proposal.term.get() == term {
                 newest_committed_proposal = Some(proposal.propose_time);
             }
             proposals.push(proposal);

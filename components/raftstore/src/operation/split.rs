@@ -119,7 +119,10 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
             }
         }
         if split_keys.is_empty() {
-            return fail(callback, Error::Other("no split keys given".into()));
+            return fail(
+                callback,
+                Error::InvalidRequest("no split keys given".into()),
+            );
         }
         self.ctx.pd_scheduler.schedule(PdTask::AskBatchSplit {
             region: (**region).clone(),
@@ -141,7 +144,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
                 "PD returned a wrong number of split ids"
             );
             if let Some(callback) = callback {
-                let error = Error::Other("PD returned a wrong number of split ids".into());
+                let error = Error::Pd("PD returned a wrong number of split ids".into());
                 callback(Ok(crate::msg::error_response(error, self.fsm.peer.term())));
             }
             return;

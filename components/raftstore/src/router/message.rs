@@ -58,7 +58,7 @@ impl<S: Snapshot> Callback<S> {
     pub fn invoke_undetermined(self, undetermined: Undetermined, term: u64) {
         match self {
             Callback::Read(_) => {
-                let error = Error::Other(format!("read abandoned: {}", undetermined.reason));
+                let error = Error::ReadAbandoned(undetermined.reason);
                 self.invoke_with_error(error, term);
             }
             Callback::Write(cb) => cb(Err(undetermined)),

@@ -211,8 +211,8 @@ fn proposal(index: u64, term: u64) -> (Proposal<MemorySnapshot>, Receiver<WriteR
         sender.send(response).expect("the test holds the receiver");
     }));
     let proposal = Proposal {
-        index,
-        term,
+        index: types::LogIndex(index),
+        term: types::Term(term),
         callback,
         propose_time: Instant::now(),
     };
