@@ -579,16 +579,23 @@ impl Cluster {
         peer: metapb::Peer,
     ) -> metapb::Peer {
         let mut leader = self.wait_leader(region_id);
-        // The previous conf change may still be pending in raft for a moment after it shows.
+        // Retried while it may succeed later: the previous conf change may still be pending
+        // in raft a moment after it shows, and leadership may move meanwhile.
         self.wait_until(Duration::from_secs(10), "the conf change proposed", || {
             leader = self.wait_leader(region_id);
             let Some(region) = self.region_by_id_on(leader.store_id, region_id) else {
                 return false;
             };
+            if region.peers.contains(&peer) {
+                // An earlier attempt whose answer was lost did it.
+                return true;
+            }
             match self.propose_conf_change(leader, &region, change_type, peer) {
                 None => true,
-                Some(e) if e.message.contains("pending conf change") => false,
-                Some(e) => panic!("conf change failed: {e:?}"),
+                Some(e) if e.message.starts_with("invalid conf change") => {
+                    panic!("conf change failed: {e:?}")
+                }
+                Some(_) => false,
             }
         });
         self.wait_until(
@@ -635,11 +642,16 @@ impl Cluster {
             region.id,
             PeerMsg::RaftCommand(Box::new(RaftCommand::new(request, callback))),
         );
-        let response = done
+        match done
             .recv_timeout(Duration::from_secs(10))
             .expect("the conf change is answered")
-            .expect("the conf change's outcome is known");
-        response.header.unwrap_or_default().error
+        {
+            Ok(response) => response.header.unwrap_or_default().error,
+            Err(undetermined) => Some(errorpb::Error {
+                message: undetermined.to_string(),
+                ..Default::default()
+            }),
+        }
     }
 
     fn region_by_id_on(&self, store_id: u64, region_id: u64) -> Option<metapb::Region> {
