@@ -13,23 +13,23 @@ use crossbeam::channel::{Receiver, TryRecvError};
 use engine_traits::{KvEngine, Mutable, WriteBatch, WriteOptions, CF_RAFT};
 use kvproto::metapb;
 use kvproto::raft_cmdpb::{
-    AdminCmdType, AdminResponse, BatchSplitResponse, ChangePeerResponse, ChangePeerType, CmdType,
-    DeleteRequest, PutRequest, RaftCmdRequest, RaftCmdResponse, Request, Response,
+    AdminCmdType, AdminResponse, BatchSplitResponse, CmdType, DeleteRequest, PutRequest,
+    RaftCmdRequest, RaftCmdResponse, Request, Response,
 };
 use kvproto::raft_serverpb::{PeerState, RaftApplyState, RegionLocalState};
 use prost::Message as _;
 use protobuf::Message as _;
 use raft::eraftpb::{ConfChange, Entry, EntryType};
 use raft_log_engine::RaftLogEngine;
-use tracing::{error, info, warn};
+use tracing::{error, warn};
 
 use types::{LogIndex, Term};
 
 use crate::errors::{Error, Result};
 use crate::fsm::store::RaftRouter;
 use crate::msg::{error_response, ApplyRes, Callback, ExecResult, PeerMsg, Undetermined};
+use crate::operation::{exec_batch_split, exec_change_peer};
 use crate::peer::ok_response;
-use crate::peer_storage::{load_region_state, write_initial_apply_state};
 use crate::util;
 
 /// A proposal waiting for its entry to be applied.
@@ -62,12 +62,12 @@ pub enum ApplyMsg<S: engine_traits::Snapshot> {
 }
 
 pub struct ApplyFsm<EK: KvEngine> {
-    region: metapb::Region,
-    peer_id: u64,
-    apply_state: RaftApplyState,
-    pending: VecDeque<Proposal<EK::Snapshot>>,
-    receiver: Receiver<ApplyMsg<EK::Snapshot>>,
-    stopped: bool,
+    pub(crate) region: metapb::Region,
+    pub(crate) peer_id: u64,
+    pub(crate) apply_state: RaftApplyState,
+    pub(crate) pending: VecDeque<Proposal<EK::Snapshot>>,
+    pub(crate) receiver: Receiver<ApplyMsg<EK::Snapshot>>,
+    pub(crate) stopped: bool,
 }
 
 impl<EK: KvEngine> Fsm for ApplyFsm<EK> {
@@ -122,15 +122,15 @@ impl Fsm for ApplyControlFsm {
 pub type ApplyRouter<EK> = batch_system::Router<ApplyFsm<EK>, ApplyControlFsm>;
 
 /// What one round of applying a region produced.
-struct ApplyContext<EK: KvEngine> {
-    batch: EK::WriteBatch,
-    callbacks: Vec<(Callback<EK::Snapshot>, RaftCmdResponse)>,
-    results: Vec<ExecResult>,
-    written_bytes: u64,
-    written_keys: u64,
+pub(crate) struct ApplyContext<EK: KvEngine> {
+    pub(crate) batch: EK::WriteBatch,
+    pub(crate) callbacks: Vec<(Callback<EK::Snapshot>, RaftCmdResponse)>,
+    pub(crate) results: Vec<ExecResult>,
+    pub(crate) written_bytes: u64,
+    pub(crate) written_keys: u64,
     /// Whether any entry was applied: even an entry that writes nothing (a new leader's empty
     /// entry) moves the applied index, which reads and the raft side wait for.
-    applied_any: bool,
+    pub(crate) applied_any: bool,
 }
 
 impl<EK: KvEngine> ApplyContext<EK> {
@@ -566,7 +566,7 @@ fn exec_write<EK: KvEngine>(write: Write<'_>, ctx: &mut ApplyContext<EK>) -> Res
     Ok(())
 }
 
-fn put_region_state(
+pub(crate) fn put_region_state(
     batch: &mut impl Mutable,
     region: &metapb::Region,
     state: PeerState,
@@ -581,170 +581,6 @@ fn put_region_state(
         &local.encode_to_vec(),
     )?;
     Ok(())
-}
-
-fn exec_change_peer<EK: KvEngine>(
-    fsm: &mut ApplyFsm<EK>,
-    request: &RaftCmdRequest,
-    conf_change: ConfChange,
-    term: u64,
-    ctx: &mut ApplyContext<EK>,
-) -> RaftCmdResponse {
-    let Some(change) = request
-        .admin_request
-        .as_ref()
-        .and_then(|a| a.change_peer.as_ref())
-    else {
-        return error_response(
-            Error::InvalidRequest("conf change without change peer".into()),
-            term,
-        );
-    };
-    let Some(peer) = change.peer else {
-        return error_response(
-            Error::InvalidRequest("conf change without peer".into()),
-            term,
-        );
-    };
-    // Raft applies the change regardless (its own checks make adding an existing node or
-    // removing an absent one a no-op); the region follows the same rule so both agree.
-    let mut region = fsm.region.clone();
-    match change.change_type() {
-        ChangePeerType::AddNode => match region.peers.iter_mut().find(|p| p.id == peer.id) {
-            // A learner promoted to voter.
-            Some(existing) => existing.role = metapb::PeerRole::Voter as i32,
-            None => region.peers.push(metapb::Peer {
-                role: metapb::PeerRole::Voter as i32,
-                ..peer
-            }),
-        },
-        ChangePeerType::AddLearnerNode => {
-            if util::find_peer_by_id(&region, peer.id).is_none() {
-                region.peers.push(metapb::Peer {
-                    role: metapb::PeerRole::Learner as i32,
-                    ..peer
-                });
-            }
-        }
-        ChangePeerType::RemoveNode => region.peers.retain(|p| p.id != peer.id),
-    }
-    let conf_ver = {
-        let epoch = region.region_epoch.get_or_insert_with(Default::default);
-        epoch.conf_ver += 1;
-        epoch.conf_ver
-    };
-    let state = if peer.id == fsm.peer_id && change.change_type() == ChangePeerType::RemoveNode {
-        PeerState::Tombstone
-    } else {
-        PeerState::Normal
-    };
-    if let Err(e) = put_region_state(&mut ctx.batch, &region, state) {
-        return error_response(e, term);
-    }
-    info!(region_id = region.id, change = ?change.change_type(), peer_id = peer.id, store_id = peer.store_id, conf_ver, "conf change applied");
-    fsm.region = region.clone();
-    ctx.results.push(ExecResult::ChangePeer {
-        conf_change,
-        region: region.clone(),
-    });
-    let mut response = ok_response(term);
-    response.admin_response = Some(AdminResponse {
-        cmd_type: AdminCmdType::ChangePeer as i32,
-        change_peer: Some(ChangePeerResponse {
-            region: Some(region),
-        }),
-        ..Default::default()
-    });
-    response
-}
-
-fn exec_batch_split<EK: KvEngine>(
-    fsm: &mut ApplyFsm<EK>,
-    request: &RaftCmdRequest,
-    ctx: &mut ApplyContext<EK>,
-    kv: &EK,
-) -> Result<Vec<metapb::Region>> {
-    // Holds one replica's apply (the fail point names its peer) before it splits.
-    fail::fail_point!(&format!("apply_before_split_{}", fsm.peer_id));
-    let splits = request
-        .admin_request
-        .as_ref()
-        .and_then(|a| a.splits.as_ref())
-        .ok_or_else(|| Error::InvalidRequest("batch split without splits".into()))?;
-    if splits.requests.is_empty() {
-        return Err(Error::InvalidRequest(
-            "batch split without split keys".into(),
-        ));
-    }
-    let mut derived = fsm.region.clone();
-    let mut previous = derived.start_key.clone();
-    for split in &splits.requests {
-        if split.split_key <= previous
-            || (!derived.end_key.is_empty() && split.split_key >= derived.end_key)
-        {
-            return Err(Error::InvalidRequest(format!(
-                "split key {:?} is not inside region {} or not ascending",
-                split.split_key, derived.id
-            )));
-        }
-        if split.new_peer_ids.len() != derived.peers.len() {
-            return Err(Error::InvalidRequest(format!(
-                "split of region {} needs {} peer ids, got {}",
-                derived.id,
-                derived.peers.len(),
-                split.new_peer_ids.len()
-            )));
-        }
-        previous = split.split_key.clone();
-    }
-    let epoch = derived.region_epoch.get_or_insert_with(Default::default);
-    epoch.version += splits.requests.len() as u64;
-    let new_epoch = *epoch;
-    let original_end =
-        std::mem::replace(&mut derived.end_key, splits.requests[0].split_key.clone());
-    let mut regions = vec![derived.clone()];
-    for (i, split) in splits.requests.iter().enumerate() {
-        let end = splits
-            .requests
-            .get(i + 1)
-            .map_or_else(|| original_end.clone(), |next| next.split_key.clone());
-        let peers = derived
-            .peers
-            .iter()
-            .zip(&split.new_peer_ids)
-            .map(|(old, id)| metapb::Peer { id: *id, ..*old })
-            .collect();
-        regions.push(metapb::Region {
-            id: split.new_region_id,
-            start_key: split.split_key.clone(),
-            end_key: end,
-            region_epoch: Some(new_epoch),
-            peers,
-            ..Default::default()
-        });
-    }
-    put_region_state(&mut ctx.batch, &derived, PeerState::Normal)?;
-    for region in &regions[1..] {
-        // A peer of the new region may already exist here (created by a raft message, maybe
-        // even given a snapshot); its state is newer than the split's and is kept.
-        let exists = load_region_state(kv, region.id)?.is_some_and(|s| {
-            s.state == PeerState::Normal as i32 && s.region.is_some_and(|r| !r.peers.is_empty())
-        });
-        if !exists {
-            write_initial_apply_state(&mut ctx.batch, region)?;
-        }
-    }
-    info!(
-        region_id = derived.id,
-        new_regions = ?regions[1..].iter().map(|r| r.id).collect::<Vec<_>>(),
-        version = new_epoch.version,
-        "region split applied"
-    );
-    fsm.region = derived;
-    ctx.results.push(ExecResult::Split {
-        regions: regions.clone(),
-    });
-    Ok(regions)
 }
 
 #[cfg(test)]

@@ -2,16 +2,22 @@
 
 use engine_traits::KvEngine;
 use kvproto::metapb;
-use kvproto::raft_cmdpb::{ChangePeerType, RaftCmdRequest};
+use kvproto::raft_cmdpb::{
+    AdminCmdType, AdminResponse, ChangePeerResponse, ChangePeerType, RaftCmdRequest,
+    RaftCmdResponse,
+};
+use kvproto::raft_serverpb::PeerState;
 use prost::Message as _;
 use raft::eraftpb::{self, ConfChange, ConfChangeType};
 use raft_log_engine::RaftLogEngine;
 use tracing::{info, warn};
 
 use crate::errors::{Error, Result};
+use crate::fsm::apply::{put_region_state, ApplyContext};
 use crate::fsm::peer::PeerFsmDelegate;
-use crate::msg::Callback;
-use crate::peer::Peer;
+use crate::fsm::ApplyFsm;
+use crate::msg::{error_response, Callback, ExecResult};
+use crate::peer::{ok_response, Peer};
 use crate::util;
 
 impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
@@ -124,4 +130,79 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
             self.heartbeat_pd();
         }
     }
+}
+
+pub(crate) fn exec_change_peer<EK: KvEngine>(
+    fsm: &mut ApplyFsm<EK>,
+    request: &RaftCmdRequest,
+    conf_change: ConfChange,
+    term: u64,
+    ctx: &mut ApplyContext<EK>,
+) -> RaftCmdResponse {
+    let Some(change) = request
+        .admin_request
+        .as_ref()
+        .and_then(|a| a.change_peer.as_ref())
+    else {
+        return error_response(
+            Error::InvalidRequest("conf change without change peer".into()),
+            term,
+        );
+    };
+    let Some(peer) = change.peer else {
+        return error_response(
+            Error::InvalidRequest("conf change without peer".into()),
+            term,
+        );
+    };
+    // Raft applies the change regardless (its own checks make adding an existing node or
+    // removing an absent one a no-op); the region follows the same rule so both agree.
+    let mut region = fsm.region.clone();
+    match change.change_type() {
+        ChangePeerType::AddNode => match region.peers.iter_mut().find(|p| p.id == peer.id) {
+            // A learner promoted to voter.
+            Some(existing) => existing.role = metapb::PeerRole::Voter as i32,
+            None => region.peers.push(metapb::Peer {
+                role: metapb::PeerRole::Voter as i32,
+                ..peer
+            }),
+        },
+        ChangePeerType::AddLearnerNode => {
+            if util::find_peer_by_id(&region, peer.id).is_none() {
+                region.peers.push(metapb::Peer {
+                    role: metapb::PeerRole::Learner as i32,
+                    ..peer
+                });
+            }
+        }
+        ChangePeerType::RemoveNode => region.peers.retain(|p| p.id != peer.id),
+    }
+    let conf_ver = {
+        let epoch = region.region_epoch.get_or_insert_with(Default::default);
+        epoch.conf_ver += 1;
+        epoch.conf_ver
+    };
+    let state = if peer.id == fsm.peer_id && change.change_type() == ChangePeerType::RemoveNode {
+        PeerState::Tombstone
+    } else {
+        PeerState::Normal
+    };
+    if let Err(e) = put_region_state(&mut ctx.batch, &region, state) {
+        return error_response(e, term);
+    }
+    info!(region_id = region.id, change = ?change.change_type(), peer_id = peer.id, store_id = peer.store_id, conf_ver, "conf change applied");
+    fsm.region = region.clone();
+    ctx.results.push(ExecResult::ChangePeer {
+        conf_change,
+        region: region.clone(),
+    });
+    let mut response = ok_response(term);
+    response.admin_response = Some(AdminResponse {
+        cmd_type: AdminCmdType::ChangePeer as i32,
+        change_peer: Some(ChangePeerResponse {
+            region: Some(region),
+        }),
+        ..Default::default()
+    });
+    response
 }

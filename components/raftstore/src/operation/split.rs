@@ -3,15 +3,20 @@
 use engine_traits::KvEngine;
 use kvproto::metapb;
 use kvproto::pdpb;
-use kvproto::raft_cmdpb::{AdminCmdType, AdminRequest, BatchSplitRequest, SplitRequest};
+use kvproto::raft_cmdpb::{
+    AdminCmdType, AdminRequest, BatchSplitRequest, RaftCmdRequest, SplitRequest,
+};
+use kvproto::raft_serverpb::PeerState;
 use raft_log_engine::RaftLogEngine;
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::errors::{Error, Result};
+use crate::fsm::apply::{put_region_state, ApplyContext};
 use crate::fsm::peer::PeerFsmDelegate;
-use crate::msg::{Callback, PeerMsg, StoreMsg};
+use crate::fsm::ApplyFsm;
+use crate::msg::{Callback, ExecResult, PeerMsg, StoreMsg};
 use crate::pd::PdTask;
-use crate::peer_storage::write_initial_raft_state;
+use crate::peer_storage::{load_region_state, write_initial_apply_state, write_initial_raft_state};
 
 impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
     /// Hands the region to the split checker once enough was written to it since the last
@@ -212,4 +217,93 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
 /// Raft log errors.
 pub fn init_split_region<ER: RaftLogEngine>(raft: &ER, region: &metapb::Region) -> Result<()> {
     write_initial_raft_state(raft, region)
+}
+
+pub(crate) fn exec_batch_split<EK: KvEngine>(
+    fsm: &mut ApplyFsm<EK>,
+    request: &RaftCmdRequest,
+    ctx: &mut ApplyContext<EK>,
+    kv: &EK,
+) -> Result<Vec<metapb::Region>> {
+    // Holds one replica's apply (the fail point names its peer) before it splits.
+    fail::fail_point!(&format!("apply_before_split_{}", fsm.peer_id));
+    let splits = request
+        .admin_request
+        .as_ref()
+        .and_then(|a| a.splits.as_ref())
+        .ok_or_else(|| Error::InvalidRequest("batch split without splits".into()))?;
+    if splits.requests.is_empty() {
+        return Err(Error::InvalidRequest(
+            "batch split without split keys".into(),
+        ));
+    }
+    let mut derived = fsm.region.clone();
+    let mut previous = derived.start_key.clone();
+    for split in &splits.requests {
+        if split.split_key <= previous
+            || (!derived.end_key.is_empty() && split.split_key >= derived.end_key)
+        {
+            return Err(Error::InvalidRequest(format!(
+                "split key {:?} is not inside region {} or not ascending",
+                split.split_key, derived.id
+            )));
+        }
+        if split.new_peer_ids.len() != derived.peers.len() {
+            return Err(Error::InvalidRequest(format!(
+                "split of region {} needs {} peer ids, got {}",
+                derived.id,
+                derived.peers.len(),
+                split.new_peer_ids.len()
+            )));
+        }
+        previous = split.split_key.clone();
+    }
+    let epoch = derived.region_epoch.get_or_insert_with(Default::default);
+    epoch.version += splits.requests.len() as u64;
+    let new_epoch = *epoch;
+    let original_end =
+        std::mem::replace(&mut derived.end_key, splits.requests[0].split_key.clone());
+    let mut regions = vec![derived.clone()];
+    for (i, split) in splits.requests.iter().enumerate() {
+        let end = splits
+            .requests
+            .get(i + 1)
+            .map_or_else(|| original_end.clone(), |next| next.split_key.clone());
+        let peers = derived
+            .peers
+            .iter()
+            .zip(&split.new_peer_ids)
+            .map(|(old, id)| metapb::Peer { id: *id, ..*old })
+            .collect();
+        regions.push(metapb::Region {
+            id: split.new_region_id,
+            start_key: split.split_key.clone(),
+            end_key: end,
+            region_epoch: Some(new_epoch),
+            peers,
+            ..Default::default()
+        });
+    }
+    put_region_state(&mut ctx.batch, &derived, PeerState::Normal)?;
+    for region in &regions[1..] {
+        // A peer of the new region may already exist here (created by a raft message, maybe
+        // even given a snapshot); its state is newer than the split's and is kept.
+        let exists = load_region_state(kv, region.id)?.is_some_and(|s| {
+            s.state == PeerState::Normal as i32 && s.region.is_some_and(|r| !r.peers.is_empty())
+        });
+        if !exists {
+            write_initial_apply_state(&mut ctx.batch, region)?;
+        }
+    }
+    info!(
+        region_id = derived.id,
+        new_regions = ?regions[1..].iter().map(|r| r.id).collect::<Vec<_>>(),
+        version = new_epoch.version,
+        "region split applied"
+    );
+    fsm.region = derived;
+    ctx.results.push(ExecResult::Split {
+        regions: regions.clone(),
+    });
+    Ok(regions)
 }
