@@ -50,6 +50,24 @@ pub struct StoreFsm<EK: KvEngine, ER: RaftLogEngine> {
 const MAX_PENDING_MESSAGES_PER_REGION: usize = 16;
 const MAX_PENDING_REGIONS: usize = 1024;
 
+impl<EK: KvEngine, ER: RaftLogEngine> StoreFsm<EK, ER> {
+    /// Keeps a message for a region that a split this store has not applied yet will create,
+    /// within the bounds on how many are kept.
+    fn keep_for_pending_split(&mut self, msg: RaftMessage) {
+        if self.pending_split_messages.len() >= MAX_PENDING_REGIONS {
+            self.pending_split_messages.clear();
+        }
+        let pending = self
+            .pending_split_messages
+            .entry(msg.region_id)
+            .or_default();
+        if pending.len() >= MAX_PENDING_MESSAGES_PER_REGION {
+            pending.remove(0);
+        }
+        pending.push(msg);
+    }
+}
+
 impl<EK: KvEngine, ER: RaftLogEngine> Fsm for StoreFsm<EK, ER> {
     type Message = StoreMsg;
 
@@ -202,14 +220,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
                     overlaps = other,
                     "message for a region a pending split creates; kept"
                 );
-                if store.pending_split_messages.len() >= MAX_PENDING_REGIONS {
-                    store.pending_split_messages.clear();
-                }
-                let pending = store.pending_split_messages.entry(region_id).or_default();
-                if pending.len() >= MAX_PENDING_MESSAGES_PER_REGION {
-                    pending.remove(0);
-                }
-                pending.push(msg);
+                store.keep_for_pending_split(msg);
             }
             return Ok(());
         }

@@ -219,6 +219,31 @@ pub fn init_split_region<ER: RaftLogEngine>(raft: &ER, region: &metapb::Region) 
     write_initial_raft_state(raft, region)
 }
 
+/// Split keys must be inside the region and ascending, with a new peer id per peer.
+fn check_split_requests(region: &metapb::Region, requests: &[SplitRequest]) -> Result<()> {
+    let mut previous = &region.start_key;
+    for split in requests {
+        if split.split_key <= *previous
+            || (!region.end_key.is_empty() && split.split_key >= region.end_key)
+        {
+            return Err(Error::InvalidRequest(format!(
+                "split key {:?} is not inside region {} or not ascending",
+                split.split_key, region.id
+            )));
+        }
+        if split.new_peer_ids.len() != region.peers.len() {
+            return Err(Error::InvalidRequest(format!(
+                "split of region {} needs {} peer ids, got {}",
+                region.id,
+                region.peers.len(),
+                split.new_peer_ids.len()
+            )));
+        }
+        previous = &split.split_key;
+    }
+    Ok(())
+}
+
 pub(crate) fn exec_batch_split<EK: KvEngine>(
     fsm: &mut ApplyFsm<EK>,
     request: &RaftCmdRequest,
@@ -237,27 +262,8 @@ pub(crate) fn exec_batch_split<EK: KvEngine>(
             "batch split without split keys".into(),
         ));
     }
+    check_split_requests(&fsm.region, &splits.requests)?;
     let mut derived = fsm.region.clone();
-    let mut previous = derived.start_key.clone();
-    for split in &splits.requests {
-        if split.split_key <= previous
-            || (!derived.end_key.is_empty() && split.split_key >= derived.end_key)
-        {
-            return Err(Error::InvalidRequest(format!(
-                "split key {:?} is not inside region {} or not ascending",
-                split.split_key, derived.id
-            )));
-        }
-        if split.new_peer_ids.len() != derived.peers.len() {
-            return Err(Error::InvalidRequest(format!(
-                "split of region {} needs {} peer ids, got {}",
-                derived.id,
-                derived.peers.len(),
-                split.new_peer_ids.len()
-            )));
-        }
-        previous = split.split_key.clone();
-    }
     let epoch = derived.region_epoch.get_or_insert_with(Default::default);
     epoch.version += splits.requests.len() as u64;
     let new_epoch = *epoch;
