@@ -306,3 +306,78 @@ fn a_replica_whose_apply_stopped_recovers_from_a_snapshot() {
     );
     assert_eq!(cluster.stored_raw(c, b"k"), Some(b"lost-on-c".to_vec()));
 }
+
+/// The conf-change boundary: every store crashes after applying a conf change to the data
+/// engine and before its raft side took it. After a restart, raft's configuration comes from
+/// the region state, so the added peer is a member and gets the data.
+#[test]
+fn stores_restart_after_a_crash_between_a_conf_change_and_raft() {
+    let _scenario = fail::FailScenario::setup();
+    let cluster = Cluster::new(ClusterConfig {
+        stores: 4,
+        region_stores: Some(3),
+        ..ClusterConfig::default()
+    });
+    cluster.start();
+    let region_id = cluster.first_region_id();
+    let ids = cluster.store_ids();
+    cluster.must_transfer_leader(region_id, ids[0]);
+    cluster.must_put(b"k", b"v");
+
+    fail::cfg("on_change_peer_before_raft", "return").unwrap();
+    let region = cluster.region_on_store(ids[0], b"k").unwrap();
+    let new_peer = kvproto::metapb::Peer {
+        id: cluster.pd.alloc_id(),
+        store_id: ids[3],
+        ..Default::default()
+    };
+    let request = kvproto::raft_cmdpb::RaftCmdRequest {
+        header: Some(kvproto::raft_cmdpb::RaftRequestHeader {
+            region_id,
+            peer: cluster.leader_of(region_id),
+            region_epoch: region.region_epoch,
+            term: 0,
+        }),
+        requests: Vec::new(),
+        admin_request: Some(kvproto::raft_cmdpb::AdminRequest {
+            cmd_type: kvproto::raft_cmdpb::AdminCmdType::ChangePeer as i32,
+            change_peer: Some(kvproto::raft_cmdpb::ChangePeerRequest {
+                change_type: kvproto::raft_cmdpb::ChangePeerType::AddNode as i32,
+                peer: Some(new_peer),
+            }),
+            ..Default::default()
+        }),
+    };
+    let (sender, done) = crossbeam::channel::bounded(1);
+    let callback = raftstore::Callback::Write(Box::new(move |result| {
+        let _ = sender.send(result);
+    }));
+    cluster.router(ids[0]).unwrap().send_peer(
+        region_id,
+        raftstore::PeerMsg::RaftCommand(Box::new(raftstore::RaftCommand::new(request, callback))),
+    );
+    let response = done.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+    assert!(response.header.unwrap().error.is_none());
+    for store_id in &ids[..3] {
+        cluster.wait_until(Duration::from_secs(10), "the conf change applied", || {
+            load_region_state(cluster.kv(*store_id), region_id)
+                .unwrap()
+                .and_then(|s| s.region)
+                .is_some_and(|r| r.peers.iter().any(|p| p.id == new_peer.id))
+        });
+    }
+    // The raft side has not taken it: the crash window is open.
+    let raft_side = cluster.region_on_store(ids[0], b"k").unwrap();
+    assert!(raft_side.peers.iter().all(|p| p.id != new_peer.id));
+    for store_id in cluster.store_ids() {
+        cluster.stop_store(store_id);
+    }
+    fail::remove("on_change_peer_before_raft");
+    for store_id in cluster.store_ids() {
+        cluster.start_store(store_id);
+    }
+    cluster.must_put(b"k2", b"v2");
+    cluster.wait_until(Duration::from_secs(20), "the added peer's data", || {
+        cluster.stored_raw(ids[3], b"k2") == Some(b"v2".to_vec())
+    });
+}

@@ -109,6 +109,10 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
         conf_change: eraftpb::ConfChange,
         region: metapb::Region,
     ) {
+        // A crash here leaves the conf change in the data engine (the apply batch wrote the
+        // region state) and not in raft's in-memory configuration; at restart raft's
+        // configuration is built from the region state, so both agree again.
+        fail::fail_point!("on_change_peer_before_raft", |_| ());
         let peer = &mut self.fsm.peer;
         if let Err(e) = peer.raft_group.apply_conf_change(&conf_change) {
             warn!(region_id = peer.region_id, error = %e, "raft refused an applied conf change");
