@@ -73,19 +73,10 @@ impl TestPd {
         &self,
         req: pdpb::RegionHeartbeatRequest,
     ) -> Vec<pdpb::RegionHeartbeatResponse> {
-        let Some(region) = req.region else {
+        let Some(info) = RegionInfo::from_heartbeat(req) else {
             return Vec::new();
         };
-        let region_id = region.id;
-        let info = RegionInfo {
-            region,
-            leader: req.leader,
-            down_peers: req.down_peers,
-            pending_peers: req.pending_peers,
-            approximate_size: req.approximate_size,
-            approximate_keys: req.approximate_keys,
-            term: req.term,
-        };
+        let region_id = info.id();
         if let Err(e) = self.cluster.region_heartbeat(info) {
             debug!(region_id, error = %e, "test PD refused a region heartbeat");
         }

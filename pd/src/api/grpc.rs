@@ -145,18 +145,8 @@ fn region_response(info: RegionInfo) -> pdpb::GetRegionResponse {
 }
 
 fn region_info_from_heartbeat(req: pdpb::RegionHeartbeatRequest) -> Result<RegionInfo> {
-    let region = req
-        .region
-        .ok_or_else(|| PdError::invalid("region heartbeat without a region"))?;
-    Ok(RegionInfo {
-        region,
-        leader: req.leader,
-        down_peers: req.down_peers,
-        pending_peers: req.pending_peers,
-        approximate_size: req.approximate_size,
-        approximate_keys: req.approximate_keys,
-        term: req.term,
-    })
+    RegionInfo::from_heartbeat(req)
+        .ok_or_else(|| PdError::invalid("region heartbeat without a region"))
 }
 
 #[tonic::async_trait]

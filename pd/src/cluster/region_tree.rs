@@ -30,6 +30,19 @@ impl RegionInfo {
         }
     }
 
+    /// What a leader's heartbeat reports; `None` for a heartbeat without a region.
+    pub fn from_heartbeat(req: pdpb::RegionHeartbeatRequest) -> Option<Self> {
+        Some(RegionInfo {
+            region: req.region?,
+            leader: req.leader,
+            down_peers: req.down_peers,
+            pending_peers: req.pending_peers,
+            approximate_size: req.approximate_size,
+            approximate_keys: req.approximate_keys,
+            term: req.term,
+        })
+    }
+
     pub fn id(&self) -> u64 {
         self.region.id
     }
