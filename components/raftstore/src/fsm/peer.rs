@@ -174,25 +174,13 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
         self.fsm.peer.record_heartbeat(from.id);
         let answer_from_pending = message.get_msg_type() == MessageType::MsgAppendResponse
             && self.fsm.peer.is_leader()
-            && self
-                .fsm
-                .peer
-                .pending_peers()
-                .iter()
-                .any(|p| p.id == from.id);
+            && self.fsm.peer.is_pending(from.id);
         if let Err(e) = self.fsm.peer.raft_group.step(message) {
             warn!(region_id, error = %e, "raft rejected a message");
         }
         // A replica that needed a snapshot has caught up: PD waits for that to promote a
         // learner, so tell it now rather than at the next heartbeat tick.
-        if answer_from_pending
-            && !self
-                .fsm
-                .peer
-                .pending_peers()
-                .iter()
-                .any(|p| p.id == from.id)
-        {
+        if answer_from_pending && !self.fsm.peer.is_pending(from.id) {
             self.heartbeat_pd();
         }
     }

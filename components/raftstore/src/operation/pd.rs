@@ -46,6 +46,20 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         }
         pending
     }
+
+    /// Whether one other peer lags behind the compaction point, without building the list
+    /// (checked for each append answer a leader gets).
+    pub(crate) fn is_pending(&self, peer_id: u64) -> bool {
+        let truncated = self.raft_group.store().raft_log.truncated().0;
+        peer_id != self.peer.id
+            && self.peer_cache.contains_key(&peer_id)
+            && self
+                .raft_group
+                .raft
+                .prs()
+                .get(peer_id)
+                .is_some_and(|progress| progress.matched < truncated)
+    }
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
