@@ -1,16 +1,17 @@
 //! Raftstore errors, and how each becomes the `errorpb::Error` a client sees.
 
 use kvproto::{errorpb, metapb};
+use types::{RegionId, StoreId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("peer is not leader for region {region_id}, leader may be {leader:?}")]
+    #[error("peer is not leader for {region_id}, leader may be {leader:?}")]
     NotLeader {
-        region_id: u64,
+        region_id: RegionId,
         leader: Option<metapb::Peer>,
     },
-    #[error("region {region_id} not found")]
-    RegionNotFound { region_id: u64 },
+    #[error("{region_id} not found")]
+    RegionNotFound { region_id: RegionId },
     #[error("{message}")]
     EpochNotMatch {
         message: String,
@@ -24,18 +25,18 @@ pub enum Error {
     #[error("stale command")]
     StaleCommand,
     #[error(
-        "store id mismatch: request for store {request_store_id}, this is store {actual_store_id}"
+        "store id mismatch: request for {request_store_id}, this is {actual_store_id}"
     )]
     StoreNotMatch {
-        request_store_id: u64,
-        actual_store_id: u64,
+        request_store_id: StoreId,
+        actual_store_id: StoreId,
     },
-    #[error("raft entry of region {region_id} is too large: {entry_size} bytes")]
-    RaftEntryTooLarge { region_id: u64, entry_size: u64 },
-    #[error("region {region_id} is being removed from this store")]
-    PendingRemove { region_id: u64 },
-    #[error("region {region_id} stopped applying on this store after an error; another replica serves it")]
-    ApplyStopped { region_id: u64 },
+    #[error("raft entry of {region_id} is too large: {entry_size} bytes")]
+    RaftEntryTooLarge { region_id: RegionId, entry_size: u64 },
+    #[error("{region_id} is being removed from this store")]
+    PendingRemove { region_id: RegionId },
+    #[error("{region_id} stopped applying on this store after an error; another replica serves it")]
+    ApplyStopped { region_id: RegionId },
     #[error("raft: {0}")]
     Raft(#[from] raft::Error),
     #[error("engine: {0}")]
@@ -46,11 +47,11 @@ pub enum Error {
     Corrupt { what: String, reason: String },
     /// Raft refused to take a proposal (for example during a leadership transfer); it was
     /// not proposed, so it may be retried.
-    #[error("proposal to region {region_id} dropped by raft: {reason}; retry")]
-    ProposalDropped { region_id: u64, reason: String },
+    #[error("proposal to {region_id} dropped by raft: {reason}; retry")]
+    ProposalDropped { region_id: RegionId, reason: String },
     /// A conf change while another is still pending in raft.
-    #[error("region {region_id} has a pending conf change; retry later")]
-    PendingConfChange { region_id: u64 },
+    #[error("{region_id} has a pending conf change; retry later")]
+    PendingConfChange { region_id: RegionId },
     /// A conf change that does not fit the region (a second peer on a store, removing a
     /// missing peer or the leader).
     #[error("invalid conf change: {0}")]
@@ -59,14 +60,14 @@ pub enum Error {
     #[error("invalid request: {0}")]
     InvalidRequest(String),
     /// A read's read index was not confirmed in time (no quorum answered).
-    #[error("read index of region {region_id} timed out; retry")]
-    ReadIndexTimeout { region_id: u64 },
+    #[error("read index of {region_id} timed out; retry")]
+    ReadIndexTimeout { region_id: RegionId },
     /// A read that was waiting when its peer lost track of it.
     #[error("read abandoned: {0}")]
     ReadAbandoned(&'static str),
     /// The store's region state names no peer of this store.
-    #[error("region {region_id} has no peer on store {store_id}")]
-    PeerNotOnStore { region_id: u64, store_id: u64 },
+    #[error("{region_id} has no peer on {store_id}")]
+    PeerNotOnStore { region_id: RegionId, store_id: StoreId },
     /// A thread of the store could not be started.
     #[error("cannot start {what}: {reason}")]
     Start { what: &'static str, reason: String },
@@ -90,10 +91,15 @@ impl Error {
         };
         match self {
             Error::NotLeader { region_id, leader } => {
-                error.not_leader = Some(errorpb::NotLeader { region_id, leader });
+                error.not_leader = Some(errorpb::NotLeader {
+                    region_id: region_id.get(),
+                    leader,
+                });
             }
             Error::RegionNotFound { region_id } | Error::PendingRemove { region_id } => {
-                error.region_not_found = Some(errorpb::RegionNotFound { region_id });
+                error.region_not_found = Some(errorpb::RegionNotFound {
+                    region_id: region_id.get(),
+                });
             }
             Error::EpochNotMatch {
                 current_regions, ..
@@ -114,8 +120,8 @@ impl Error {
                 actual_store_id,
             } => {
                 error.store_not_match = Some(errorpb::StoreNotMatch {
-                    request_store_id,
-                    actual_store_id,
+                    request_store_id: request_store_id.get(),
+                    actual_store_id: actual_store_id.get(),
                 });
             }
             Error::RaftEntryTooLarge {
@@ -123,7 +129,7 @@ impl Error {
                 entry_size,
             } => {
                 error.raft_entry_too_large = Some(errorpb::RaftEntryTooLarge {
-                    region_id,
+                    region_id: region_id.get(),
                     entry_size,
                 });
             }
@@ -141,7 +147,7 @@ mod tests {
     #[test]
     fn region_errors_fill_their_field() {
         let e = Error::NotLeader {
-            region_id: 2,
+            region_id: RegionId(2),
             leader: Some(metapb::Peer {
                 id: 3,
                 store_id: 1,
@@ -152,7 +158,9 @@ mod tests {
         assert_eq!(e.not_leader.unwrap().leader.unwrap().store_id, 1);
         let e = Error::StaleCommand.into_error_pb();
         assert!(e.stale_command.is_some());
-        let e = Error::ReadIndexTimeout { region_id: 2 }.into_error_pb();
+        let e = Error::ReadIndexTimeout {
+            region_id: RegionId(2),
+        }.into_error_pb();
         assert_eq!(e.message, "read index of region 2 timed out; retry");
         assert!(e.not_leader.is_none());
     }

@@ -8,6 +8,8 @@ use engine_traits::KvEngine;
 use kvproto::raft_cmdpb::RaftRequestHeader;
 use parking_lot::Mutex;
 
+use types::{PeerId, RegionId};
+
 use crate::region_snapshot::RegionSnapshot;
 use crate::store_meta::StoreMeta;
 
@@ -31,14 +33,14 @@ impl<EK: KvEngine> LocalReader<EK> {
             // StoreNotMatch.
             if header
                 .peer
-                .is_some_and(|p| p.store_id != 0 && p.store_id != meta.store_id)
+                .is_some_and(|p| p.store_id != 0 && p.store_id != meta.store_id.get())
             {
                 return None;
             }
-            let delegate = meta.readers.get(&header.region_id)?;
+            let delegate = meta.readers.get(&RegionId(header.region_id))?;
             let peer_id = header.peer.map_or(0, |p| p.id);
             let version = header.region_epoch.map_or(0, |e| e.version);
-            if !delegate.can_read_locally(peer_id, version, Instant::now()) {
+            if !delegate.can_read_locally(PeerId(peer_id), version, Instant::now()) {
                 return None;
             }
             delegate.region.clone()

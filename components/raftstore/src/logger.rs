@@ -1,6 +1,7 @@
 //! Forwards raft-rs's `slog` records to `tracing`, tagged with the region and peer.
 
 use slog::{Drain, OwnedKVList, Record, KV};
+use types::{PeerId, RegionId};
 
 struct TracingDrain;
 
@@ -37,9 +38,9 @@ impl Drain for TracingDrain {
 }
 
 /// A logger for one peer's raft-rs state machine.
-pub fn raft_logger(region_id: u64, peer_id: u64) -> slog::Logger {
+pub fn raft_logger(region_id: RegionId, peer_id: PeerId) -> slog::Logger {
     slog::Logger::root(
         TracingDrain.fuse(),
-        slog::o!("region_id" => region_id, "peer_id" => peer_id),
+        slog::o!("region_id" => region_id.get(), "peer_id" => peer_id.get()),
     )
 }

@@ -19,6 +19,7 @@ use kvproto::raft_cmdpb::{RaftCmdRequest, RaftCmdResponse, RaftResponseHeader};
 use kvproto::raft_serverpb::RaftApplyState;
 use raft::{RawNode, ReadOnlyOption, StateRole};
 use raft_log_engine::RaftLogEngine;
+use types::{PeerId, RegionId};
 
 use crate::errors::Result;
 use crate::fsm::{PollContext, Proposal};
@@ -46,11 +47,11 @@ pub struct ReadyOutcome {
 }
 
 pub struct Peer<EK: KvEngine, ER: RaftLogEngine> {
-    pub region_id: u64,
+    pub region_id: RegionId,
     pub peer: metapb::Peer,
     pub region: Arc<metapb::Region>,
     pub raft_group: RawNode<PeerStorage<EK, ER>>,
-    pub(crate) peer_cache: HashMap<u64, metapb::Peer>,
+    pub(crate) peer_cache: HashMap<PeerId, metapb::Peer>,
     /// Proposed, not yet committed; in index order.
     pub(crate) proposals: VecDeque<Proposal<EK::Snapshot>>,
     pub(crate) pending_reads: VecDeque<PendingRead<EK::Snapshot>>,
@@ -70,7 +71,7 @@ pub struct Peer<EK: KvEngine, ER: RaftLogEngine> {
     /// The highest index handed to the apply FSM.
     pub(crate) committed_sent: u64,
     /// Last time each other peer was heard from, for PD's down peers.
-    pub(crate) peer_heartbeats: HashMap<u64, Instant>,
+    pub(crate) peer_heartbeats: HashMap<PeerId, Instant>,
     pub pending_remove: bool,
     pub approximate_size: u64,
     pub approximate_keys: u64,
@@ -124,10 +125,10 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             read_only_option: ReadOnlyOption::Safe,
             ..Default::default()
         };
-        let logger = raft_logger(region.id, peer.id);
+        let logger = raft_logger(RegionId(region.id), PeerId(peer.id));
         let raft_group = RawNode::new(&raft_cfg, storage, &logger)?;
         let mut p = Peer {
-            region_id: region.id,
+            region_id: RegionId(region.id),
             peer,
             region: Arc::new(region),
             raft_group,
@@ -157,6 +158,10 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         Ok(p)
     }
 
+    pub fn peer_id(&self) -> PeerId {
+        PeerId(self.peer.id)
+    }
+
     pub fn is_leader(&self) -> bool {
         self.raft_group.raft.state == StateRole::Leader
     }
@@ -173,7 +178,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
     pub fn leader(&self) -> Option<metapb::Peer> {
         let leader_id = self.raft_group.raft.leader_id;
         (leader_id != raft::INVALID_ID)
-            .then(|| self.peer_cache.get(&leader_id).copied())
+            .then(|| self.peer_cache.get(&PeerId(leader_id)).copied())
             .flatten()
     }
 
@@ -184,24 +189,18 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
 
     pub(crate) fn refresh_peer_cache(&mut self) {
         for peer in &self.region.peers {
-            self.peer_cache.insert(peer.id, *peer);
+            self.peer_cache.insert(PeerId(peer.id), *peer);
         }
     }
 
     /// Remembers a peer learned from a message, so replies can reach it.
     pub fn insert_peer_cache(&mut self, peer: metapb::Peer) {
-        self.peer_cache.insert(peer.id, peer);
+        self.peer_cache.insert(PeerId(peer.id), peer);
     }
 
-    pub fn record_heartbeat(&mut self, peer_id: u64) {
+    pub fn record_heartbeat(&mut self, peer_id: PeerId) {
         self.peer_heartbeats.insert(peer_id, Instant::now());
     }
-
-    // ---- proposing -----------------------------------------------------------------------
-
-    // ---- reading -------------------------------------------------------------------------
-
-    // ---- ready ---------------------------------------------------------------------------
 
     /// The region as PD should see it, with its epoch; `None` for an uninitialized peer.
     pub fn region_for_pd(&self) -> Option<metapb::Region> {

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use kvproto::metapb;
+use types::{PeerId, RegionId, StoreId};
 
 /// What a local read needs to know about a leader peer (seed: `ReadDelegate`).
 #[derive(Clone, Debug)]
 pub struct ReadDelegate {
     pub region: Arc<metapb::Region>,
-    pub peer_id: u64,
+    pub peer_id: PeerId,
     pub term: u64,
     /// Term of the last applied entry; local reads need it equal to `term`, so that the
     /// leader has applied everything committed before it became leader.
@@ -22,7 +23,7 @@ pub struct ReadDelegate {
 
 impl ReadDelegate {
     /// Whether a read with this epoch version and peer id may be served locally at `now`.
-    pub fn can_read_locally(&self, peer_id: u64, version: u64, now: Instant) -> bool {
+    pub fn can_read_locally(&self, peer_id: PeerId, version: u64, now: Instant) -> bool {
         let epoch_version = self.region.region_epoch.map_or(0, |e| e.version);
         self.peer_id == peer_id
             && epoch_version == version
@@ -33,11 +34,11 @@ impl ReadDelegate {
 
 #[derive(Default)]
 pub struct StoreMeta {
-    pub store_id: u64,
+    pub store_id: StoreId,
     /// Initialized regions by data end key (`keys::data_end_key`), for overlap checks.
-    region_ranges: BTreeMap<Vec<u8>, u64>,
-    pub regions: HashMap<u64, metapb::Region>,
-    pub readers: HashMap<u64, ReadDelegate>,
+    region_ranges: BTreeMap<Vec<u8>, RegionId>,
+    pub regions: HashMap<RegionId, metapb::Region>,
+    pub readers: HashMap<RegionId, ReadDelegate>,
     /// How many times a peer of this store became leader. A new leader may have missed reads
     /// its predecessor served, so async commit brings `max_ts` past a fresh PD timestamp
     /// whenever this moves (see `storage::concurrency_manager`).
@@ -45,7 +46,7 @@ pub struct StoreMeta {
 }
 
 impl StoreMeta {
-    pub fn new(store_id: u64) -> Self {
+    pub fn new(store_id: StoreId) -> Self {
         StoreMeta {
             store_id,
             ..StoreMeta::default()
@@ -54,17 +55,18 @@ impl StoreMeta {
 
     /// Records `region` (initialized) and its range, replacing what was known about it.
     pub fn set_region(&mut self, region: &metapb::Region) {
-        if let Some(old) = self.regions.insert(region.id, region.clone()) {
+        let region_id = RegionId(region.id);
+        if let Some(old) = self.regions.insert(region_id, region.clone()) {
             let old_end = keys::data_end_key(&old.end_key);
-            if self.region_ranges.get(&old_end) == Some(&old.id) {
+            if self.region_ranges.get(&old_end) == Some(&region_id) {
                 self.region_ranges.remove(&old_end);
             }
         }
         self.region_ranges
-            .insert(keys::data_end_key(&region.end_key), region.id);
+            .insert(keys::data_end_key(&region.end_key), region_id);
     }
 
-    pub fn remove_region(&mut self, region_id: u64) {
+    pub fn remove_region(&mut self, region_id: RegionId) {
         if let Some(old) = self.regions.remove(&region_id) {
             let old_end = keys::data_end_key(&old.end_key);
             if self.region_ranges.get(&old_end) == Some(&region_id) {
@@ -76,7 +78,12 @@ impl StoreMeta {
 
     /// Returns an initialized region other than `region_id` whose range overlaps
     /// `[start, end)` (storage keys, empty end unbounded).
-    pub fn overlapping_region(&self, region_id: u64, start: &[u8], end: &[u8]) -> Option<u64> {
+    pub fn overlapping_region(
+        &self,
+        region_id: RegionId,
+        start: &[u8],
+        end: &[u8],
+    ) -> Option<RegionId> {
         let data_start = keys::data_key(start);
         let data_end = keys::data_end_key(end);
         for (region_end, id) in self.region_ranges.range(data_start.clone()..) {
@@ -110,35 +117,35 @@ mod tests {
 
     #[test]
     fn overlaps_are_found() {
-        let mut meta = StoreMeta::new(1);
+        let mut meta = StoreMeta::new(StoreId(1));
         meta.set_region(&region(1, "", "b"));
         meta.set_region(&region(2, "d", ""));
         assert_eq!(
-            meta.overlapping_region(9, "b".as_bytes(), "d".as_bytes()),
+            meta.overlapping_region(RegionId(9), "b".as_bytes(), "d".as_bytes()),
             None
         );
         assert_eq!(
-            meta.overlapping_region(9, "a".as_bytes(), "c".as_bytes()),
-            Some(1)
+            meta.overlapping_region(RegionId(9), "a".as_bytes(), "c".as_bytes()),
+            Some(RegionId(1))
         );
         assert_eq!(
-            meta.overlapping_region(9, "c".as_bytes(), "".as_bytes()),
-            Some(2)
+            meta.overlapping_region(RegionId(9), "c".as_bytes(), "".as_bytes()),
+            Some(RegionId(2))
         );
         assert_eq!(
-            meta.overlapping_region(2, "d".as_bytes(), "".as_bytes()),
+            meta.overlapping_region(RegionId(2), "d".as_bytes(), "".as_bytes()),
             None
         );
         // A split shrinks region 1 and adds region 3.
         meta.set_region(&region(1, "", "a"));
         meta.set_region(&region(3, "a", "b"));
         assert_eq!(
-            meta.overlapping_region(9, "aa".as_bytes(), "ab".as_bytes()),
-            Some(3)
+            meta.overlapping_region(RegionId(9), "aa".as_bytes(), "ab".as_bytes()),
+            Some(RegionId(3))
         );
-        meta.remove_region(3);
+        meta.remove_region(RegionId(3));
         assert_eq!(
-            meta.overlapping_region(9, "aa".as_bytes(), "ab".as_bytes()),
+            meta.overlapping_region(RegionId(9), "aa".as_bytes(), "ab".as_bytes()),
             None
         );
     }

@@ -2,17 +2,18 @@
 
 use kvproto::metapb;
 use kvproto::raft_cmdpb::{AdminCmdType, RaftCmdRequest};
+use types::{PeerId, StoreId};
 
 use crate::errors::{Error, Result};
 
 /// Returns the peer of `region` on `store_id`.
-pub fn find_peer(region: &metapb::Region, store_id: u64) -> Option<&metapb::Peer> {
-    region.peers.iter().find(|p| p.store_id == store_id)
+pub fn find_peer(region: &metapb::Region, store_id: StoreId) -> Option<&metapb::Peer> {
+    region.peers.iter().find(|p| p.store_id == store_id.get())
 }
 
 /// Returns the peer of `region` with id `peer_id`.
-pub fn find_peer_by_id(region: &metapb::Region, peer_id: u64) -> Option<&metapb::Peer> {
-    region.peers.iter().find(|p| p.id == peer_id)
+pub fn find_peer_by_id(region: &metapb::Region, peer_id: PeerId) -> Option<&metapb::Peer> {
+    region.peers.iter().find(|p| p.id == peer_id.get())
 }
 
 /// Which parts of the epoch a command depends on: `(conf_ver, version)`.

@@ -33,6 +33,7 @@ use storage::{Storage, StorageConfig};
 use tokio::net::TcpListener;
 use tracing::info;
 use txn_types::TimeStamp;
+use types::StoreId;
 
 pub use config::Config;
 
@@ -151,12 +152,12 @@ pub async fn run(
         pd_tasks,
         Arc::new(pd_api::GrpcPd(pd.clone())),
         router.clone(),
-        store_id,
+        StoreId(store_id),
         data_dir.clone(),
     ));
-    let store_meta = Arc::new(Mutex::new(StoreMeta::new(store_id)));
+    let store_meta = Arc::new(Mutex::new(StoreMeta::new(StoreId(store_id))));
     let mut system = builder.start(StoreDeps {
-        store_id,
+        store_id: StoreId(store_id),
         kv: kv.clone(),
         raft: raft.clone(),
         trans: Arc::new(trans),

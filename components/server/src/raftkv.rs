@@ -16,6 +16,7 @@ use raftstore::{
     SharedRouter, WriteResult,
 };
 use storage::kv::{BoxFuture, Engine, Error, Modify, RegionSplitter, Result, WriteData};
+use types::RegionId;
 use tokio::sync::oneshot;
 
 /// How long a read waits for raft before it fails (the client retries it). Writes have no
@@ -108,7 +109,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftKv<EK, ER> {
     ) -> Result<()> {
         let msg = PeerMsg::RaftCommand(Box::new(RaftCommand::new(request, callback)));
         self.router
-            .try_send_peer(region_id, msg)
+            .try_send_peer(RegionId(region_id), msg)
             .map_err(|_| region_not_found(region_id))
     }
 }
@@ -228,7 +229,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> RegionSplitter for RaftKv<EK, ER> {
         };
         let sent = self
             .router
-            .try_send_peer(region_id, msg)
+            .try_send_peer(RegionId(region_id), msg)
             .map_err(|_| region_not_found(region_id));
         Box::pin(async move {
             sent?;

@@ -27,7 +27,7 @@ fn refresh_gauges(state: &StatusState) -> (usize, usize, u64) {
     let leaders = meta.readers.len();
     metrics::REGION_COUNT.set(regions as i64);
     metrics::LEADER_COUNT.set(leaders as i64);
-    (regions, leaders, meta.store_id)
+    (regions, leaders, meta.store_id.get())
 }
 
 async fn render_metrics(State(state): State<StatusState>) -> String {

@@ -19,6 +19,7 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tonic::transport::{Channel, Endpoint};
 use tracing::{info, warn};
+use types::{PeerId, RegionId};
 
 /// Raft messages per batch, and bytes of snapshot data per chunk.
 const MAX_BATCH: usize = 128;
@@ -104,7 +105,12 @@ impl<R: RouterHandle> ServerTransport<R> {
 
 fn report_unreachable<R: RouterHandle>(router: &R, msg: &RaftMessage) {
     if let Some(to) = msg.to_peer {
-        router.send_peer(msg.region_id, PeerMsg::Unreachable { to_peer_id: to.id });
+        router.send_peer(
+            RegionId(msg.region_id),
+            PeerMsg::Unreachable {
+                to_peer_id: PeerId(to.id),
+            },
+        );
     }
 }
 
@@ -293,9 +299,9 @@ async fn send_snapshot<R: RouterHandle>(
         Err(status) => warn!(region_id, to_peer_id, %status, "sending snapshot failed"),
     }
     inner.router.send_peer(
-        region_id,
+        RegionId(region_id),
         PeerMsg::SnapshotStatus {
-            to_peer_id,
+            to_peer_id: PeerId(to_peer_id),
             finished,
         },
     );

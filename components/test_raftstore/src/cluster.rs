@@ -28,6 +28,7 @@ use storage::{Storage, StorageConfig};
 use tempfile::TempDir;
 use tracing::info;
 use txn_types::TimeStamp;
+use types::{RegionId, StoreId};
 
 use crate::filter::Filter;
 use crate::pd::{StorePd, TestPd};
@@ -261,13 +262,13 @@ impl Cluster {
             pd_tasks,
             Arc::new(StorePd(self.pd.clone())),
             router.clone(),
-            store_id,
+            StoreId(store_id),
             std::env::temp_dir(),
         ));
-        let store_meta = Arc::new(Mutex::new(StoreMeta::new(store_id)));
+        let store_meta = Arc::new(Mutex::new(StoreMeta::new(StoreId(store_id))));
         let system = builder
             .start(StoreDeps {
-                store_id,
+                store_id: StoreId(store_id),
                 kv: data.kv.clone(),
                 raft: data.raft.clone(),
                 trans: Arc::new(ChannelTransport {
@@ -398,12 +399,12 @@ impl Cluster {
             .values()
             .filter_map(|s| {
                 let meta = s.store_meta.lock();
-                let delegate = meta.readers.get(&region_id)?;
+                let delegate = meta.readers.get(&RegionId(region_id))?;
                 let peer = delegate
                     .region
                     .peers
                     .iter()
-                    .find(|p| p.id == delegate.peer_id)
+                    .find(|p| p.id == delegate.peer_id.get())
                     .copied()?;
                 Some((delegate.term, peer))
             })
@@ -423,7 +424,7 @@ impl Cluster {
                     s.store_meta
                         .lock()
                         .readers
-                        .get(&region_id)
+                        .get(&RegionId(region_id))
                         .is_none_or(|d| d.lease_expire.is_none_or(|e| e <= Instant::now()))
                 })
             },
@@ -497,7 +498,7 @@ impl Cluster {
             if let Some(router) = self.router(leader.store_id) {
                 let callback = Callback::Write(Box::new(|_| {}));
                 router.send_peer(
-                    region_id,
+                    RegionId(region_id),
                     PeerMsg::RaftCommand(Box::new(RaftCommand::new(request, callback))),
                 );
             }
@@ -517,7 +518,7 @@ impl Cluster {
         self.router(leader.store_id)
             .expect("the leader's store runs")
             .send_peer(
-                region_id,
+                RegionId(region_id),
                 PeerMsg::SplitRegion {
                     region_epoch: region.region_epoch.unwrap_or_default(),
                     split_keys: vec![key.to_vec()],
@@ -639,7 +640,7 @@ impl Cluster {
             let _ = sender.send(result);
         }));
         self.router(leader.store_id)?.send_peer(
-            region.id,
+            RegionId(region.id),
             PeerMsg::RaftCommand(Box::new(RaftCommand::new(request, callback))),
         );
         match done
@@ -657,7 +658,7 @@ impl Cluster {
     fn region_by_id_on(&self, store_id: u64, region_id: u64) -> Option<metapb::Region> {
         let running = self.running.read();
         let meta = running.get(&store_id)?.store_meta.lock();
-        meta.regions.get(&region_id).cloned()
+        meta.regions.get(&RegionId(region_id)).cloned()
     }
 
     /// Sends a request for `key` the way a client does: to the region's leader, retrying on

@@ -15,6 +15,7 @@ use kvproto::raft_serverpb::RaftMessage;
 use parking_lot::RwLock;
 use raft_log_engine::RaftEngineLog;
 use raftstore::{PeerMsg, RouterHandle, SharedRouter, Transport};
+use types::{PeerId, RegionId};
 
 use crate::filter::{Filter, Verdict};
 
@@ -150,9 +151,9 @@ impl Network {
         let Some(router) = self.router(to) else {
             if let (Some(sender), Some(to_peer)) = (self.router(from), msg.to_peer) {
                 sender.send_peer(
-                    msg.region_id,
+                    RegionId(msg.region_id),
                     PeerMsg::Unreachable {
-                        to_peer_id: to_peer.id,
+                        to_peer_id: PeerId(to_peer.id),
                     },
                 );
             }
@@ -171,9 +172,9 @@ impl Network {
     fn report_snapshot(&self, from: u64, msg: &RaftMessage, finished: bool) {
         if let (Some(sender), Some(to_peer)) = (self.router(from), msg.to_peer) {
             sender.send_peer(
-                msg.region_id,
+                RegionId(msg.region_id),
                 PeerMsg::SnapshotStatus {
-                    to_peer_id: to_peer.id,
+                    to_peer_id: PeerId(to_peer.id),
                     finished,
                 },
             );

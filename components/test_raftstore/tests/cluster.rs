@@ -120,7 +120,7 @@ fn a_read_index_read_does_not_wait_for_a_tick() {
     cluster
         .router(store_id)
         .unwrap()
-        .send_peer(region_id, raftstore::PeerMsg::Campaign);
+        .send_peer(types::RegionId(region_id), raftstore::PeerMsg::Campaign);
     let leader = cluster.wait_leader(region_id);
     assert_eq!(leader.store_id, store_id);
     let storage = cluster.storage(store_id).unwrap();

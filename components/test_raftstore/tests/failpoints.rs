@@ -151,7 +151,7 @@ fn a_leader_with_an_unapplied_split_serves_no_lease_reads() {
     fail::cfg(&hold, "pause").unwrap();
     let (sender, split_done) = crossbeam::channel::bounded(1);
     cluster.router(a).unwrap().send_peer(
-        region_id,
+        types::RegionId(region_id),
         raftstore::PeerMsg::SplitRegion {
             region_epoch: region.region_epoch.unwrap(),
             split_keys: vec![b"m".to_vec()],
@@ -353,7 +353,7 @@ fn stores_restart_after_a_crash_between_a_conf_change_and_raft() {
         let _ = sender.send(result);
     }));
     cluster.router(ids[0]).unwrap().send_peer(
-        region_id,
+        types::RegionId(region_id),
         raftstore::PeerMsg::RaftCommand(Box::new(raftstore::RaftCommand::new(request, callback))),
     );
     let response = done.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();

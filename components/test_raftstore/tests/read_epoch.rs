@@ -53,7 +53,7 @@ fn a_read_index_read_fails_if_the_region_split_meanwhile() {
 
     let (sender, split_done) = crossbeam::channel::bounded(1);
     cluster.router(a).unwrap().send_peer(
-        region_id,
+        types::RegionId(region_id),
         PeerMsg::SplitRegion {
             region_epoch: region.region_epoch.unwrap(),
             split_keys: vec![b"m".to_vec()],

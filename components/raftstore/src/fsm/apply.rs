@@ -23,7 +23,7 @@ use raft::eraftpb::{ConfChange, Entry, EntryType};
 use raft_log_engine::RaftLogEngine;
 use tracing::{error, warn};
 
-use types::{LogIndex, Term};
+use types::{LogIndex, PeerId, RegionId, Term};
 
 use crate::errors::{Error, Result};
 use crate::fsm::store::RaftRouter;
@@ -55,7 +55,7 @@ pub enum ApplyMsg<S: engine_traits::Snapshot> {
     Snapshot {
         region: metapb::Region,
         apply_state: RaftApplyState,
-        peer_id: u64,
+        peer_id: PeerId,
     },
     /// The peer is destroyed: answer what is left and stop.
     Destroy,
@@ -63,7 +63,7 @@ pub enum ApplyMsg<S: engine_traits::Snapshot> {
 
 pub struct ApplyFsm<EK: KvEngine> {
     pub(crate) region: metapb::Region,
-    pub(crate) peer_id: u64,
+    pub(crate) peer_id: PeerId,
     pub(crate) apply_state: RaftApplyState,
     pub(crate) pending: VecDeque<Proposal<EK::Snapshot>>,
     pub(crate) receiver: Receiver<ApplyMsg<EK::Snapshot>>,
@@ -82,7 +82,7 @@ impl<EK: KvEngine> ApplyFsm<EK> {
     /// Returns the FSM and its mailbox.
     pub fn create(
         region: metapb::Region,
-        peer_id: u64,
+        peer_id: PeerId,
         apply_state: RaftApplyState,
     ) -> (BasicMailbox<ApplyFsm<EK>>, u64) {
         let (sender, receiver) = crossbeam::channel::unbounded();
@@ -298,7 +298,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> ApplyPoller<EK, ER> {
             self.stop_on_error(fsm);
             // The entries are committed: other replicas apply them even though this one failed.
             let undetermined = Undetermined {
-                region_id: fsm.region.id,
+                region_id: RegionId(fsm.region.id),
                 reason: "this replica failed to write the applied entry",
             };
             for (callback, _) in ctx.callbacks {
@@ -310,7 +310,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> ApplyPoller<EK, ER> {
             callback.invoke_with_response(response);
         }
         let res = ApplyRes {
-            region_id: fsm.region.id,
+            region_id: RegionId(fsm.region.id),
             apply_state: fsm.apply_state,
             exec_results: ctx.results,
             written_bytes: ctx.written_bytes,
@@ -347,7 +347,7 @@ fn take_proposal<EK: KvEngine>(
         let proposal = fsm.pending.pop_front().expect("front exists");
         if proposal.index < index {
             let undetermined = Undetermined {
-                region_id: fsm.region.id,
+                region_id: RegionId(fsm.region.id),
                 reason: "its log entry was replaced by a snapshot before this replica applied it",
             };
             proposal
@@ -366,7 +366,7 @@ fn take_proposal<EK: KvEngine>(
 
 fn stopped_undetermined(region_id: u64) -> Undetermined {
     Undetermined {
-        region_id,
+        region_id: RegionId(region_id),
         reason: "the replica was destroyed or stopped applying before the entry's fate was known",
     }
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use engine_traits::KvEngine;
 use parking_lot::Mutex;
 use raft_log_engine::RaftLogEngine;
+use types::StoreId;
 
 use crate::config::Config;
 use crate::pd::PdScheduler;
@@ -24,7 +25,7 @@ pub use store::{RaftRouter, StoreFsm};
 
 /// What every handler of the raft poller works with.
 pub struct PollContext<EK: KvEngine, ER: RaftLogEngine> {
-    pub store_id: u64,
+    pub store_id: StoreId,
     pub cfg: Arc<Config>,
     pub kv: EK,
     pub raft: ER,

@@ -11,6 +11,8 @@ use raft::SnapshotStatus;
 use raft_log_engine::RaftLogEngine;
 use tracing::{error, info, warn};
 
+use types::PeerId;
+
 use crate::errors::Error;
 use crate::fsm::{ApplyFsm, PollContext};
 use crate::msg::{ExecResult, PeerMsg, PeerTick};
@@ -48,7 +50,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsm<EK, ER> {
     }
 
     pub fn region_id(&self) -> u64 {
-        self.peer.region_id
+        self.peer.region_id.get()
     }
 }
 
@@ -68,7 +70,7 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
             if let PeerMsg::RaftCommand(cmd) = msg {
                 cmd.callback.invoke_with_error(
                     Error::RegionNotFound {
-                        region_id: self.fsm.region_id(),
+                        region_id: self.fsm.peer.region_id,
                     },
                     0,
                 );
@@ -92,10 +94,10 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
                 } else {
                     SnapshotStatus::Failure
                 };
-                self.fsm.peer.raft_group.report_snapshot(to_peer_id, status);
+                self.fsm.peer.raft_group.report_snapshot(to_peer_id.get(), status);
             }
             PeerMsg::Unreachable { to_peer_id } => {
-                self.fsm.peer.raft_group.report_unreachable(to_peer_id);
+                self.fsm.peer.raft_group.report_unreachable(to_peer_id.get());
             }
             PeerMsg::PdOperator(resp) => self.on_pd_operator(*resp),
             PeerMsg::SplitIds {
@@ -171,16 +173,16 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
             }
         }
         self.fsm.peer.insert_peer_cache(from);
-        self.fsm.peer.record_heartbeat(from.id);
+        self.fsm.peer.record_heartbeat(PeerId(from.id));
         let answer_from_pending = message.get_msg_type() == MessageType::MsgAppendResponse
             && self.fsm.peer.is_leader()
-            && self.fsm.peer.is_pending(from.id);
+            && self.fsm.peer.is_pending(PeerId(from.id));
         if let Err(e) = self.fsm.peer.raft_group.step(message) {
             warn!(region_id, error = %e, "raft rejected a message");
         }
         // A replica that needed a snapshot has caught up: PD waits for that to promote a
         // learner, so tell it now rather than at the next heartbeat tick.
-        if answer_from_pending && !self.fsm.peer.is_pending(from.id) {
+        if answer_from_pending && !self.fsm.peer.is_pending(PeerId(from.id)) {
             self.heartbeat_pd();
         }
     }

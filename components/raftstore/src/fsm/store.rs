@@ -20,6 +20,7 @@ use protobuf::Message as _;
 use raft::eraftpb;
 use raft_log_engine::RaftLogEngine;
 use tracing::{debug, error, info, warn};
+use types::{RegionId, StoreId};
 
 use crate::config::Config;
 use crate::errors::{Error, Result};
@@ -150,7 +151,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
                 }
             }
             StoreMsg::PeerDestroyed { region_id, peer_id } => {
-                info!(region_id, peer_id, "peer destroyed");
+                info!(region_id = region_id.get(), peer_id = peer_id.get(), "peer destroyed");
             }
             StoreMsg::StoreHeartbeatTick => {
                 let (region_count, leader_count) = {
@@ -184,7 +185,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
         let Some(to_peer) = msg.to_peer else {
             return Ok(());
         };
-        if to_peer.store_id != self.ctx.store_id || msg.is_tombstone {
+        if to_peer.store_id != self.ctx.store_id.get() || msg.is_tombstone {
             return Ok(());
         }
         let raft_msg = eraftpb::Message::parse_from_bytes(&msg.message)
@@ -208,7 +209,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
         }
         let overlapping = {
             let meta = self.ctx.store_meta.lock();
-            meta.overlapping_region(region_id, &msg.start_key, &msg.end_key)
+            meta.overlapping_region(RegionId(region_id), &msg.start_key, &msg.end_key)
                 .map(|other| (other, meta.regions[&other].region_epoch.unwrap_or_default()))
         };
         if let Some((other, epoch)) = overlapping {
@@ -217,7 +218,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
             if msg.region_epoch.unwrap_or_default().version > epoch.version {
                 debug!(
                     region_id,
-                    overlaps = other,
+                    overlaps = other.get(),
                     "message for a region a pending split creates; kept"
                 );
                 store.keep_for_pending_split(msg);
@@ -254,7 +255,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
     }
 
     fn create_split_peer(&mut self, region: &metapb::Region, campaign: bool) -> Result<()> {
-        if self.ctx.store_meta.lock().regions.contains_key(&region.id) {
+        if self.ctx.store_meta.lock().regions.contains_key(&RegionId(region.id)) {
             // Already initialized here, by a snapshot that arrived before the split applied.
             return Ok(());
         }
@@ -348,7 +349,7 @@ pub fn create_raft_system<EK: KvEngine, ER: RaftLogEngine>(
 
 /// What a store needs to start its raft system.
 pub struct StoreDeps<EK: KvEngine, ER: RaftLogEngine> {
-    pub store_id: u64,
+    pub store_id: StoreId,
     pub kv: EK,
     pub raft: ER,
     pub trans: Arc<dyn Transport>,
@@ -414,7 +415,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftSystemBuilder<EK, ER> {
             applies.push((region.id, apply));
         }
         info!(
-            store_id = deps.store_id,
+            store_id = deps.store_id.get(),
             regions = peers.len(),
             "raftstore starting"
         );

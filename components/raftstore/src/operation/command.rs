@@ -8,7 +8,7 @@ use kvproto::raft_cmdpb::{AdminCmdType, CmdType, RaftCmdRequest};
 use prost::Message as _;
 use raft_log_engine::RaftLogEngine;
 
-use types::{LogIndex, Term};
+use types::{LogIndex, StoreId, Term};
 
 use crate::errors::{Error, Result};
 use crate::fsm::{PollContext, Proposal};
@@ -52,9 +52,9 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         request: &RaftCmdRequest,
     ) -> Result<()> {
         if let Some(peer) = request.header.as_ref().and_then(|h| h.peer) {
-            if peer.store_id != 0 && peer.store_id != ctx.store_id {
+            if peer.store_id != 0 && peer.store_id != ctx.store_id.get() {
                 return Err(Error::StoreNotMatch {
-                    request_store_id: peer.store_id,
+                    request_store_id: StoreId(peer.store_id),
                     actual_store_id: ctx.store_id,
                 });
             }

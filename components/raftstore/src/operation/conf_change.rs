@@ -12,6 +12,8 @@ use raft::eraftpb::{self, ConfChange, ConfChangeType};
 use raft_log_engine::RaftLogEngine;
 use tracing::{info, warn};
 
+use types::{PeerId, StoreId};
+
 use crate::errors::{Error, Result};
 use crate::fsm::apply::{put_region_state, ApplyContext};
 use crate::fsm::peer::PeerFsmDelegate;
@@ -45,7 +47,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         cc.node_id = peer.id;
         let data = request.encode_to_vec();
         cc.context = data.clone().into();
-        info!(region_id = self.region_id, change = ?change.change_type(), peer_id = peer.id, store_id = peer.store_id, "proposing conf change");
+        info!(region_id = self.region_id.get(), change = ?change.change_type(), peer_id = peer.id, store_id = peer.store_id, "proposing conf change");
         crate::metrics::PROPOSALS
             .with_label_values(&["conf_change"])
             .inc();
@@ -70,7 +72,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
                 region_id: self.region_id,
             });
         }
-        let existing = util::find_peer(&self.region, peer.store_id);
+        let existing = util::find_peer(&self.region, StoreId(peer.store_id));
         match change.change_type() {
             // Adding a voter where the store has this very peer as a learner promotes it.
             ChangePeerType::AddNode
@@ -86,7 +88,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
                 }
             }
             ChangePeerType::RemoveNode => {
-                if util::find_peer_by_id(&self.region, peer.id).is_none() {
+                if util::find_peer_by_id(&self.region, PeerId(peer.id)).is_none() {
                     return Err(Error::InvalidConfChange(format!(
                         "peer {} is not in region {}",
                         peer.id, self.region_id
@@ -115,7 +117,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
         fail::fail_point!("on_change_peer_before_raft", |_| ());
         let peer = &mut self.fsm.peer;
         if let Err(e) = peer.raft_group.apply_conf_change(&conf_change) {
-            warn!(region_id = peer.region_id, error = %e, "raft refused an applied conf change");
+            warn!(region_id = peer.region_id.get(), error = %e, "raft refused an applied conf change");
         }
         let removed_self = conf_change.get_change_type() == ConfChangeType::RemoveNode
             && conf_change.node_id == peer.peer.id;
@@ -172,7 +174,7 @@ pub(crate) fn exec_change_peer<EK: KvEngine>(
             }),
         },
         ChangePeerType::AddLearnerNode => {
-            if util::find_peer_by_id(&region, peer.id).is_none() {
+            if util::find_peer_by_id(&region, PeerId(peer.id)).is_none() {
                 region.peers.push(metapb::Peer {
                     role: metapb::PeerRole::Learner as i32,
                     ..peer
@@ -186,7 +188,7 @@ pub(crate) fn exec_change_peer<EK: KvEngine>(
         epoch.conf_ver += 1;
         epoch.conf_ver
     };
-    let state = if peer.id == fsm.peer_id && change.change_type() == ChangePeerType::RemoveNode {
+    let state = if peer.id == fsm.peer_id.get() && change.change_type() == ChangePeerType::RemoveNode {
         PeerState::Tombstone
     } else {
         PeerState::Normal

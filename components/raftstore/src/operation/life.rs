@@ -8,7 +8,7 @@ use kvproto::raft_serverpb::{PeerState, RaftApplyState, RaftMessage, RegionLocal
 use prost::Message as _;
 use raft_log_engine::{clear_region, RaftLogEngine};
 use tracing::{error, info};
-use types::RegionId;
+use types::{PeerId, RegionId};
 
 use crate::errors::{Error, Result};
 use crate::fsm::peer::{Mailboxes, PeerFsmDelegate};
@@ -66,11 +66,11 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsm<EK, ER> {
     pub fn create(ctx: &PollContext<EK, ER>, region: metapb::Region) -> Result<Mailboxes<EK, ER>> {
         let peer =
             *util::find_peer(&region, ctx.store_id).ok_or_else(|| Error::PeerNotOnStore {
-                region_id: region.id,
+                region_id: RegionId(region.id),
                 store_id: ctx.store_id,
             })?;
         let apply_state = load_apply_state(&ctx.kv, region.id)?.ok_or(Error::RegionNotFound {
-            region_id: region.id,
+            region_id: RegionId(region.id),
         })?;
         Self::build(ctx, region, peer, apply_state)
     }
@@ -107,7 +107,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsm<EK, ER> {
         peer: metapb::Peer,
         apply_state: RaftApplyState,
     ) -> Result<Mailboxes<EK, ER>> {
-        let (apply_mailbox, _) = ApplyFsm::create(region.clone(), peer.id, apply_state);
+        let (apply_mailbox, _) = ApplyFsm::create(region.clone(), PeerId(peer.id), apply_state);
         let peer = Peer::new(ctx, region, peer, &apply_state)?;
         let (sender, receiver) = crossbeam::channel::unbounded();
         let fsm = PeerFsm {
@@ -124,7 +124,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
     /// A message from a peer that the region no longer has (its epoch is older than ours).
     pub(crate) fn is_from_removed_peer(&self, msg: &RaftMessage, from: &metapb::Peer) -> bool {
         let region = &self.fsm.peer.region;
-        if !self.fsm.peer.is_initialized() || util::find_peer_by_id(region, from.id).is_some() {
+        if !self.fsm.peer.is_initialized() || util::find_peer_by_id(region, PeerId(from.id)).is_some() {
             return false;
         }
         let ours = region.region_epoch.unwrap_or_default();
@@ -169,29 +169,20 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
     pub fn destroy(&mut self, clean: bool) {
         let peer = &mut self.fsm.peer;
         let region_id = peer.region_id;
-        let peer_id = peer.peer.id;
+        let peer_id = peer.peer_id();
         peer.pending_remove = true;
         peer.fail_pending(|| Error::RegionNotFound { region_id });
         peer.abandon_proposals("the replica was destroyed before the entry was committed");
         let _ = self
             .ctx
             .apply_router
-            .force_send(region_id, ApplyMsg::Destroy);
+            .force_send(region_id.get(), ApplyMsg::Destroy);
         if clean {
             if let Err(e) = self.clean_up() {
-                error!(region_id, error = %e, "failed to clean up a destroyed peer");
+                error!(region_id = region_id.get(), error = %e, "failed to clean up a destroyed peer");
             }
         }
-        {
-            let mut meta = self.ctx.store_meta.lock();
-            if meta
-                .regions
-                .get(&region_id)
-                .is_some_and(|r| r.id == region_id)
-            {
-                meta.remove_region(region_id);
-            }
-        }
+        self.ctx.store_meta.lock().remove_region(region_id);
         let _ = self
             .ctx
             .router
@@ -206,7 +197,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
         if peer.is_initialized() {
             // No other region on this store owns this range: deleting the data is safe.
             let overlap = self.ctx.store_meta.lock().overlapping_region(
-                region.id,
+                peer.region_id,
                 &region.start_key,
                 &region.end_key,
             );

@@ -12,6 +12,8 @@ use kvproto::raft_cmdpb::{
 use raft_log_engine::RaftLogEngine;
 use tracing::info;
 
+use types::PeerId;
+
 use crate::fsm::peer::PeerFsmDelegate;
 use crate::msg::Callback;
 use crate::pd::{PdTask, RegionHeartbeat};
@@ -26,7 +28,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             .iter()
             .filter(|p| p.id != self.peer.id)
             .filter_map(|p| {
-                let last = self.peer_heartbeats.get(&p.id)?;
+                let last = self.peer_heartbeats.get(&PeerId(p.id))?;
                 let silent = now.saturating_duration_since(*last);
                 (silent >= threshold).then_some((*p, silent.as_secs()))
             })
@@ -39,7 +41,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         let mut pending = Vec::new();
         for (id, progress) in self.raft_group.raft.prs().iter() {
             if *id != self.peer.id && progress.matched < truncated {
-                if let Some(peer) = self.peer_cache.get(id) {
+                if let Some(peer) = self.peer_cache.get(&PeerId(*id)) {
                     pending.push(*peer);
                 }
             }
@@ -49,15 +51,15 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
 
     /// Whether one other peer lags behind the compaction point, without building the list
     /// (checked for each append answer a leader gets).
-    pub(crate) fn is_pending(&self, peer_id: u64) -> bool {
+    pub(crate) fn is_pending(&self, peer_id: PeerId) -> bool {
         let truncated = self.raft_group.store().raft_log.truncated().0;
-        peer_id != self.peer.id
+        peer_id != self.peer_id()
             && self.peer_cache.contains_key(&peer_id)
             && self
                 .raft_group
                 .raft
                 .prs()
-                .get(peer_id)
+                .get(peer_id.get())
                 .is_some_and(|progress| progress.matched < truncated)
     }
 }
@@ -105,7 +107,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
         let peer = &self.fsm.peer;
         RaftCmdRequest {
             header: Some(RaftRequestHeader {
-                region_id: peer.region_id,
+                region_id: peer.region_id.get(),
                 peer: Some(peer.peer),
                 region_epoch: peer.region.region_epoch,
                 term: peer.term(),

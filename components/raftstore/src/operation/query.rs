@@ -45,7 +45,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
                 self.region_id,
                 ReadDelegate {
                     region: self.region.clone(),
-                    peer_id: self.peer.id,
+                    peer_id: self.peer_id(),
                     term: self.term(),
                     applied_term: self.applied_term,
                     lease_expire: self.lease_expire,

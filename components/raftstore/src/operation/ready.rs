@@ -12,6 +12,8 @@ use raft::{StateRole, Storage as _};
 use raft_log_engine::RaftLogEngine;
 use tracing::{debug, info, warn};
 
+use types::PeerId;
+
 use crate::errors::{Error, Result};
 use crate::fsm::{ApplyMsg, ApplyTask, PollContext};
 use crate::peer::{Peer, ReadyOutcome, PROPOSAL_CONTEXT_SPLIT};
@@ -80,7 +82,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
     pub(crate) fn on_role_changed(&mut self, ctx: &PollContext<EK, ER>) {
         if self.is_leader() {
             info!(
-                region_id = self.region_id,
+                region_id = self.region_id.get(),
                 peer_id = self.peer.id,
                 term = self.term(),
                 "became leader"
@@ -88,7 +90,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             self.peer_heartbeats.clear();
             let now = Instant::now();
             for peer in &self.region.peers {
-                self.peer_heartbeats.insert(peer.id, now);
+                self.peer_heartbeats.insert(PeerId(peer.id), now);
             }
             ctx.store_meta.lock().leader_changes += 1;
         } else {
@@ -147,17 +149,17 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             entries,
             proposals,
         });
-        if let Err(e) = ctx.apply_router.force_send(self.region_id, task) {
-            warn!(region_id = self.region_id, error = ?e, "apply fsm is gone; committed entries dropped");
+        if let Err(e) = ctx.apply_router.force_send(self.region_id.get(), task) {
+            warn!(region_id = self.region_id.get(), error = ?e, "apply fsm is gone; committed entries dropped");
         }
     }
 
     /// Sends raft-rs messages to the other peers.
     pub fn send_messages(&mut self, ctx: &PollContext<EK, ER>, messages: Vec<eraftpb::Message>) {
         for message in messages {
-            let Some(to_peer) = self.peer_cache.get(&message.to).copied() else {
+            let Some(to_peer) = self.peer_cache.get(&PeerId(message.to)).copied() else {
                 debug!(
-                    region_id = self.region_id,
+                    region_id = self.region_id.get(),
                     to = message.to,
                     "no address for raft message; dropped"
                 );
@@ -166,7 +168,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             let is_snapshot = message.get_msg_type() == MessageType::MsgSnapshot;
             if is_snapshot {
                 info!(
-                    region_id = self.region_id,
+                    region_id = self.region_id.get(),
                     to_peer = to_peer.id,
                     index = message.get_snapshot().get_metadata().index,
                     "sending snapshot"
@@ -175,12 +177,12 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             let bytes = match message.write_to_bytes() {
                 Ok(bytes) => bytes,
                 Err(e) => {
-                    warn!(region_id = self.region_id, error = %e, "cannot encode raft message");
+                    warn!(region_id = self.region_id.get(), error = %e, "cannot encode raft message");
                     continue;
                 }
             };
             let msg = RaftMessage {
-                region_id: self.region_id,
+                region_id: self.region_id.get(),
                 from_peer: Some(self.peer),
                 to_peer: Some(to_peer),
                 message: bytes,
@@ -244,7 +246,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             return Ok(());
         }
         self.raft_group.store().raft_log.compact(compact_to)?;
-        debug!(region_id = self.region_id, compact_to, "raft log compacted");
+        debug!(region_id = self.region_id.get(), compact_to, "raft log compacted");
         Ok(())
     }
 }

@@ -8,6 +8,7 @@ use raft::eraftpb::{self};
 use raft::Storage as _;
 use raft_log_engine::RaftLogEngine;
 use tracing::{info, warn};
+use types::RegionId;
 
 use crate::errors::Result;
 use crate::fsm::peer::PeerFsmDelegate;
@@ -35,7 +36,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             .raft_log
             .apply_snapshot(snapshot.get_metadata())?;
         info!(
-            region_id = self.region_id,
+            region_id = self.region_id.get(),
             index = apply_state.applied_index,
             start = ?region.start_key,
             end = ?region.end_key,
@@ -54,11 +55,11 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         ctx.store_meta.lock().set_region(&region);
         if self.apply_stopped {
             // The stopped apply FSM is gone: a new one starts from the snapshot.
-            let (mailbox, _) = ApplyFsm::create(region, self.peer.id, apply_state);
-            ctx.apply_router.register(self.region_id, mailbox);
+            let (mailbox, _) = ApplyFsm::create(region, self.peer_id(), apply_state);
+            ctx.apply_router.register(self.region_id.get(), mailbox);
             self.apply_stopped = false;
             info!(
-                region_id = self.region_id,
+                region_id = self.region_id.get(),
                 "apply restarted from a snapshot"
             );
             return Ok(());
@@ -66,11 +67,11 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         let reset = ApplyMsg::Snapshot {
             region,
             apply_state,
-            peer_id: self.peer.id,
+            peer_id: self.peer_id(),
         };
-        if ctx.apply_router.force_send(self.region_id, reset).is_err() {
+        if ctx.apply_router.force_send(self.region_id.get(), reset).is_err() {
             warn!(
-                region_id = self.region_id,
+                region_id = self.region_id.get(),
                 "apply fsm is gone; snapshot state not forwarded"
             );
         }
@@ -132,10 +133,10 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
             ));
         }
         let overlap = self.ctx.store_meta.lock().overlapping_region(
-            region_id,
+            RegionId(region_id),
             &snap_region.start_key,
             &snap_region.end_key,
         );
-        overlap.map(|other| format!("its range overlaps region {other} on this store"))
+        overlap.map(|other| format!("its range overlaps {other} on this store"))
     }
 }

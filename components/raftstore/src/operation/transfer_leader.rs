@@ -21,7 +21,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             return;
         };
         info!(
-            region_id = self.region_id,
+            region_id = self.region_id.get(),
             to_peer = peer.id,
             "transferring leadership"
         );

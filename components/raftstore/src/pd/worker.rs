@@ -11,6 +11,7 @@ use kvproto::{metapb, pdpb};
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
+use types::{RegionId, StoreId};
 
 use super::PdApi;
 use crate::msg::PeerMsg;
@@ -98,7 +99,7 @@ pub async fn run_pd_worker<R: RouterHandle>(
     mut tasks: mpsc::UnboundedReceiver<PdTask>,
     pd: Arc<dyn PdApi>,
     router: R,
-    store_id: u64,
+    store_id: StoreId,
     data_dir: PathBuf,
 ) {
     let heartbeat_sender: HeartbeatSender = Arc::default();
@@ -119,7 +120,7 @@ pub async fn run_pd_worker<R: RouterHandle>(
             } => {
                 let (capacity, available) = disk_stats(&data_dir);
                 let stats = pdpb::StoreStats {
-                    store_id,
+                    store_id: store_id.get(),
                     capacity,
                     available,
                     used_size: capacity.saturating_sub(available),
@@ -196,7 +197,7 @@ async fn ask_batch_split<R: RouterHandle>(
                 ids,
                 callback,
             };
-            router.send_peer(region.id, msg);
+            router.send_peer(RegionId(region.id), msg);
         }
         Err(e) => {
             warn!(region_id = region.id, error = %e, "asking PD for split ids failed");
@@ -246,5 +247,5 @@ fn route_operator<R: RouterHandle>(router: &R, resp: pdpb::RegionHeartbeatRespon
     if resp.region_id == 0 {
         return;
     }
-    router.send_peer(resp.region_id, PeerMsg::PdOperator(Box::new(resp)));
+    router.send_peer(RegionId(resp.region_id), PeerMsg::PdOperator(Box::new(resp)));
 }

@@ -7,6 +7,8 @@ use kvproto::raft_cmdpb::{RaftCmdRequest, RaftCmdResponse};
 use kvproto::raft_serverpb::{RaftApplyState, RaftMessage};
 use kvproto::{metapb, pdpb};
 
+use types::{PeerId, RegionId};
+
 use crate::errors::Error;
 use crate::region_snapshot::RegionSnapshot;
 
@@ -22,9 +24,9 @@ pub struct ReadResponse<S: Snapshot> {
 /// snapshot replaced the log that held it). It must reach the client as an error that is not
 /// retried blindly, and never as a region error.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("the outcome of a write to region {region_id} is undetermined: {reason}")]
+#[error("the outcome of a write to {region_id} is undetermined: {reason}")]
 pub struct Undetermined {
-    pub region_id: u64,
+    pub region_id: RegionId,
     pub reason: &'static str,
 }
 
@@ -126,7 +128,7 @@ pub enum ExecResult {
 /// Progress reported by a region's apply FSM.
 #[derive(Debug)]
 pub struct ApplyRes {
-    pub region_id: u64,
+    pub region_id: RegionId,
     pub apply_state: RaftApplyState,
     pub exec_results: Vec<ExecResult>,
     /// Raft entry bytes and keys written, for statistics.
@@ -144,12 +146,12 @@ pub enum PeerMsg<S: Snapshot> {
     ApplyRes(Box<ApplyRes>),
     /// Sending a snapshot to `to_peer_id` ended.
     SnapshotStatus {
-        to_peer_id: u64,
+        to_peer_id: PeerId,
         finished: bool,
     },
     /// A message to `to_peer_id` could not be delivered.
     Unreachable {
-        to_peer_id: u64,
+        to_peer_id: PeerId,
     },
     /// An operator from PD for this region (change peer, transfer leader, split).
     PdOperator(Box<pdpb::RegionHeartbeatResponse>),
@@ -225,7 +227,7 @@ pub enum StoreMsg {
         campaign: bool,
     },
     /// A peer has been destroyed; forget its range.
-    PeerDestroyed { region_id: u64, peer_id: u64 },
+    PeerDestroyed { region_id: RegionId, peer_id: PeerId },
     /// Time to send the store heartbeat.
     StoreHeartbeatTick,
 }

@@ -9,6 +9,7 @@ use engine_traits::KvEngine;
 use kvproto::raft_serverpb::RaftMessage;
 use parking_lot::Mutex;
 use raft_log_engine::RaftLogEngine;
+use types::RegionId;
 
 use crate::fsm::RaftRouter;
 use crate::msg::{PeerMsg, StoreMsg};
@@ -20,12 +21,12 @@ pub trait RouterHandle: Clone + Send + Sync + 'static {
     /// Sends `msg` to the region's peer; returns it if there is no such peer.
     fn try_send_peer(
         &self,
-        region_id: u64,
+        region_id: RegionId,
         msg: PeerMsg<Self::Snap>,
     ) -> Result<(), PeerMsg<Self::Snap>>;
 
     /// Sends `msg` to the region's peer, dropping it if there is none.
-    fn send_peer(&self, region_id: u64, msg: PeerMsg<Self::Snap>) {
+    fn send_peer(&self, region_id: RegionId, msg: PeerMsg<Self::Snap>) {
         let _ = self.try_send_peer(region_id, msg);
     }
 
@@ -63,12 +64,12 @@ impl<EK: KvEngine, ER: RaftLogEngine> RouterHandle for SharedRouter<EK, ER> {
 
     fn try_send_peer(
         &self,
-        region_id: u64,
+        region_id: RegionId,
         msg: PeerMsg<EK::Snapshot>,
     ) -> Result<(), PeerMsg<EK::Snapshot>> {
         self.inner
             .lock()
-            .force_send(region_id, msg)
+            .force_send(region_id.get(), msg)
             .map_err(batch_system::SendError::into_inner)
     }
 

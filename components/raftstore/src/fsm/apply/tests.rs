@@ -23,6 +23,7 @@ use prost::Message as _;
 use protobuf::Message as _;
 use raft::eraftpb::{ConfChange, ConfChangeType, Entry, EntryType};
 use raft_log_engine::RaftEngineLog;
+use types::{PeerId, RegionId};
 
 use super::{ApplyContext, ApplyFsm, ApplyMsg, ApplyPoller, ApplyTask, Proposal};
 use crate::config::Config;
@@ -274,7 +275,7 @@ impl Harness {
         let (_, receiver) = channel::unbounded();
         let fsm = ApplyFsm {
             region,
-            peer_id: PEER_ID,
+            peer_id: PeerId(PEER_ID),
             apply_state,
             pending: VecDeque::new(),
             receiver,
@@ -565,7 +566,7 @@ fn a_proposal_below_the_applied_entry_is_undetermined() {
         vec![command_entry(FIRST_INDEX + 1, &command)],
         vec![covered, ours],
     );
-    assert_eq!(undetermined(&covered_answer).region_id, REGION_ID);
+    assert_eq!(undetermined(&covered_answer).region_id, RegionId(REGION_ID));
     assert_ok(&answer(&our_answer));
 }
 
@@ -576,7 +577,7 @@ fn proposals_pending_at_destroy_are_undetermined() {
     let mut ctx = h.stage(vec![], vec![pending]);
     h.poller.handle_msg(&mut h.fsm, ApplyMsg::Destroy, &mut ctx);
     assert!(h.fsm.stopped);
-    assert_eq!(undetermined(&pending_answer).region_id, REGION_ID);
+    assert_eq!(undetermined(&pending_answer).region_id, RegionId(REGION_ID));
 }
 
 #[test]
