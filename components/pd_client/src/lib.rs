@@ -309,6 +309,41 @@ impl PdClient {
         Ok((region, resp.leader))
     }
 
+    /// The region holding `key`, and its leader (if PD knows one).
+    ///
+    /// # Errors
+    ///
+    /// A transport error or PD's error.
+    pub async fn get_region(&self, key: &[u8]) -> Result<(metapb::Region, Option<metapb::Peer>)> {
+        let req = pdpb::GetRegionRequest {
+            header: self.header(),
+            region_key: key.to_vec(),
+            need_buckets: false,
+        };
+        let resp = self.after(self.client().get_region(req).await).await?;
+        check_header(resp.header.as_ref())?;
+        let region = resp
+            .region
+            .ok_or(Error::Incomplete { what: "the region" })?;
+        Ok((region, resp.leader))
+    }
+
+    /// The cluster's GC safe point: no read below it needs the versions GC may remove.
+    ///
+    /// # Errors
+    ///
+    /// A transport error or PD's error.
+    pub async fn get_gc_safe_point(&self) -> Result<u64> {
+        let req = pdpb::GetGcSafePointRequest {
+            header: self.header(),
+        };
+        let resp = self
+            .after(self.client().get_gc_safe_point(req).await)
+            .await?;
+        check_header(resp.header.as_ref())?;
+        Ok(resp.safe_point)
+    }
+
     /// # Errors
     ///
     /// A transport error or PD's error.

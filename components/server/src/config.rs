@@ -12,7 +12,7 @@ pub mod tikv_keys;
 
 use std::path::PathBuf;
 
-use config_types::ReadableSize;
+use config_types::{ReadableDuration, ReadableSize};
 use serde::{Deserialize, Serialize};
 
 pub use load::{IgnoredKey, LoadedConfig};
@@ -26,6 +26,8 @@ pub struct Config {
     pub raftstore: raftstore::Config,
     /// When regions split by size (TiKV keeps these under `[coprocessor]`).
     pub coprocessor: raftstore::SplitCheckConfig,
+    pub pessimistic_txn: PessimisticTxnConfig,
+    pub gc: GcConfig,
     pub log: LogConfig,
 }
 
@@ -92,6 +94,51 @@ impl Default for StorageSection {
             api_version: 1,
             enable_ttl: false,
             scheduler_pending_write_threshold: ReadableSize::mib(100),
+        }
+    }
+}
+
+/// `[pessimistic-txn]`: how pessimistic lock requests wait for other transactions' locks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct PessimisticTxnConfig {
+    /// The longest a pessimistic lock request waits for a lock before answering it (and the
+    /// ceiling of a request's own wait timeout). Default `"1s"`, as in TiKV.
+    pub wait_for_lock_timeout: ReadableDuration,
+    /// When a lock is released its oldest waiter runs at once and the others this much later.
+    /// Default `"20ms"`, as in TiKV.
+    pub wake_up_delay_duration: ReadableDuration,
+    /// TiKV answers a pessimistic lock request before its lock is replicated. This store always
+    /// replicates first; `true` is reported as ignored. Default `false`.
+    pub pipelined: bool,
+}
+
+impl Default for PessimisticTxnConfig {
+    fn default() -> Self {
+        PessimisticTxnConfig {
+            wait_for_lock_timeout: ReadableDuration::millis(1000),
+            wake_up_delay_duration: ReadableDuration::millis(20),
+            pipelined: false,
+        }
+    }
+}
+
+/// `[gc]`: the GC worker, which removes versions no read at or above PD's GC safe point can
+/// see, in the regions this store leads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct GcConfig {
+    /// Keys handled per GC write. Default 512, as in TiKV.
+    pub batch_keys: u64,
+    /// Bytes of GC writes per second, at most; `"0"` is unlimited. Default `"0"`.
+    pub max_write_bytes_per_sec: ReadableSize,
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        GcConfig {
+            batch_keys: 512,
+            max_write_bytes_per_sec: ReadableSize(0),
         }
     }
 }
@@ -163,6 +210,12 @@ impl Config {
             (1, _) | (2, true) => {}
             (2, false) => return Err("storage.enable-ttl must be true with api-version 2".into()),
             (other, _) => return Err(format!("storage.api-version must be 1 or 2, not {other}")),
+        }
+        if self.pessimistic_txn.wait_for_lock_timeout.0.is_zero() {
+            return Err("pessimistic-txn.wait-for-lock-timeout must not be 0".into());
+        }
+        if self.gc.batch_keys == 0 {
+            return Err("gc.batch-keys must not be 0".into());
         }
         self.raftstore.validate()?;
         self.coprocessor.validate()

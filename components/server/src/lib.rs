@@ -6,6 +6,8 @@
 //! raft logs.
 
 pub mod config;
+pub mod deadlock;
+pub mod gc_worker;
 pub mod metrics;
 pub mod node;
 pub mod pd_api;
@@ -21,6 +23,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use engine_rocks::{RocksConfig, RocksEngine};
+use kvproto::deadlock::deadlock_server::DeadlockServer;
 use kvproto::metapb;
 use kvproto::raft_serverpb::raft_transport_server::RaftTransportServer;
 use kvproto::tikvpb::tikv_server::TikvServer;
@@ -29,6 +32,8 @@ use pd_client::PdClient;
 use raft_log_engine::{RaftEngineConfig, RaftEngineLog};
 use raftstore::{create_raft_system, LocalReader, PdScheduler, SharedRouter, StoreDeps, StoreMeta};
 use storage::concurrency_manager::{ConcurrencyManager, MaxTsSource};
+use storage::lock_manager::{LockManager, LockWaitConfig};
+use storage::txn::GcOptions;
 use storage::{Storage, StorageConfig};
 use tokio::net::TcpListener;
 use tracing::info;
@@ -191,13 +196,39 @@ pub async fn run(
     // Raw TTLs follow PD's time, not this machine's clock.
     let ttl_clock = tso_clock::TsoClock::new(latest_ts >> 18);
     tokio::spawn(tso_clock::keep_in_step(ttl_clock.clone(), pd.clone()));
-    let kv_service = TikvServer::new(service::kv::KvService::new(Storage::with_clock(
+    let lock_wait = LockWaitConfig {
+        wait_for_lock_timeout: config.pessimistic_txn.wait_for_lock_timeout.0,
+        wake_up_delay_duration: config.pessimistic_txn.wake_up_delay_duration.0,
+    };
+    let detector = deadlock::Detector::new(
+        lock_wait.wait_for_lock_timeout,
+        store_meta.clone(),
+        pd.clone(),
+        tokio::runtime::Handle::current(),
+    );
+    let storage = Storage::with_parts(
         engine,
         storage_config,
         concurrency_manager,
+        LockManager::new(lock_wait, Arc::new(detector.clone())),
         ttl_clock.as_raw_clock(),
-    )))
-    .max_decoding_message_size(transport::MAX_RAFT_MESSAGE_SIZE);
+    );
+    tokio::spawn(
+        gc_worker::GcWorker {
+            storage: storage.txn().clone(),
+            store_meta: store_meta.clone(),
+            pd: pd.clone(),
+            options: GcOptions {
+                batch_keys: config.gc.batch_keys as usize,
+                max_write_bytes_per_sec: config.gc.max_write_bytes_per_sec.0,
+            },
+            poll_interval: gc_worker::POLL_SAFE_POINT_INTERVAL,
+        }
+        .run(),
+    );
+    let kv_service = TikvServer::new(service::kv::KvService::new(storage))
+        .max_decoding_message_size(transport::MAX_RAFT_MESSAGE_SIZE);
+    let deadlock_service = DeadlockServer::new(deadlock::DeadlockService::new(detector));
     let kv_service = service::unimplemented::NameUnimplemented::new(kv_service);
     let raft_service = RaftTransportServer::new(service::raft::RaftService::new(
         router.clone(),
@@ -210,6 +241,7 @@ pub async fn run(
         tonic::transport::Server::builder()
             .add_service(kv_service)
             .add_service(raft_service)
+            .add_service(deadlock_service)
             .serve_with_incoming_shutdown(
                 // Small replies must not wait out Nagle and delayed ACKs (40 ms on Linux).
                 tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),

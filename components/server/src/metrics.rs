@@ -42,6 +42,29 @@ pub static GRPC_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
     )
 });
 
+pub static GC_KEYS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "tikv_gcworker_gc_keys",
+                "Versions the GC worker looked at (scanned) and removed (deleted), by column family",
+            ),
+            &["cf", "tag"],
+        )
+        .expect("valid metric"),
+    )
+});
+
+pub static GC_SAFE_POINT: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new(
+            "tikv_gcworker_autogc_safe_point",
+            "The GC safe point the GC worker last started a round at",
+        )
+        .expect("valid metric"),
+    )
+});
+
 pub static REGION_COUNT: LazyLock<IntGauge> = LazyLock::new(|| {
     register(
         IntGauge::new(

@@ -26,6 +26,7 @@ pub mod config;
 pub mod error;
 pub mod kv;
 pub mod latch;
+pub mod lock_manager;
 pub mod mvcc;
 pub mod raw;
 pub mod split;
@@ -41,6 +42,7 @@ pub use txn::TxnStorage;
 use concurrency_manager::ConcurrencyManager;
 use kv::Engine;
 use latch::Latches;
+use lock_manager::{LockManager, LockWaitConfig};
 
 /// The storage a KV service holds. Cheap to clone; clones share everything.
 #[derive(Clone)]
@@ -53,21 +55,31 @@ impl<E: Engine> Storage<E> {
     /// Storage on `engine`; `config` should have passed [`StorageConfig::validate`].
     /// `concurrency_manager` is the store's (its `max_ts` should start at a recent PD
     /// timestamp).
+    /// Lock waits are detected for deadlocks among this storage's own waits.
     pub fn new(engine: E, config: StorageConfig, concurrency_manager: ConcurrencyManager) -> Self {
-        Self::with_clock(engine, config, concurrency_manager, raw::system_clock())
+        let lock_manager = LockManager::local(LockWaitConfig::default());
+        Self::with_parts(
+            engine,
+            config,
+            concurrency_manager,
+            lock_manager,
+            raw::system_clock(),
+        )
     }
 
-    /// Storage whose raw TTLs are measured with `clock` (a store uses PD's time, so that
-    /// stores agree on expiry whatever their own clocks say).
-    pub fn with_clock(
+    /// Storage whose lock waits go through `lock_manager` (a store's reports to the cluster's
+    /// deadlock detector) and whose raw TTLs are measured with `clock` (a store uses PD's
+    /// time, so that stores agree on expiry whatever their own clocks say).
+    pub fn with_parts(
         engine: E,
         config: StorageConfig,
         concurrency_manager: ConcurrencyManager,
+        lock_manager: LockManager,
         clock: raw::Clock,
     ) -> Self {
         let latches = Arc::new(Latches::default());
         let raw = RawStorage::with_latches(engine.clone(), config.clone(), clock, latches.clone());
-        let txn = TxnStorage::new(engine, config, latches, concurrency_manager);
+        let txn = TxnStorage::new(engine, config, latches, concurrency_manager, lock_manager);
         Storage { raw, txn }
     }
 

@@ -16,6 +16,7 @@ use super::tikv_keys::TIKV;
 use super::{Config, GrpcCompressionType};
 
 const NOT_COMPRESSED: &str = "responses are not compressed";
+const NOT_PIPELINED: &str = "pessimistic locks are replicated before the answer";
 
 /// A loaded config and the TiKV keys in it that have no effect here, sorted by key.
 pub type LoadedConfig = Loaded<Config>;
@@ -45,8 +46,14 @@ impl Config {
                 key: "server.grpc-compression-type".into(),
                 reason: NOT_COMPRESSED,
             });
-            loaded.ignored.sort_by(|a, b| a.key.cmp(&b.key));
         }
+        if loaded.config.pessimistic_txn.pipelined {
+            loaded.ignored.push(IgnoredKey {
+                key: "pessimistic-txn.pipelined".into(),
+                reason: NOT_PIPELINED,
+            });
+        }
+        loaded.ignored.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(loaded)
     }
 }

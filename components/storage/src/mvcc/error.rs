@@ -83,6 +83,8 @@ pub enum Error {
         lock_ts: TimeStamp,
         lock_key: Vec<u8>,
         deadlock_key_hash: u64,
+        /// The cycle's wait-for edges, this transaction's last.
+        wait_chain: Vec<kvproto::deadlock::WaitForEntry>,
     },
     /// A request that cannot be served as sent (an unknown op, a bad timestamp).
     #[error("invalid request: {0}")]
@@ -153,12 +155,14 @@ impl Error {
                 lock_ts,
                 lock_key,
                 deadlock_key_hash,
+                wait_chain,
                 ..
             } => {
                 key_error.deadlock = Some(kvrpcpb::Deadlock {
                     lock_ts: lock_ts.into_inner(),
                     lock_key: lock_key.clone(),
                     deadlock_key_hash: *deadlock_key_hash,
+                    wait_chain: wait_chain.clone(),
                 });
                 key_error.abort = self.to_string();
             }

@@ -12,6 +12,8 @@ pub struct MvccTxn {
     /// The start ts of the transaction the command acts for.
     pub start_ts: TimeStamp,
     modifies: Vec<Modify>,
+    /// Keys whose lock the changes remove, so that requests waiting on them wake up.
+    released_locks: Vec<Key>,
 }
 
 impl MvccTxn {
@@ -19,6 +21,7 @@ impl MvccTxn {
         MvccTxn {
             start_ts,
             modifies: vec![],
+            released_locks: vec![],
         }
     }
 
@@ -31,6 +34,7 @@ impl MvccTxn {
     }
 
     pub fn unlock_key(&mut self, key: Key) {
+        self.released_locks.push(key.clone());
         self.modifies.push(Modify::Delete {
             cf: CF_LOCK,
             key: key.into_encoded(),
@@ -78,7 +82,8 @@ impl MvccTxn {
         self.modifies.iter().map(Modify::size).sum()
     }
 
-    pub fn into_modifies(self) -> Vec<Modify> {
-        self.modifies
+    /// The changes, and the keys whose locks they remove.
+    pub fn into_parts(self) -> (Vec<Modify>, Vec<Key>) {
+        (self.modifies, self.released_locks)
     }
 }

@@ -20,8 +20,12 @@ mod tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use engine_traits::{EngineIterator, IterOptions, Iterable, SeekKey, CF_WRITE};
+use futures::channel::oneshot;
+use futures::future::{self, Either};
+use kvproto::deadlock::{DeadlockResponse, WaitForEntry};
 use kvproto::kvrpcpb;
 use txn_types::{Key, Lock, TimeStamp, Value};
 
@@ -29,16 +33,34 @@ use crate::api_version::ApiVersion;
 use crate::concurrency_manager::ConcurrencyManager;
 use crate::kv::{Engine, Modify, WriteData};
 use crate::latch::Latches;
+use crate::lock_manager::{key_hash, LockManager, Parked, WakeUp};
 use crate::mvcc::{self, MvccReader, PointGetter, ScanMode, Scanner};
 use crate::{Error, Result, StorageConfig};
-use commands::{Gc, GcResult, ResolveLock, WriteCommand, RESOLVE_LOCK_BATCH_SIZE};
+use commands::{
+    AcquirePessimisticLock, Gc, GcResult, ResolveLock, WriteCommand, RESOLVE_LOCK_BATCH_SIZE,
+};
 use scheduler::Scheduler;
 
 /// A key and its value, or the error (a lock) that stopped reading it.
 pub type KvPairResult = mvcc::Result<(Vec<u8>, Value)>;
 
-/// Most keys one GC write handles.
-const GC_BATCH_KEYS: usize = 512;
+/// How a GC pass over a region goes easy on foreground writes (`[gc]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GcOptions {
+    /// Most keys one GC write handles. Default 512, as in TiKV.
+    pub batch_keys: usize,
+    /// GC writes per second at most, in bytes; 0 is unlimited. Default 0.
+    pub max_write_bytes_per_sec: u64,
+}
+
+impl Default for GcOptions {
+    fn default() -> Self {
+        GcOptions {
+            batch_keys: 512,
+            max_write_bytes_per_sec: 0,
+        }
+    }
+}
 
 /// Transactional commands over an [`Engine`]. Cheap to clone; clones share the scheduler.
 #[derive(Clone)]
@@ -47,6 +69,7 @@ pub struct TxnStorage<E: Engine> {
     config: StorageConfig,
     scheduler: Scheduler<E>,
     concurrency_manager: ConcurrencyManager,
+    lock_manager: LockManager,
 }
 
 impl<E: Engine> TxnStorage<E> {
@@ -55,11 +78,13 @@ impl<E: Engine> TxnStorage<E> {
         config: StorageConfig,
         latches: Arc<Latches>,
         concurrency_manager: ConcurrencyManager,
+        lock_manager: LockManager,
     ) -> Self {
         let scheduler = Scheduler::new(
             engine.clone(),
             latches,
             concurrency_manager.clone(),
+            lock_manager.clone(),
             config.scheduler_pending_write_threshold,
         );
         TxnStorage {
@@ -67,6 +92,7 @@ impl<E: Engine> TxnStorage<E> {
             config,
             scheduler,
             concurrency_manager,
+            lock_manager,
         }
     }
 
@@ -78,12 +104,116 @@ impl<E: Engine> TxnStorage<E> {
         &self.concurrency_manager
     }
 
+    pub fn lock_manager(&self) -> &LockManager {
+        &self.lock_manager
+    }
+
     /// Runs a write command through the scheduler.
     ///
     /// # Errors
     /// As [`Scheduler::run`].
     pub async fn sched<C: WriteCommand>(&self, cmd: C) -> Result<C::Output> {
         self.scheduler.run(cmd).await
+    }
+
+    /// Takes pessimistic locks, waiting up to `wait_timeout` (TiKV's encoding, see
+    /// [`LockManager::wait_timeout`]) for another transaction's lock to go; a request woken
+    /// by the release runs again. (With `allow_lock_with_conflict`, a commit newer than
+    /// `for_update_ts`, such as the released lock's, is no conflict.)
+    ///
+    /// # Errors
+    /// `Deadlock` at once when the wait would close a cycle of waiting transactions (unless
+    /// `is_first_lock`: a transaction holding no lock cannot be in one); the lock
+    /// (`KeyIsLocked`) when the wait times out; the command's other errors.
+    pub async fn acquire_pessimistic_lock(
+        &self,
+        cmd: AcquirePessimisticLock,
+        wait_timeout: i64,
+        is_first_lock: bool,
+    ) -> Result<Vec<Option<Value>>> {
+        let Some(timeout) = self.lock_manager.wait_timeout(wait_timeout) else {
+            return self.sched(cmd).await;
+        };
+        let deadline = Instant::now() + timeout;
+        loop {
+            let start_ts = cmd.start_ts;
+            let (error, parked) = match self.scheduler.run_or_park(cmd.clone(), start_ts).await
+            {
+                Ok(values) => return Ok(values),
+                Err((error, Some(parked))) => (error, parked),
+                Err((error, None)) => return Err(error),
+            };
+            let Error::Mvcc(mvcc::Error::KeyIsLocked(lock)) = &error else {
+                return Err(error);
+            };
+            let entry = WaitForEntry {
+                txn: start_ts.into_inner(),
+                wait_for_txn: lock.lock_version,
+                key_hash: key_hash(&lock.key),
+                key: lock.key.clone(),
+                resource_group_tag: cmd.ctx.resource_group_tag.clone(),
+                wait_time: 0,
+            };
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let woken = match self
+                .wait_for_lock(parked, &entry, remaining, !is_first_lock)
+                .await
+            {
+                Ok(woken) => woken,
+                Err(cycle) => {
+                    // As TiKV reports it: the cycle's other edges, then this one.
+                    let mut wait_chain = cycle.wait_chain;
+                    wait_chain.push(entry);
+                    return Err(mvcc::Error::Deadlock {
+                        start_ts,
+                        lock_ts: lock.lock_version.into(),
+                        lock_key: lock.key.clone(),
+                        deadlock_key_hash: cycle.deadlock_key_hash,
+                        wait_chain,
+                    }
+                    .into());
+                }
+            };
+            let Some(wake_up) = woken else {
+                return Err(error);
+            };
+            if !wake_up.after.is_zero() {
+                tokio::time::sleep(wake_up.after).await;
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for the parked request's wake-up (`None`: timed out), reporting
+    /// the wait to the deadlock detector if `detect`; the cycle if the wait would close one.
+    async fn wait_for_lock(
+        &self,
+        mut parked: Parked,
+        entry: &WaitForEntry,
+        timeout: Duration,
+        detect: bool,
+    ) -> std::result::Result<Option<WakeUp>, DeadlockResponse> {
+        let detector = self.lock_manager.detector();
+        let (deadlock_tx, mut deadlock_rx) = oneshot::channel();
+        if detect {
+            let on_deadlock = Box::new(move |cycle| {
+                let _ = deadlock_tx.send(cycle);
+            });
+            detector.detect(entry.clone(), on_deadlock);
+        }
+        let outcome = {
+            let wait = std::pin::pin!(parked.wait(timeout));
+            match future::select(wait, &mut deadlock_rx).await {
+                Either::Left((woken, _)) => Ok(woken),
+                // A refused wait left no edge to clean up.
+                Either::Right((Ok(cycle), _)) => return Err(cycle),
+                // Detection gave no answer: wait for the lock alone.
+                Either::Right((Err(_), wait)) => Ok(wait.await),
+            }
+        };
+        if detect {
+            detector.clean_up_wait_for(entry.clone());
+        }
+        outcome
     }
 
     /// The value of `key` as of `start_ts`.
@@ -292,16 +422,23 @@ impl<E: Engine> TxnStorage<E> {
         }
     }
 
-    /// Removes, in the region, every version no read at or after `safe_point` can see.
+    /// Removes, in the region, every version no read at or after `safe_point` can see, in
+    /// writes of at most `options.batch_keys` keys, paced to `options.max_write_bytes_per_sec`.
     ///
     /// # Errors
     /// Region errors; malformed records.
-    pub async fn gc(&self, ctx: &kvrpcpb::Context, safe_point: TimeStamp) -> Result<GcResult> {
+    pub async fn gc(
+        &self,
+        ctx: &kvrpcpb::Context,
+        safe_point: TimeStamp,
+        options: GcOptions,
+    ) -> Result<GcResult> {
         let mut total = GcResult::default();
         let mut start = vec![];
+        let batch_keys = options.batch_keys.max(1);
         loop {
             let snapshot = self.engine.async_snapshot(ctx).await?;
-            let (mut keys, next) = scan_user_keys(&snapshot, &start, GC_BATCH_KEYS)?;
+            let (mut keys, next) = scan_user_keys(&snapshot, &start, batch_keys)?;
             // A key with more old versions than one write holds is collected over several.
             while !keys.is_empty() {
                 let cmd = Gc {
@@ -312,7 +449,12 @@ impl<E: Engine> TxnStorage<E> {
                 let result = self.sched(cmd).await?;
                 total.found_versions += result.found_versions;
                 total.deleted_versions += result.deleted_versions;
+                total.written_bytes += result.written_bytes;
                 keys = result.unfinished;
+                if options.max_write_bytes_per_sec > 0 && result.written_bytes > 0 {
+                    let secs = result.written_bytes as f64 / options.max_write_bytes_per_sec as f64;
+                    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+                }
             }
             match next {
                 Some(next) => start = next,

@@ -5,17 +5,22 @@
 //! pass `scheduler-pending-write-threshold`), the latches of its keys, an engine snapshot, the
 //! command's read phase, then its writes as one `async_write`. Latches and in-memory locks are
 //! held until the write is applied, so the next command on the same keys sees its effect.
+//! Requests parked on the locks the write released are woken then (see
+//! [`crate::lock_manager`]); a pessimistic lock request that meets a lock is parked before
+//! its latches go.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use kvproto::errorpb;
+use txn_types::{Key, TimeStamp};
 
 use super::commands::{WriteCommand, WriteContext};
 use crate::concurrency_manager::ConcurrencyManager;
 use crate::kv::{Engine, WriteData};
 use crate::latch::Latches;
-use crate::{Error, Result};
+use crate::lock_manager::{LockManager, Parked};
+use crate::{mvcc, Error, Result};
 
 /// Runs [`WriteCommand`]s. Cheap to clone; clones share latches and flow control.
 #[derive(Clone)]
@@ -23,6 +28,7 @@ pub struct Scheduler<E: Engine> {
     engine: E,
     latches: Arc<Latches>,
     concurrency_manager: ConcurrencyManager,
+    lock_manager: LockManager,
     pending_write_bytes: Arc<AtomicUsize>,
     pending_write_threshold: usize,
 }
@@ -53,12 +59,14 @@ impl<E: Engine> Scheduler<E> {
         engine: E,
         latches: Arc<Latches>,
         concurrency_manager: ConcurrencyManager,
+        lock_manager: LockManager,
         pending_write_threshold: usize,
     ) -> Self {
         Scheduler {
             engine,
             latches,
             concurrency_manager,
+            lock_manager,
             pending_write_bytes: Arc::new(AtomicUsize::new(0)),
             pending_write_threshold,
         }
@@ -70,7 +78,39 @@ impl<E: Engine> Scheduler<E> {
     /// ServerIsBusy (a region error) past the pending-write threshold; the command's own
     /// errors (nothing is written then); region and engine errors of the snapshot or write.
     pub async fn run<C: WriteCommand>(&self, cmd: C) -> Result<C::Output> {
-        let _pending = self.admit(cmd.write_bytes())?;
+        self.execute(cmd, |_| None::<()>)
+            .await
+            .map_err(|(error, _)| error)
+    }
+
+    /// Runs `cmd`, a pessimistic lock request of `start_ts`; if it fails on another
+    /// transaction's lock, parks it on that key before releasing the latches, so that the
+    /// lock's release wakes it.
+    ///
+    /// # Errors
+    /// As [`Scheduler::run`], with the parked request for a lock.
+    pub(crate) async fn run_or_park<C: WriteCommand>(
+        &self,
+        cmd: C,
+        start_ts: TimeStamp,
+    ) -> std::result::Result<C::Output, (Error, Option<Parked>)> {
+        self.execute(cmd, |error| match error {
+            Error::Mvcc(mvcc::Error::KeyIsLocked(info)) => Some(
+                self.lock_manager
+                    .park(&Key::from_raw(&info.key), start_ts),
+            ),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Runs `cmd`; `on_error` sees a failed command's error while its latches are held.
+    async fn execute<C: WriteCommand, P>(
+        &self,
+        cmd: C,
+        on_error: impl FnOnce(&Error) -> Option<P>,
+    ) -> std::result::Result<C::Output, (Error, Option<P>)> {
+        let _pending = self.admit(cmd.write_bytes()).map_err(|e| (e, None))?;
         let ctx = cmd.ctx().clone();
         let mut keys: Vec<Vec<u8>> = cmd
             .latch_keys()
@@ -80,24 +120,37 @@ impl<E: Engine> Scheduler<E> {
         keys.sort_unstable();
         keys.dedup();
         let _latches = self.latches.acquire(keys.iter().map(Vec::as_slice)).await;
-        let snapshot = self.engine.async_snapshot(&ctx).await?;
+        let snapshot = self
+            .engine
+            .async_snapshot(&ctx)
+            .await
+            .map_err(|e| (e.into(), None))?;
         if cmd.needs_max_ts_synced() {
             self.concurrency_manager
                 .ensure_max_ts_synced()
                 .await
-                .map_err(max_ts_not_synced)?;
+                .map_err(|e| (max_ts_not_synced(e), None))?;
         }
         let context = WriteContext {
             concurrency_manager: &self.concurrency_manager,
         };
-        let result = cmd.process_write(snapshot, context)?;
+        let result = match cmd.process_write(snapshot, context) {
+            Ok(result) => result,
+            Err(e) => {
+                let error = Error::from(e);
+                let parked = on_error(&error);
+                return Err((error, parked));
+            }
+        };
         if !result.modifies.is_empty() {
             self.engine
                 .async_write(&ctx, WriteData::new(result.modifies))
-                .await?;
+                .await
+                .map_err(|e| (e.into(), None))?;
         }
         // In-memory locks may go only now that the engine has the locks.
         drop(result.lock_guards);
+        self.lock_manager.wake_up(&result.released_locks);
         Ok(result.output)
     }
 

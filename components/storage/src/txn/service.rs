@@ -20,7 +20,7 @@ use super::commands::{
     AcquirePessimisticLock, CheckSecondaryLocks, CheckTxnStatus, Cleanup, Commit,
     PessimisticRollback, Prewrite, Rollback, SecondaryLocksStatus, TxnHeartBeat,
 };
-use super::{KvPairResult, TxnStorage};
+use super::{GcOptions, KvPairResult, TxnStorage};
 use crate::api_version::ApiVersion;
 use crate::kv::Engine;
 use crate::mvcc;
@@ -537,6 +537,10 @@ fn pessimistic_lock_command<E: Engine>(
         return_values: req.return_values,
         check_existence: req.check_existence,
         lock_only_if_exists: req.lock_only_if_exists,
+        // The value returned with the lock is then the newest, as TiKV's force-lock wake-up
+        // mode answers; the official Rust client retries no WriteConflict, and a request
+        // that reads with its lock needs none.
+        allow_lock_with_conflict: req.return_values,
     })
 }
 
@@ -545,9 +549,14 @@ pub async fn kv_pessimistic_lock<E: Engine>(
     req: kvrpcpb::PessimisticLockRequest,
 ) -> kvrpcpb::PessimisticLockResponse {
     let (return_values, check_existence) = (req.return_values, req.check_existence);
+    let (wait_timeout, is_first_lock) = (req.wait_timeout, req.is_first_lock);
     let mut resp = kvrpcpb::PessimisticLockResponse::default();
     let result = match pessimistic_lock_command(storage, req) {
-        Ok(cmd) => storage.sched(cmd).await,
+        Ok(cmd) => {
+            storage
+                .acquire_pessimistic_lock(cmd, wait_timeout, is_first_lock)
+                .await
+        }
         Err(e) => Err(e),
     };
     match result {
@@ -597,7 +606,9 @@ pub async fn kv_gc<E: Engine>(
     req: kvrpcpb::GcRequest,
 ) -> kvrpcpb::GcResponse {
     let ctx = req.context.unwrap_or_default();
-    let result = storage.gc(&ctx, req.safe_point.into()).await;
+    let result = storage
+        .gc(&ctx, req.safe_point.into(), GcOptions::default())
+        .await;
     let (region_error, error) = split_result(result);
     kvrpcpb::GcResponse {
         region_error,

@@ -20,6 +20,9 @@ pub struct PessimisticLockOptions<'a> {
     pub need_check_existence: bool,
     /// Take the lock only if the key has a value.
     pub lock_only_if_exists: bool,
+    /// A commit newer than `for_update_ts` is no conflict: the lock is taken at that commit's
+    /// ts instead, and the value returned is the newest.
+    pub allow_lock_with_conflict: bool,
 }
 
 /// Locks `key` for the transaction at `txn.start_ts`, or raises the `for_update_ts` of the lock
@@ -65,10 +68,14 @@ pub fn acquire_pessimistic_lock<S: Snapshot>(
     }
 
     let mut value = None;
+    let mut for_update_ts = opts.for_update_ts;
     if let Some((commit_ts, write)) = reader.seek_write(&key, TimeStamp::max())? {
+        if commit_ts > for_update_ts && opts.allow_lock_with_conflict {
+            for_update_ts = commit_ts;
+        }
         // Pessimistic transactions read at for_update_ts: anything committed after it means the
         // client must read again with a newer one.
-        if commit_ts > opts.for_update_ts {
+        if commit_ts > for_update_ts {
             return Err(Error::WriteConflict {
                 start_ts,
                 conflict_start_ts: write.start_ts,
@@ -112,7 +119,7 @@ pub fn acquire_pessimistic_lock<S: Snapshot>(
         start_ts,
         opts.lock_ttl,
     )
-    .with_for_update_ts(opts.for_update_ts)
+    .with_for_update_ts(for_update_ts)
     .with_min_commit_ts(opts.min_commit_ts);
     txn.put_lock(key, &lock);
     Ok(value)

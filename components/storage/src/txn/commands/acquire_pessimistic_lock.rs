@@ -8,7 +8,7 @@ use super::{WriteCommand, WriteContext, WriteResult};
 use crate::mvcc::{MvccReader, MvccTxn, Result};
 use crate::txn::actions::{acquire_pessimistic_lock, PessimisticLockOptions};
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct AcquirePessimisticLock {
     pub ctx: kvrpcpb::Context,
     /// Each key, and whether it must have no value (an `insert`).
@@ -22,6 +22,9 @@ pub struct AcquirePessimisticLock {
     pub return_values: bool,
     pub check_existence: bool,
     pub lock_only_if_exists: bool,
+    /// Take the lock even over a commit newer than `for_update_ts`, returning the newest value
+    /// (a request woken from a lock wait that asked for values).
+    pub allow_lock_with_conflict: bool,
 }
 
 impl WriteCommand for AcquirePessimisticLock {
@@ -56,6 +59,7 @@ impl WriteCommand for AcquirePessimisticLock {
             need_value: self.return_values,
             need_check_existence: self.check_existence,
             lock_only_if_exists: self.lock_only_if_exists,
+            allow_lock_with_conflict: self.allow_lock_with_conflict,
         };
         let mut txn = MvccTxn::new(self.start_ts);
         let mut reader = MvccReader::new(snapshot);

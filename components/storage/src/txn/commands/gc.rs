@@ -21,6 +21,8 @@ pub struct Gc {
 pub struct GcResult {
     pub found_versions: usize,
     pub deleted_versions: usize,
+    /// Bytes of the deletions written.
+    pub written_bytes: usize,
     /// Keys whose versions did not all fit in this batch.
     pub unfinished: Vec<Key>,
 }
@@ -55,6 +57,7 @@ impl WriteCommand for Gc {
                 result.unfinished.push(key);
             }
         }
+        result.written_bytes = txn.write_size();
         Ok(WriteResult::new(txn, result))
     }
 }

@@ -46,15 +46,19 @@ pub struct WriteResult<T> {
     pub modifies: Vec<Modify>,
     pub output: T,
     pub lock_guards: Vec<KeyHandleGuard>,
+    /// Keys whose locks the writes remove: their waiters wake once the writes are applied.
+    pub released_locks: Vec<Key>,
 }
 
 impl<T> WriteResult<T> {
     /// The writes `txn` collected, answered with `output`.
     pub fn new(txn: MvccTxn, output: T) -> Self {
+        let (modifies, released_locks) = txn.into_parts();
         WriteResult {
-            modifies: txn.into_modifies(),
+            modifies,
             output,
             lock_guards: vec![],
+            released_locks,
         }
     }
 
@@ -64,6 +68,7 @@ impl<T> WriteResult<T> {
             modifies: vec![],
             output,
             lock_guards: vec![],
+            released_locks: vec![],
         }
     }
 }

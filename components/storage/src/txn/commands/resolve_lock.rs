@@ -48,8 +48,7 @@ impl WriteCommand for ResolveLock {
         _: WriteContext<'_>,
     ) -> Result<WriteResult<ResolveLockResult>> {
         let mut reader = MvccReader::new(snapshot);
-        let mut modifies = vec![];
-        let mut resolved = 0;
+        let mut result = WriteResult::read_only(ResolveLockResult { resolved: 0 });
         for key in self.keys {
             let Some(lock) = reader.load_lock(&key)? else {
                 continue;
@@ -63,13 +62,11 @@ impl WriteCommand for ResolveLock {
             } else {
                 commit(&mut txn, &mut reader, key, commit_ts)?;
             }
-            modifies.extend(txn.into_modifies());
-            resolved += 1;
+            let (modifies, released) = txn.into_parts();
+            result.modifies.extend(modifies);
+            result.released_locks.extend(released);
+            result.output.resolved += 1;
         }
-        Ok(WriteResult {
-            modifies,
-            output: ResolveLockResult { resolved },
-            lock_guards: vec![],
-        })
+        Ok(result)
     }
 }

@@ -2,6 +2,7 @@
 //! The helpers follow TiKV's `must_*` style: each runs one command and asserts its outcome.
 
 mod check_txn_status;
+mod lock_wait;
 mod pessimistic;
 mod prewrite_commit;
 mod reads;
@@ -17,10 +18,11 @@ use txn_types::{Key, Lock, Mutation, TimeStamp, Write, WriteType};
 
 use super::actions::{CommitKind, PessimisticAction, TxnStatus};
 use super::commands::*;
-use super::TxnStorage;
+use super::{GcOptions, TxnStorage};
 use crate::concurrency_manager::ConcurrencyManager;
 use crate::kv::mock::MockEngine;
 use crate::latch::Latches;
+use crate::lock_manager::{LockManager, LockWaitConfig};
 use crate::mvcc;
 use crate::{Error, Result, StorageConfig};
 
@@ -60,6 +62,7 @@ impl Store {
             StorageConfig::default(),
             std::sync::Arc::new(Latches::default()),
             cm.clone(),
+            LockManager::local(LockWaitConfig::default()),
         );
         Store {
             engine,
@@ -195,18 +198,7 @@ impl Store {
         start_ts: u64,
         for_update_ts: u64,
     ) -> Result<Vec<Option<Vec<u8>>>> {
-        self.sched(AcquirePessimisticLock {
-            ctx: ctx(),
-            keys: vec![(Key::from_raw(key), false)],
-            primary: primary.to_vec(),
-            start_ts: ts(start_ts),
-            for_update_ts: ts(for_update_ts),
-            lock_ttl: 20000,
-            min_commit_ts: TimeStamp::zero(),
-            return_values: true,
-            check_existence: false,
-            lock_only_if_exists: false,
-        })
+        self.sched(pessimistic_lock_request(key, primary, start_ts, for_update_ts))
     }
 
     fn must_pessimistic_lock(&self, key: &[u8], primary: &[u8], start_ts: u64, for_update_ts: u64) {
@@ -276,6 +268,29 @@ impl Store {
             .kv_engine()
             .get_value_cf(CF_DEFAULT, data_key.as_encoded())
             .unwrap()
+    }
+}
+
+/// A request to lock `key` pessimistically, returning its value; a commit newer than
+/// `for_update_ts` is a conflict.
+fn pessimistic_lock_request(
+    key: &[u8],
+    primary: &[u8],
+    start_ts: u64,
+    for_update_ts: u64,
+) -> AcquirePessimisticLock {
+    AcquirePessimisticLock {
+        ctx: ctx(),
+        keys: vec![(Key::from_raw(key), false)],
+        primary: primary.to_vec(),
+        start_ts: ts(start_ts),
+        for_update_ts: ts(for_update_ts),
+        lock_ttl: 20000,
+        min_commit_ts: TimeStamp::zero(),
+        return_values: true,
+        check_existence: false,
+        lock_only_if_exists: false,
+        allow_lock_with_conflict: false,
     }
 }
 

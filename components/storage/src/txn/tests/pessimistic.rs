@@ -64,6 +64,7 @@ fn request_is_all_or_nothing() {
         return_values: false,
         check_existence: false,
         lock_only_if_exists: false,
+        allow_lock_with_conflict: false,
     });
     assert!(matches!(mvcc_err(result), mvcc::Error::KeyIsLocked(_)));
     store.must_unlocked(b"a");
@@ -86,6 +87,7 @@ fn value_existence_and_assertions() {
                 return_values,
                 check_existence,
                 lock_only_if_exists,
+                allow_lock_with_conflict: false,
             })
         };
     assert!(matches!(

@@ -1,0 +1,115 @@
+//! The GC worker (TiKV's `gc_manager`): follows PD's GC safe point and, whenever it moves,
+//! collects every region this store leads at it.
+//!
+//! Collection goes through raft like any write (the storage's GC command, latched per key), in
+//! writes of `gc.batch-keys` keys paced to `gc.max-write-bytes-per-sec`, so followers lose the
+//! same versions and foreground writes keep their turn. TiKV does this in RocksDB compaction
+//! filters by default; see ARCHITECTURE.md for why this store does not (yet).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kvproto::{kvrpcpb, metapb};
+use parking_lot::Mutex;
+use pd_client::PdClient;
+use raftstore::StoreMeta;
+use storage::kv::Engine;
+use storage::txn::GcOptions;
+use storage::TxnStorage;
+use tracing::{debug, info, warn};
+use txn_types::TimeStamp;
+
+use crate::metrics::{GC_KEYS, GC_SAFE_POINT};
+
+/// How often PD's GC safe point is read, as in TiKV.
+pub const POLL_SAFE_POINT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// What the worker needs.
+pub struct GcWorker<E: Engine> {
+    pub storage: TxnStorage<E>,
+    pub store_meta: Arc<Mutex<StoreMeta>>,
+    pub pd: Arc<PdClient>,
+    pub options: GcOptions,
+    pub poll_interval: Duration,
+}
+
+impl<E: Engine> GcWorker<E> {
+    /// Polls the safe point every `poll_interval` and runs a round when it moved. Runs until
+    /// the task is dropped.
+    pub async fn run(self) {
+        let mut done = TimeStamp::zero();
+        let mut ticker = tokio::time::interval(self.poll_interval);
+        loop {
+            ticker.tick().await;
+            let safe_point = match self.pd.get_gc_safe_point().await {
+                Ok(ts) => TimeStamp::new(ts),
+                Err(e) => {
+                    debug!(error = %e, "cannot read the GC safe point from PD; retrying");
+                    continue;
+                }
+            };
+            if safe_point <= done {
+                continue;
+            }
+            GC_SAFE_POINT.set(safe_point.into_inner() as i64);
+            if self.gc_a_round(safe_point).await {
+                done = safe_point;
+            }
+        }
+    }
+
+    /// Collects every region this store leads at `safe_point`; false if one failed (the round
+    /// is tried again at the next poll).
+    async fn gc_a_round(&self, safe_point: TimeStamp) -> bool {
+        let regions = led_regions(&self.store_meta.lock());
+        info!(%safe_point, regions = regions.len(), "GC round starting");
+        let mut complete = true;
+        let (mut scanned, mut deleted) = (0, 0);
+        for (region, peer) in regions {
+            let ctx = kvrpcpb::Context {
+                region_id: region.id,
+                region_epoch: region.region_epoch,
+                peer: Some(peer),
+                ..Default::default()
+            };
+            match self.storage.gc(&ctx, safe_point, self.options).await {
+                Ok(result) => {
+                    GC_KEYS
+                        .with_label_values(&["write", "scanned"])
+                        .inc_by(result.found_versions as u64);
+                    GC_KEYS
+                        .with_label_values(&["write", "deleted"])
+                        .inc_by(result.deleted_versions as u64);
+                    scanned += result.found_versions;
+                    deleted += result.deleted_versions;
+                }
+                Err(e) => {
+                    // Usually a leader change or a split meanwhile: the region's new shape
+                    // is collected next round, by whoever leads it.
+                    warn!(region_id = region.id, error = %e, "GC of a region failed; it is retried next round");
+                    complete = false;
+                }
+            }
+        }
+        info!(%safe_point, scanned, deleted, complete, "GC round done");
+        complete
+    }
+}
+
+/// The regions this store leads, with its peer of each.
+fn led_regions(meta: &StoreMeta) -> Vec<(metapb::Region, metapb::Peer)> {
+    let mut regions: Vec<_> = meta
+        .readers
+        .values()
+        .filter_map(|reader| {
+            let peer = reader
+                .region
+                .peers
+                .iter()
+                .find(|p| p.id == reader.peer_id.get())?;
+            Some(((*reader.region).clone(), *peer))
+        })
+        .collect();
+    regions.sort_by(|a, b| a.0.start_key.cmp(&b.0.start_key));
+    regions
+}
