@@ -531,6 +531,22 @@ impl LocalCluster {
         self.stores.iter().position(|s| s.addr() == address)
     }
 
+    /// The sum over every store's `/metrics` of the samples of `metric` whose labels contain
+    /// `label` (for example `tag="deleted"`); stores that do not answer count nothing.
+    pub fn metric_total(&self, metric: &str, label: &str) -> f64 {
+        let prefix = format!("{metric}{{");
+        self.stores
+            .iter()
+            .filter_map(|store| http_get(&store.status_addr(), "/metrics").ok())
+            .map(|(_, body)| {
+                body.lines()
+                    .filter(|line| line.starts_with(&prefix) && line.contains(label))
+                    .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+                    .sum::<f64>()
+            })
+            .sum()
+    }
+
     /// Returns the store id of the leader of the region holding `key` (raw, PD key space).
     pub fn leader_store_of(&self, key: &[u8]) -> Option<u64> {
         let hex = pd_server::cluster::hex_upper(key);

@@ -10,7 +10,8 @@ use cmd::process::{http_get, http_request, wait_until, LocalCluster};
 use tikv_client::{Timestamp, TimestampExt, Transaction, TransactionClient, TransactionOptions};
 
 /// TiKV's defaults, written out.
-const TIKV_CONFIG: &str = "[pessimistic-txn]\nwait-for-lock-timeout = \"1s\"\n[gc]\nbatch-keys = 512\n";
+const TIKV_CONFIG: &str =
+    "[pessimistic-txn]\nwait-for-lock-timeout = \"1s\"\n[gc]\nbatch-keys = 512\n";
 
 fn bin_dir() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_pd-server"))
@@ -188,19 +189,7 @@ async fn concurrent_increments_all_commit(client: &Arc<TransactionClient>, clien
 
 /// The versions the GC worker of every store removed so far.
 fn gc_deleted_versions(cluster: &LocalCluster) -> u64 {
-    cluster
-        .stores
-        .iter()
-        .filter_map(|store| http_get(&store.status_addr(), "/metrics").ok())
-        .flat_map(|(_, body)| {
-            body.lines()
-                .filter(|line| {
-                    line.starts_with("tikv_gcworker_gc_keys{") && line.contains("tag=\"deleted\"")
-                })
-                .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
-                .collect::<Vec<_>>()
-        })
-        .sum()
+    cluster.metric_total("tikv_gcworker_gc_keys", "tag=\"deleted\"") as u64
 }
 
 /// Overwrites one key, moves PD's safe point past the overwrites and waits for the GC workers:

@@ -24,18 +24,21 @@ pub enum Error {
     },
     #[error("stale command")]
     StaleCommand,
-    #[error(
-        "store id mismatch: request for {request_store_id}, this is {actual_store_id}"
-    )]
+    #[error("store id mismatch: request for {request_store_id}, this is {actual_store_id}")]
     StoreNotMatch {
         request_store_id: StoreId,
         actual_store_id: StoreId,
     },
     #[error("raft entry of {region_id} is too large: {entry_size} bytes")]
-    RaftEntryTooLarge { region_id: RegionId, entry_size: u64 },
+    RaftEntryTooLarge {
+        region_id: RegionId,
+        entry_size: u64,
+    },
     #[error("{region_id} is being removed from this store")]
     PendingRemove { region_id: RegionId },
-    #[error("{region_id} stopped applying on this store after an error; another replica serves it")]
+    #[error(
+        "{region_id} stopped applying on this store after an error; another replica serves it"
+    )]
     ApplyStopped { region_id: RegionId },
     #[error("raft: {0}")]
     Raft(#[from] raft::Error),
@@ -67,7 +70,10 @@ pub enum Error {
     ReadAbandoned(&'static str),
     /// The store's region state names no peer of this store.
     #[error("{region_id} has no peer on {store_id}")]
-    PeerNotOnStore { region_id: RegionId, store_id: StoreId },
+    PeerNotOnStore {
+        region_id: RegionId,
+        store_id: StoreId,
+    },
     /// A thread of the store could not be started.
     #[error("cannot start {what}: {reason}")]
     Start { what: &'static str, reason: String },
@@ -160,7 +166,8 @@ mod tests {
         assert!(e.stale_command.is_some());
         let e = Error::ReadIndexTimeout {
             region_id: RegionId(2),
-        }.into_error_pb();
+        }
+        .into_error_pb();
         assert_eq!(e.message, "read index of region 2 timed out; retry");
         assert!(e.not_leader.is_none());
     }

@@ -237,10 +237,9 @@ impl<EK: KvEngine> SnapGenerator<EK> {
 ///
 /// Engine errors; a region without apply or region state.
 pub fn generate_snapshot<S: Snapshot>(kv: &S, region_id: u64) -> Result<RaftSnapshot> {
-    let apply_state =
-        load_apply_state(kv, region_id)?.ok_or(Error::RegionNotFound {
-            region_id: RegionId(region_id),
-        })?;
+    let apply_state = load_apply_state(kv, region_id)?.ok_or(Error::RegionNotFound {
+        region_id: RegionId(region_id),
+    })?;
     let region = load_region_state(kv, region_id)?
         .and_then(|s| s.region)
         .ok_or(Error::RegionNotFound {

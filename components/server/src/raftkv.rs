@@ -16,8 +16,8 @@ use raftstore::{
     SharedRouter, WriteResult,
 };
 use storage::kv::{BoxFuture, Engine, Error, Modify, RegionSplitter, Result, WriteData};
-use types::RegionId;
 use tokio::sync::oneshot;
+use types::RegionId;
 
 /// How long a read waits for raft before it fails (the client retries it). Writes have no
 /// such limit: raftstore answers every write, with its result, with an error for a write that

@@ -94,10 +94,16 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
                 } else {
                     SnapshotStatus::Failure
                 };
-                self.fsm.peer.raft_group.report_snapshot(to_peer_id.get(), status);
+                self.fsm
+                    .peer
+                    .raft_group
+                    .report_snapshot(to_peer_id.get(), status);
             }
             PeerMsg::Unreachable { to_peer_id } => {
-                self.fsm.peer.raft_group.report_unreachable(to_peer_id.get());
+                self.fsm
+                    .peer
+                    .raft_group
+                    .report_unreachable(to_peer_id.get());
             }
             PeerMsg::PdOperator(resp) => self.on_pd_operator(*resp),
             PeerMsg::SplitIds {

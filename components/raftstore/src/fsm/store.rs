@@ -151,7 +151,11 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
                 }
             }
             StoreMsg::PeerDestroyed { region_id, peer_id } => {
-                info!(region_id = region_id.get(), peer_id = peer_id.get(), "peer destroyed");
+                info!(
+                    region_id = region_id.get(),
+                    peer_id = peer_id.get(),
+                    "peer destroyed"
+                );
             }
             StoreMsg::StoreHeartbeatTick => {
                 let (region_count, leader_count) = {
@@ -255,7 +259,13 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
     }
 
     fn create_split_peer(&mut self, region: &metapb::Region, campaign: bool) -> Result<()> {
-        if self.ctx.store_meta.lock().regions.contains_key(&RegionId(region.id)) {
+        if self
+            .ctx
+            .store_meta
+            .lock()
+            .regions
+            .contains_key(&RegionId(region.id))
+        {
             // Already initialized here, by a snapshot that arrived before the split applied.
             return Ok(());
         }

@@ -188,11 +188,12 @@ pub(crate) fn exec_change_peer<EK: KvEngine>(
         epoch.conf_ver += 1;
         epoch.conf_ver
     };
-    let state = if peer.id == fsm.peer_id.get() && change.change_type() == ChangePeerType::RemoveNode {
-        PeerState::Tombstone
-    } else {
-        PeerState::Normal
-    };
+    let state =
+        if peer.id == fsm.peer_id.get() && change.change_type() == ChangePeerType::RemoveNode {
+            PeerState::Tombstone
+        } else {
+            PeerState::Normal
+        };
     if let Err(e) = put_region_state(&mut ctx.batch, &region, state) {
         return error_response(e, term);
     }

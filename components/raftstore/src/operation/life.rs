@@ -124,7 +124,9 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
     /// A message from a peer that the region no longer has (its epoch is older than ours).
     pub(crate) fn is_from_removed_peer(&self, msg: &RaftMessage, from: &metapb::Peer) -> bool {
         let region = &self.fsm.peer.region;
-        if !self.fsm.peer.is_initialized() || util::find_peer_by_id(region, PeerId(from.id)).is_some() {
+        if !self.fsm.peer.is_initialized()
+            || util::find_peer_by_id(region, PeerId(from.id)).is_some()
+        {
             return false;
         }
         let ours = region.region_epoch.unwrap_or_default();

@@ -246,7 +246,10 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             return Ok(());
         }
         self.raft_group.store().raft_log.compact(compact_to)?;
-        debug!(region_id = self.region_id.get(), compact_to, "raft log compacted");
+        debug!(
+            region_id = self.region_id.get(),
+            compact_to, "raft log compacted"
+        );
         Ok(())
     }
 }

@@ -69,7 +69,11 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             apply_state,
             peer_id: self.peer_id(),
         };
-        if ctx.apply_router.force_send(self.region_id.get(), reset).is_err() {
+        if ctx
+            .apply_router
+            .force_send(self.region_id.get(), reset)
+            .is_err()
+        {
             warn!(
                 region_id = self.region_id.get(),
                 "apply fsm is gone; snapshot state not forwarded"

@@ -247,5 +247,8 @@ fn route_operator<R: RouterHandle>(router: &R, resp: pdpb::RegionHeartbeatRespon
     if resp.region_id == 0 {
         return;
     }
-    router.send_peer(RegionId(resp.region_id), PeerMsg::PdOperator(Box::new(resp)));
+    router.send_peer(
+        RegionId(resp.region_id),
+        PeerMsg::PdOperator(Box::new(resp)),
+    );
 }

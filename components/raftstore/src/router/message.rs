@@ -227,7 +227,10 @@ pub enum StoreMsg {
         campaign: bool,
     },
     /// A peer has been destroyed; forget its range.
-    PeerDestroyed { region_id: RegionId, peer_id: PeerId },
+    PeerDestroyed {
+        region_id: RegionId,
+        peer_id: PeerId,
+    },
     /// Time to send the store heartbeat.
     StoreHeartbeatTick,
 }

@@ -19,8 +19,8 @@ use txn_types::{Key, TimeStamp};
 
 pub use deadlock::{key_hash, DeadlockCallback, DeadlockDetector, LocalDetector, WaitForGraph};
 pub(crate) use waiter::Parked;
-pub use waiter::WakeUp;
 use waiter::WaitQueues;
+pub use waiter::WakeUp;
 
 /// TiKV's default `wait-for-lock-timeout`: 1 s.
 pub const DEFAULT_WAIT_FOR_LOCK_TIMEOUT: Duration = Duration::from_secs(1);

@@ -127,7 +127,10 @@ mod tests {
         assert_eq!(queues.wake(b"k", delay), 2);
         let first = old.wait(Duration::from_secs(1)).await.unwrap();
         assert_eq!(first.after, Duration::ZERO);
-        assert_eq!(young.wait(Duration::from_secs(1)).await.unwrap().after, delay);
+        assert_eq!(
+            young.wait(Duration::from_secs(1)).await.unwrap().after,
+            delay
+        );
         assert_eq!(other_key.wait(Duration::from_millis(10)).await, None);
         drop(other_key);
         assert_eq!(queues.len(), 0);

@@ -137,8 +137,7 @@ impl<E: Engine> TxnStorage<E> {
         let deadline = Instant::now() + timeout;
         loop {
             let start_ts = cmd.start_ts;
-            let (error, parked) = match self.scheduler.run_or_park(cmd.clone(), start_ts).await
-            {
+            let (error, parked) = match self.scheduler.run_or_park(cmd.clone(), start_ts).await {
                 Ok(values) => return Ok(values),
                 Err((error, Some(parked))) => (error, parked),
                 Err((error, None)) => return Err(error),

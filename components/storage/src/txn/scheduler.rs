@@ -95,10 +95,9 @@ impl<E: Engine> Scheduler<E> {
         start_ts: TimeStamp,
     ) -> std::result::Result<C::Output, (Error, Option<Parked>)> {
         self.execute(cmd, |error| match error {
-            Error::Mvcc(mvcc::Error::KeyIsLocked(info)) => Some(
-                self.lock_manager
-                    .park(&Key::from_raw(&info.key), start_ts),
-            ),
+            Error::Mvcc(mvcc::Error::KeyIsLocked(info)) => {
+                Some(self.lock_manager.park(&Key::from_raw(&info.key), start_ts))
+            }
             _ => None,
         })
         .await

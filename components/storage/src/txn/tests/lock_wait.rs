@@ -63,7 +63,10 @@ async fn a_waiter_woken_by_a_commit_locks_the_new_value() {
     assert_eq!(values, [Some(b"2".to_vec())]);
     let lock = store.must_locked(b"k", 20);
     assert_eq!(lock.for_update_ts, ts(30));
-    assert!(woken_in < Duration::from_millis(500), "woken after {woken_in:?}");
+    assert!(
+        woken_in < Duration::from_millis(500),
+        "woken after {woken_in:?}"
+    );
     // Its prewrite and commit go through above the newer commit.
     store
         .prewrite_with(vec![put(b"k", b"3")], b"k", 20, 20, CommitKind::TwoPc)
@@ -160,7 +163,10 @@ async fn two_transactions_locking_in_opposite_orders_get_one_deadlock() {
     else {
         panic!("expected a deadlock, got {e:?}");
     };
-    assert_eq!((start_ts, lock_ts, lock_key), (ts(20), ts(10), b"a".to_vec()));
+    assert_eq!(
+        (start_ts, lock_ts, lock_key),
+        (ts(20), ts(10), b"a".to_vec())
+    );
     // Txn 20 holds b, which txn 10 waits for.
     assert_eq!(deadlock_key_hash, crate::lock_manager::key_hash(b"b"));
     let edges: Vec<_> = wait_chain.iter().map(|e| (e.txn, e.wait_for_txn)).collect();

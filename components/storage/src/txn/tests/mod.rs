@@ -198,7 +198,12 @@ impl Store {
         start_ts: u64,
         for_update_ts: u64,
     ) -> Result<Vec<Option<Vec<u8>>>> {
-        self.sched(pessimistic_lock_request(key, primary, start_ts, for_update_ts))
+        self.sched(pessimistic_lock_request(
+            key,
+            primary,
+            start_ts,
+            for_update_ts,
+        ))
     }
 
     fn must_pessimistic_lock(&self, key: &[u8], primary: &[u8], start_ts: u64, for_update_ts: u64) {

@@ -59,8 +59,12 @@ fn after_ten_thousand_overwrites_gc_leaves_what_reads_above_the_safe_point_see()
     // A read just above the safe point, holding its engine snapshot across the GC.
     let snapshot = block_on(store.engine.async_snapshot(&ctx())).unwrap();
     let mut during_gc = PointGetter::new(snapshot, ts(safe_point + 1));
-    let result =
-        block_on(store.storage.gc(&ctx(), ts(safe_point), GcOptions::default())).unwrap();
+    let result = block_on(
+        store
+            .storage
+            .gc(&ctx(), ts(safe_point), GcOptions::default()),
+    )
+    .unwrap();
     assert_eq!(result.deleted_versions, 8999);
     assert_eq!(during_gc.get(b"hot").unwrap(), Some(b"v8999".to_vec()));
     store.must_get(b"hot", safe_point, Some(b"v8999"));
