@@ -11,6 +11,7 @@
 //!   Run once on a cluster that waits for locks (TiKV's default `wait-for-lock-timeout = 1s`)
 //!   and once on a cluster that barely waits (`1ms`: the request answers the lock and the client
 //!   resolves, backs off and retries). Latency is per increment, first attempt to commit.
+//! * `wake-up`: how soon a parked lock request gets the lock after the holder commits.
 //! * `versions`: one key overwritten `overwrites` times, then 1,000 reads of it at a fresh
 //!   timestamp, before and after the GC workers collected it at a safe point past the writes.
 
@@ -27,6 +28,8 @@ use tikv_client::{Transaction, TransactionClient, TransactionOptions};
 const COUNTER: &[u8] = b"bench-hot-counter";
 const VERSIONED: &[u8] = b"bench-versioned";
 const READS: usize = 1000;
+const WAKE_KEY: &[u8] = b"bench-wake-up";
+const WAKE_UPS: usize = 50;
 
 fn start_cluster(dir: &Path, tikv_config: &str) -> LocalCluster {
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_pd-server"))
@@ -89,6 +92,13 @@ fn hot_counter(flags: &LoadFlags, name: &str, tikv_config: &str) {
                 .await
                 .expect("connect"),
         );
+        let wake_ups = wake_up_latencies(&client).await;
+        println!(
+            "pessimistic wake-up     {name:<11} p50={}us p99={}us max={}us  ({WAKE_UPS} waits, from the holder's commit answer to the waiter's lock answer)",
+            wake_ups.value_at_quantile(0.5),
+            wake_ups.value_at_quantile(0.99),
+            wake_ups.max()
+        );
         for &concurrency in &flags.concurrency {
             let before = read_counter(&client).await;
             let retries = Arc::new(AtomicU64::new(0));
@@ -110,6 +120,41 @@ fn hot_counter(flags: &LoadFlags, name: &str, tikv_config: &str) {
             );
         }
     });
+}
+
+/// How long after a lock's release its waiter gets the lock: a transaction locks `WAKE_KEY`,
+/// another asks for it and is parked (given 100 ms to get there), the first commits, and the
+/// time from the commit's answer to the waiter's answer is recorded.
+async fn wake_up_latencies(client: &Arc<TransactionClient>) -> Histogram<u64> {
+    let mut latencies = Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+    for _ in 0..WAKE_UPS {
+        let mut holder = client.begin_pessimistic().await.expect("begin");
+        holder
+            .get_for_update(WAKE_KEY.to_vec())
+            .await
+            .expect("lock");
+        let waiter_client = client.clone();
+        let waiter = tokio::spawn(async move {
+            let mut waiter = waiter_client.begin_pessimistic().await.expect("begin");
+            waiter
+                .get_for_update(WAKE_KEY.to_vec())
+                .await
+                .expect("lock after the wait");
+            let got_it = Instant::now();
+            waiter.rollback().await.expect("rollback");
+            got_it
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        holder
+            .put(WAKE_KEY.to_vec(), b"v".to_vec())
+            .await
+            .expect("put");
+        holder.commit().await.expect("commit");
+        let released = Instant::now();
+        let got_it = waiter.await.expect("waiter");
+        latencies.saturating_record(got_it.saturating_duration_since(released).as_micros() as u64);
+    }
+    latencies
 }
 
 /// Latencies of `READS` reads of `VERSIONED` at fresh timestamps.

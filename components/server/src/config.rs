@@ -211,8 +211,9 @@ impl Config {
             (2, false) => return Err("storage.enable-ttl must be true with api-version 2".into()),
             (other, _) => return Err(format!("storage.api-version must be 1 or 2, not {other}")),
         }
-        if self.pessimistic_txn.wait_for_lock_timeout.0.is_zero() {
-            return Err("pessimistic-txn.wait-for-lock-timeout must not be 0".into());
+        let wait = self.pessimistic_txn.wait_for_lock_timeout.0;
+        if wait.is_zero() || wait > std::time::Duration::from_secs(3600) {
+            return Err("pessimistic-txn.wait-for-lock-timeout must be between 1ms and 1h".into());
         }
         if self.gc.batch_keys == 0 {
             return Err("gc.batch-keys must not be 0".into());

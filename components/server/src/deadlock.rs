@@ -179,18 +179,19 @@ impl DeadlockDetector for Detector {
     }
 
     fn clean_up_wait_for(&self, entry: WaitForEntry) {
+        // Whatever the leadership now: it may have moved here since the wait was reported.
+        self.inner.pending.lock().remove(&wait_id(&entry));
         if self.is_leader() {
             return self.inner.local.clean_up_wait_for(entry);
         }
-        self.inner.pending.lock().remove(&wait_id(&entry));
         self.send(Self::request(DeadlockRequestType::CleanUpWaitFor, entry));
     }
 
     fn clean_up(&self, txn: u64) {
+        self.inner.pending.lock().retain(|id, _| id.0 != txn);
         if self.is_leader() {
             return self.inner.local.clean_up(txn);
         }
-        self.inner.pending.lock().retain(|id, _| id.0 != txn);
         let entry = WaitForEntry {
             txn,
             ..Default::default()

@@ -6,6 +6,7 @@
 //! same versions and foreground writes keep their turn. TiKV does this in RocksDB compaction
 //! filters by default; see ARCHITECTURE.md for why this store does not (yet).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,8 +17,10 @@ use raftstore::StoreMeta;
 use storage::kv::Engine;
 use storage::txn::GcOptions;
 use storage::TxnStorage;
+use tokio::time::MissedTickBehavior;
 use tracing::{debug, info, warn};
 use txn_types::TimeStamp;
+use types::RegionId;
 
 use crate::metrics::{GC_KEYS, GC_SAFE_POINT};
 
@@ -34,11 +37,13 @@ pub struct GcWorker<E: Engine> {
 }
 
 impl<E: Engine> GcWorker<E> {
-    /// Polls the safe point every `poll_interval` and runs a round when it moved. Runs until
-    /// the task is dropped.
+    /// Polls the safe point every `poll_interval` and collects the led regions not yet
+    /// collected at it. Runs until the task is dropped.
     pub async fn run(self) {
-        let mut done = TimeStamp::zero();
+        // The safe point each led region was last collected at.
+        let mut done: HashMap<RegionId, TimeStamp> = HashMap::new();
         let mut ticker = tokio::time::interval(self.poll_interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
             let safe_point = match self.pd.get_gc_safe_point().await {
@@ -48,22 +53,39 @@ impl<E: Engine> GcWorker<E> {
                     continue;
                 }
             };
-            if safe_point <= done {
+            if safe_point.is_zero() {
                 continue;
             }
-            GC_SAFE_POINT.set(safe_point.into_inner() as i64);
-            if self.gc_a_round(safe_point).await {
-                done = safe_point;
+            let led = led_regions(&self.store_meta.lock());
+            // Regions no longer led here are forgotten; new ones (splits, leadership moved
+            // here) are collected.
+            done.retain(|id, _| led.iter().any(|(region, _)| region.id == id.get()));
+            let todo: Vec<_> = led
+                .into_iter()
+                .filter(|(region, _)| {
+                    done.get(&RegionId(region.id))
+                        .is_none_or(|&at| at < safe_point)
+                })
+                .collect();
+            if todo.is_empty() {
+                continue;
             }
+            for region_id in self.gc_regions(safe_point, todo).await {
+                done.insert(region_id, safe_point);
+            }
+            GC_SAFE_POINT.set(safe_point.into_inner() as i64);
         }
     }
 
-    /// Collects every region this store leads at `safe_point`; false if one failed (the round
-    /// is tried again at the next poll).
-    async fn gc_a_round(&self, safe_point: TimeStamp) -> bool {
-        let regions = led_regions(&self.store_meta.lock());
+    /// Collects `regions` at `safe_point`; returns those done. A region that fails is tried
+    /// again at the next poll.
+    async fn gc_regions(
+        &self,
+        safe_point: TimeStamp,
+        regions: Vec<(metapb::Region, metapb::Peer)>,
+    ) -> Vec<RegionId> {
         info!(%safe_point, regions = regions.len(), "GC round starting");
-        let mut complete = true;
+        let mut collected = vec![];
         let (mut scanned, mut deleted) = (0, 0);
         for (region, peer) in regions {
             let ctx = kvrpcpb::Context {
@@ -82,17 +104,17 @@ impl<E: Engine> GcWorker<E> {
                         .inc_by(result.deleted_versions as u64);
                     scanned += result.found_versions;
                     deleted += result.deleted_versions;
+                    collected.push(RegionId(region.id));
                 }
                 Err(e) => {
                     // Usually a leader change or a split meanwhile: the region's new shape
-                    // is collected next round, by whoever leads it.
-                    warn!(region_id = region.id, error = %e, "GC of a region failed; it is retried next round");
-                    complete = false;
+                    // is collected at the next poll, by whoever leads it.
+                    warn!(region_id = region.id, error = %e, "GC of a region failed; it is retried at the next poll");
                 }
             }
         }
-        info!(%safe_point, scanned, deleted, complete, "GC round done");
-        complete
+        info!(%safe_point, scanned, deleted, collected = collected.len(), "GC round done");
+        collected
     }
 }
 

@@ -90,6 +90,8 @@ pub struct WaitForGraph {
     /// waiter → (waited-for → edge).
     edges: HashMap<u64, HashMap<u64, Edge>>,
     ttl: Duration,
+    /// When expired edges were last dropped from the whole graph.
+    last_sweep: Instant,
 }
 
 impl WaitForGraph {
@@ -97,6 +99,7 @@ impl WaitForGraph {
         WaitForGraph {
             edges: HashMap::new(),
             ttl,
+            last_sweep: Instant::now(),
         }
     }
 
@@ -104,6 +107,7 @@ impl WaitForGraph {
     /// `wait_chain`, the edges from `entry.wait_for_txn` back to `entry.txn`.
     /// `deadlock_key_hash` is the key of the last of those: the one `entry.txn` holds.
     pub fn detect(&mut self, entry: WaitForEntry, now: Instant) -> Option<DeadlockResponse> {
+        self.sweep(now);
         if let Some(chain) = self.path(entry.wait_for_txn, entry.txn, now) {
             let deadlock_key_hash = chain.last().map_or(0, |e| e.key_hash);
             return Some(DeadlockResponse {
@@ -205,6 +209,20 @@ impl WaitForGraph {
         chain
     }
 
+    /// Once per TTL, forgets every expired edge: waits whose clean-up was lost (a broken stream,
+    /// a leader change) must not pile up.
+    fn sweep(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.last_sweep) < self.ttl {
+            return;
+        }
+        self.last_sweep = now;
+        let ttl = self.ttl;
+        self.edges.retain(|_, targets| {
+            targets.retain(|_, edge| now.saturating_duration_since(edge.reported) <= ttl);
+            !targets.is_empty()
+        });
+    }
+
     /// Forgets the expired edges of `txn`, so the graph does not grow with dead waits.
     fn drop_expired_edges_of(&mut self, txn: u64, now: Instant) {
         let ttl = self.ttl;
@@ -265,6 +283,8 @@ mod tests {
         let later = now + Duration::from_secs(4);
         assert!(graph.detect(wait(2, 1, b"a"), later).is_none());
         assert_eq!(graph.entries(later).len(), 1);
+        // The expired edge is gone from memory too, not only ignored.
+        assert_eq!(graph.edges.len(), 1);
     }
 
     #[test]

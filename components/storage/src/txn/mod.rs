@@ -33,7 +33,7 @@ use crate::api_version::ApiVersion;
 use crate::concurrency_manager::ConcurrencyManager;
 use crate::kv::{Engine, Modify, WriteData};
 use crate::latch::Latches;
-use crate::lock_manager::{key_hash, LockManager, Parked, WakeUp};
+use crate::lock_manager::{key_hash, DeadlockCallback, LockManager, Parked, WakeUp};
 use crate::mvcc::{self, MvccReader, PointGetter, ScanMode, Scanner};
 use crate::{Error, Result, StorageConfig};
 use commands::{
@@ -191,28 +191,21 @@ impl<E: Engine> TxnStorage<E> {
         timeout: Duration,
         detect: bool,
     ) -> std::result::Result<Option<WakeUp>, DeadlockResponse> {
-        let detector = self.lock_manager.detector();
         let (deadlock_tx, mut deadlock_rx) = oneshot::channel();
-        if detect {
+        // Ends the reported wait however this future ends, dropped by a gone client included.
+        let _reported = detect.then(|| {
             let on_deadlock = Box::new(move |cycle| {
                 let _ = deadlock_tx.send(cycle);
             });
-            detector.detect(entry.clone(), on_deadlock);
+            ReportedWait::report(&self.lock_manager, entry.clone(), on_deadlock)
+        });
+        let wait = std::pin::pin!(parked.wait(timeout));
+        match future::select(wait, &mut deadlock_rx).await {
+            Either::Left((woken, _)) => Ok(woken),
+            Either::Right((Ok(cycle), _)) => Err(cycle),
+            // Detection gave no answer: wait for the lock alone.
+            Either::Right((Err(_), wait)) => Ok(wait.await),
         }
-        let outcome = {
-            let wait = std::pin::pin!(parked.wait(timeout));
-            match future::select(wait, &mut deadlock_rx).await {
-                Either::Left((woken, _)) => Ok(woken),
-                // A refused wait left no edge to clean up.
-                Either::Right((Ok(cycle), _)) => return Err(cycle),
-                // Detection gave no answer: wait for the lock alone.
-                Either::Right((Err(_), wait)) => Ok(wait.await),
-            }
-        };
-        if detect {
-            detector.clean_up_wait_for(entry.clone());
-        }
-        outcome
     }
 
     /// The value of `key` as of `start_ts`.
@@ -548,6 +541,35 @@ fn check_lock(key: &Key, lock: &Lock, ts: TimeStamp, bypass: &[u64]) -> Result<(
 
 fn is_read_committed(ctx: &kvrpcpb::Context) -> bool {
     ctx.isolation_level == kvrpcpb::IsolationLevel::Rc as i32
+}
+
+/// A wait reported to the deadlock detector, withdrawn when dropped.
+struct ReportedWait<'a> {
+    lock_manager: &'a LockManager,
+    entry: WaitForEntry,
+}
+
+impl<'a> ReportedWait<'a> {
+    fn report(
+        lock_manager: &'a LockManager,
+        entry: WaitForEntry,
+        on_deadlock: DeadlockCallback,
+    ) -> Self {
+        lock_manager.detector().detect(entry.clone(), on_deadlock);
+        ReportedWait {
+            lock_manager,
+            entry,
+        }
+    }
+}
+
+impl Drop for ReportedWait<'_> {
+    fn drop(&mut self) {
+        // A wait refused as a deadlock left no edge; the clean-up is then a no-op.
+        self.lock_manager
+            .detector()
+            .clean_up_wait_for(self.entry.clone());
+    }
 }
 
 /// The encoded form of a range bound; empty stays empty (unbounded).

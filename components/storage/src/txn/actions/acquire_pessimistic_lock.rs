@@ -4,7 +4,7 @@ use engine_traits::Snapshot;
 use txn_types::{Key, Lock, LockType, TimeStamp, Value, WriteType};
 
 use super::check_data_constraint;
-use crate::mvcc::{Error, MvccReader, MvccTxn, Result, WriteConflictReason};
+use crate::mvcc::{Error, MvccReader, MvccTxn, Result, TxnCommitRecord, WriteConflictReason};
 
 /// What one pessimistic lock request asks for.
 #[derive(Clone, Debug)]
@@ -20,14 +20,25 @@ pub struct PessimisticLockOptions<'a> {
     pub need_check_existence: bool,
     /// Take the lock only if the key has a value.
     pub lock_only_if_exists: bool,
-    /// A commit newer than `for_update_ts` is no conflict: the lock is taken at that commit's
-    /// ts instead, and the value returned is the newest.
+    /// A commit of another transaction newer than `for_update_ts` is no conflict: the lock is
+    /// taken anyway and the value returned is the newest (TiKV's lock with conflict).
     pub allow_lock_with_conflict: bool,
 }
 
+/// What locking one key found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LockedKey {
+    /// The key's value, when the options ask for the value or its existence.
+    pub value: Option<Value>,
+    /// The commit newer than `for_update_ts` the lock was taken over: the value was read as of
+    /// it, so async-commit timestamps must count a read there.
+    pub locked_with_conflict_ts: Option<TimeStamp>,
+}
+
 /// Locks `key` for the transaction at `txn.start_ts`, or raises the `for_update_ts` of the lock
-/// it already holds. Returns the key's value at `for_update_ts` when the options ask for the
-/// value or its existence (`None` otherwise, and for a key without value).
+/// it already holds. Returns the key's value at `for_update_ts` (the newest, with
+/// `allow_lock_with_conflict`) when the options ask for the value or its existence (`None`
+/// otherwise, and for a key without value).
 ///
 /// # Errors
 /// [`Error::KeyIsLocked`] (another transaction's lock: the caller may wait and retry),
@@ -40,7 +51,7 @@ pub fn acquire_pessimistic_lock<S: Snapshot>(
     key: Key,
     should_not_exist: bool,
     opts: &PessimisticLockOptions<'_>,
-) -> Result<Option<Value>> {
+) -> Result<LockedKey> {
     let start_ts = txn.start_ts;
     let want_value = opts.need_value || opts.need_check_existence || opts.lock_only_if_exists;
     if let Some(mut lock) = reader.load_lock(&key)? {
@@ -55,8 +66,14 @@ pub fn acquire_pessimistic_lock<S: Snapshot>(
                 lock_type: lock.lock_type,
             });
         }
+        // Nothing commits on a locked key: the newest value is the one the lock was taken
+        // with, even if that was over a newer commit.
+        let read_ts = match opts.allow_lock_with_conflict {
+            true => TimeStamp::max(),
+            false => opts.for_update_ts,
+        };
         let value = match want_value {
-            true => reader.get(&key, opts.for_update_ts)?,
+            true => reader.get(&key, read_ts)?,
             false => None,
         };
         if lock.for_update_ts < opts.for_update_ts {
@@ -64,18 +81,24 @@ pub fn acquire_pessimistic_lock<S: Snapshot>(
             lock.ttl = lock.ttl.max(opts.lock_ttl);
             txn.put_lock(key, &lock);
         }
-        return Ok(value);
+        return Ok(LockedKey {
+            value,
+            locked_with_conflict_ts: None,
+        });
     }
 
     let mut value = None;
-    let mut for_update_ts = opts.for_update_ts;
+    let mut locked_with_conflict_ts = None;
     if let Some((commit_ts, write)) = reader.seek_write(&key, TimeStamp::max())? {
-        if commit_ts > for_update_ts && opts.allow_lock_with_conflict {
-            for_update_ts = commit_ts;
+        if commit_ts > opts.for_update_ts
+            && opts.allow_lock_with_conflict
+            && !finished_here(reader, &key, start_ts)?
+        {
+            locked_with_conflict_ts = Some(commit_ts);
         }
         // Pessimistic transactions read at for_update_ts: anything committed after it means the
         // client must read again with a newer one.
-        if commit_ts > for_update_ts {
+        if commit_ts > opts.for_update_ts && locked_with_conflict_ts.is_none() {
             return Err(Error::WriteConflict {
                 start_ts,
                 conflict_start_ts: write.start_ts,
@@ -111,7 +134,7 @@ pub fn acquire_pessimistic_lock<S: Snapshot>(
         }
     }
     if opts.lock_only_if_exists && value.is_none() {
-        return Ok(None);
+        return Ok(LockedKey::default());
     }
     let lock = Lock::new(
         LockType::Pessimistic,
@@ -119,8 +142,24 @@ pub fn acquire_pessimistic_lock<S: Snapshot>(
         start_ts,
         opts.lock_ttl,
     )
-    .with_for_update_ts(for_update_ts)
+    .with_for_update_ts(opts.for_update_ts)
     .with_min_commit_ts(opts.min_commit_ts);
     txn.put_lock(key, &lock);
-    Ok(value)
+    Ok(LockedKey {
+        value,
+        locked_with_conflict_ts,
+    })
+}
+
+/// Whether the transaction already committed or rolled back on `key`: a late lock request of
+/// a finished transaction must not lock over its own outcome.
+fn finished_here<S: Snapshot>(
+    reader: &mut MvccReader<S>,
+    key: &Key,
+    start_ts: TimeStamp,
+) -> Result<bool> {
+    Ok(!matches!(
+        reader.get_txn_commit_record(key, start_ts)?,
+        TxnCommitRecord::None { .. }
+    ))
 }

@@ -17,7 +17,7 @@ mod commit;
 mod gc;
 mod prewrite;
 
-pub use acquire_pessimistic_lock::{acquire_pessimistic_lock, PessimisticLockOptions};
+pub use acquire_pessimistic_lock::{acquire_pessimistic_lock, LockedKey, PessimisticLockOptions};
 pub use check_txn_status::{
     check_txn_status_lock_exists, check_txn_status_missing_lock, CheckTxnStatusOptions,
     MissingLockAction, TxnStatus,

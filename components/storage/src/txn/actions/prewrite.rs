@@ -263,8 +263,6 @@ fn write_lock(
     .with_min_commit_ts(props.min_commit_ts);
     let had_pessimistic_lock = match &status {
         LockStatus::Pessimistic(pessimistic) => {
-            // A lock taken over a newer commit (after a lock wait) has the higher ts.
-            lock.for_update_ts = lock.for_update_ts.max(pessimistic.for_update_ts);
             lock.ttl = lock.ttl.max(pessimistic.ttl);
             lock.min_commit_ts = lock.min_commit_ts.max(pessimistic.min_commit_ts);
             true
@@ -289,7 +287,7 @@ fn write_lock(
             lock = lock.use_async_commit(secondaries);
         }
         let guard = cm.lock_key(&key);
-        let floor = props.start_ts.max(lock.for_update_ts).next();
+        let floor = props.start_ts.max(props.for_update_ts).next();
         lock = guard.publish_lock(|max_ts| {
             let min_commit_ts = max_ts.next().max(floor).max(lock.min_commit_ts);
             lock.with_min_commit_ts(min_commit_ts)

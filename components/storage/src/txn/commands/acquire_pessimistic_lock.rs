@@ -22,8 +22,8 @@ pub struct AcquirePessimisticLock {
     pub return_values: bool,
     pub check_existence: bool,
     pub lock_only_if_exists: bool,
-    /// Take the lock even over a commit newer than `for_update_ts`, returning the newest value
-    /// (a request woken from a lock wait that asked for values).
+    /// Take the lock even over another transaction's commit newer than `for_update_ts`,
+    /// returning the newest value (the service sets it for requests that return values).
     pub allow_lock_with_conflict: bool,
 }
 
@@ -65,13 +65,14 @@ impl WriteCommand for AcquirePessimisticLock {
         let mut reader = MvccReader::new(snapshot);
         let mut values = Vec::with_capacity(self.keys.len());
         for (key, should_not_exist) in self.keys {
-            values.push(acquire_pessimistic_lock(
-                &mut txn,
-                &mut reader,
-                key,
-                should_not_exist,
-                &opts,
-            )?);
+            let locked =
+                acquire_pessimistic_lock(&mut txn, &mut reader, key, should_not_exist, &opts)?;
+            if let Some(conflict_ts) = locked.locked_with_conflict_ts {
+                // The value was read as of that commit: an async-commit or 1PC commit of this
+                // transaction must land above it.
+                context.concurrency_manager.update_max_ts(conflict_ts);
+            }
+            values.push(locked.value);
         }
         Ok(WriteResult::new(txn, values))
     }

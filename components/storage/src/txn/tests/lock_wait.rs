@@ -61,19 +61,46 @@ async fn a_waiter_woken_by_a_commit_locks_the_new_value() {
     let values = waiter.await.unwrap().unwrap();
     let woken_in = released.elapsed();
     assert_eq!(values, [Some(b"2".to_vec())]);
-    let lock = store.must_locked(b"k", 20);
-    assert_eq!(lock.for_update_ts, ts(30));
     assert!(
         woken_in < Duration::from_millis(500),
         "woken after {woken_in:?}"
     );
-    // Its prewrite and commit go through above the newer commit.
+    // The lock keeps the client's for_update_ts (its rollback still matches), and the read at
+    // the newer commit counts for async-commit timestamps.
+    assert_eq!(store.must_locked(b"k", 20).for_update_ts, ts(20));
+    assert!(store.cm.max_ts() >= ts(30));
+    // A retried request reads what the first one read, not the value at its for_update_ts.
+    let again = block_on(store.storage.sched(lock_request(b"k", 20, 20))).unwrap();
+    assert_eq!(again, [Some(b"2".to_vec())]);
     store
         .prewrite_with(vec![put(b"k", b"3")], b"k", 20, 20, CommitKind::TwoPc)
         .unwrap();
-    assert_eq!(store.must_locked(b"k", 20).for_update_ts, ts(30));
     store.must_commit(b"k", 20, 40);
     store.must_get(b"k", 40, Some(b"3"));
+}
+
+#[test]
+fn a_late_lock_request_of_a_finished_transaction_does_not_lock_over_its_outcome() {
+    let store = Store::new();
+    // Txn 10 locked, wrote and committed k at 20; another transaction wrote it at 30.
+    store.must_pessimistic_lock(b"k", b"k", 10, 10);
+    store
+        .prewrite_with(vec![put(b"k", b"mine")], b"k", 10, 10, CommitKind::TwoPc)
+        .unwrap();
+    store.must_commit(b"k", 10, 20);
+    store.must_put(b"k", b"theirs", 25, 30);
+    // A late copy of txn 10's lock request is a conflict, not a new lock.
+    let e = mvcc_err(block_on(store.storage.sched(lock_request(b"k", 10, 11))));
+    assert!(matches!(e, mvcc::Error::WriteConflict { .. }), "{e:?}");
+    store.must_unlocked(b"k");
+    store.must_get(b"k", 25, Some(b"mine"));
+    // The same for a rolled-back transaction.
+    store.must_pessimistic_lock(b"r", b"r", 40, 40);
+    pessimistic_rollback(&store, b"r", 40, 40);
+    store.rollback(&[b"r"], 40).unwrap();
+    store.must_put(b"r", b"v", 45, 50);
+    assert!(block_on(store.storage.sched(lock_request(b"r", 40, 41))).is_err());
+    store.must_unlocked(b"r");
 }
 
 #[tokio::test]
@@ -175,4 +202,25 @@ async fn two_transactions_locking_in_opposite_orders_get_one_deadlock() {
     pessimistic_rollback(&store, b"b", 20, 20);
     first.await.unwrap().unwrap();
     store.must_locked(b"b", 10);
+}
+
+#[tokio::test]
+async fn a_wait_whose_client_went_away_leaves_no_edge_behind() {
+    let store = Store::new();
+    store.must_pessimistic_lock(b"a", b"a", 10, 10);
+    store.must_pessimistic_lock(b"b", b"b", 20, 20);
+    // Txn 10 waits for b, then its request is dropped (the client's deadline passed).
+    let gone = spawn_lock(&store, lock_request(b"b", 10, 11), 0);
+    wait_parked(&store, 1).await;
+    gone.abort();
+    let _ = gone.await;
+    assert_eq!(store.storage.lock_manager().waiting(), 0);
+    // Txn 20 waiting for a closes no cycle: it only times out.
+    let e = mvcc_err(
+        store
+            .storage
+            .acquire_pessimistic_lock(lock_request(b"a", 20, 21), 50, false)
+            .await,
+    );
+    assert!(matches!(e, mvcc::Error::KeyIsLocked(_)), "{e:?}");
 }
