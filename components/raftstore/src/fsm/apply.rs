@@ -378,9 +378,10 @@ fn apply_entry<EK: KvEngine>(
     kv: &EK,
 ) -> Result<()> {
     // Fails one replica's apply (the fail point names its peer).
-    fail::fail_point!(&format!("apply_entry_error_{}", fsm.peer_id), |_| Err(
-        Error::FailPoint("apply_entry_error")
-    ));
+    fail::fail_point!(
+        &format!("apply_entry_error_{}", fsm.peer_id.get()),
+        |_| Err(Error::FailPoint("apply_entry_error"))
+    );
     let index = entry.index;
     let term = entry.term;
     let response = match entry.get_entry_type() {

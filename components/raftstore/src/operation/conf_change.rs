@@ -82,7 +82,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             ChangePeerType::AddNode | ChangePeerType::AddLearnerNode => {
                 if existing.is_some() {
                     return Err(Error::InvalidConfChange(format!(
-                        "region {} already has a peer on store {}",
+                        "{} already has a peer on store {}",
                         self.region_id, peer.store_id
                     )));
                 }
@@ -90,7 +90,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             ChangePeerType::RemoveNode => {
                 if util::find_peer_by_id(&self.region, PeerId(peer.id)).is_none() {
                     return Err(Error::InvalidConfChange(format!(
-                        "peer {} is not in region {}",
+                        "peer {} is not in {}",
                         peer.id, self.region_id
                     )));
                 }

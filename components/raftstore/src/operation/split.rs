@@ -251,7 +251,7 @@ pub(crate) fn exec_batch_split<EK: KvEngine>(
     kv: &EK,
 ) -> Result<Vec<metapb::Region>> {
     // Holds one replica's apply (the fail point names its peer) before it splits.
-    fail::fail_point!(&format!("apply_before_split_{}", fsm.peer_id));
+    fail::fail_point!(&format!("apply_before_split_{}", fsm.peer_id.get()));
     let splits = request
         .admin_request
         .as_ref()
