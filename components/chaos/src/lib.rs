@@ -1,0 +1,10 @@
+//! The fault-injection harness (issue 11): workloads run against a real cluster while a nemesis
+//! injects faults, and checkers that read the recorded histories.
+//!
+//! * [`history`]: what a workload records — each operation's invocation and its completion
+//!   (ok, failed for certain, or unknown);
+//! * [`checker`]: one checker per workload, pure functions of a history, unit-tested on
+//!   hand-made histories that must pass and must fail.
+
+pub mod checker;
+pub mod history;
