@@ -103,6 +103,14 @@ impl ServerProcess {
         }
     }
 
+    /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the process, as a long GC pause or a stalled VM
+    /// would; a stopped process holds its ports and answers nothing.
+    fn pause(&self, paused: bool) {
+        if let Some(child) = &self.child {
+            signal(child, if paused { libc::SIGSTOP } else { libc::SIGCONT });
+        }
+    }
+
     fn stop(&mut self) -> bool {
         let Some(mut child) = self.child.take() else {
             return true;
@@ -138,6 +146,16 @@ macro_rules! server_process_methods {
         /// Kills the process with SIGKILL, as a crash would, and reaps it.
         pub fn kill(&mut self) {
             self.process.kill();
+        }
+
+        /// Freezes the process with SIGSTOP until [`Self::resume`].
+        pub fn pause(&self) {
+            self.process.pause(true);
+        }
+
+        /// Thaws a process frozen by [`Self::pause`].
+        pub fn resume(&self) {
+            self.process.pause(false);
         }
 
         /// Stops the process with SIGTERM and waits for it to exit; returns whether it
@@ -240,10 +258,15 @@ fn die_with_parent(command: &mut Command) {
 
 /// Sends SIGTERM to `child`.
 pub fn terminate(child: &Child) {
+    signal(child, libc::SIGTERM);
+}
+
+/// Sends `signal` to a child process.
+fn signal(child: &Child, signal: libc::c_int) {
     if let Ok(pid) = libc::pid_t::try_from(child.id()) {
         // SAFETY: kill(2) with a pid we spawned and have not reaped; it only sends a signal.
         unsafe {
-            libc::kill(pid, libc::SIGTERM);
+            libc::kill(pid, signal);
         }
     }
 }

@@ -4,7 +4,10 @@
 //! * [`history`]: what a workload records — each operation's invocation and its completion
 //!   (ok, failed for certain, or unknown);
 //! * [`checker`]: one checker per workload, pure functions of a history, unit-tested on
-//!   hand-made histories that must pass and must fail.
+//!   hand-made histories that must pass and must fail;
+//! * [`workload`]: clients that drive the cluster through the official client and record
+//!   histories.
 
 pub mod checker;
 pub mod history;
+pub mod workload;
