@@ -35,20 +35,8 @@ fn start_cluster(dir: &Path, tikv_config: &str) -> LocalCluster {
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_pd-server"))
         .parent()
         .expect("bin dir");
-    let config = dir.join("tikv.toml");
-    std::fs::write(&config, tikv_config).expect("write config");
-    let cluster = LocalCluster::start(
-        bin_dir,
-        &dir.join("cluster"),
-        3,
-        None,
-        &["--config", config.to_str().expect("utf-8 path")],
-    )
-    .unwrap_or_else(|e| panic!("start cluster: {e}"));
-    cluster
-        .wait_for_replicas(3, Duration::from_secs(60))
-        .unwrap_or_else(|e| panic!("{e}"));
-    cluster
+    LocalCluster::start_configured(bin_dir, dir, 3, None, tikv_config, Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("start cluster: {e}"))
 }
 
 async fn increment(txn: &mut Transaction) -> tikv_client::Result<()> {

@@ -471,6 +471,44 @@ impl LocalCluster {
         Ok(cluster)
     }
 
+    /// Starts PD and `stores` stores as [`LocalCluster::start`] does, with config files written
+    /// under `dir` from `pd_config` (if any) and `tikv_config`, and waits up to `timeout` until
+    /// every region has `min(stores, 3)` replicas.
+    ///
+    /// # Errors
+    ///
+    /// As [`LocalCluster::start`], or a timeout message with PD's view of the regions.
+    pub fn start_configured(
+        bin_dir: &Path,
+        dir: &Path,
+        stores: usize,
+        pd_config: Option<&str>,
+        tikv_config: &str,
+        timeout: Duration,
+    ) -> Result<LocalCluster, String> {
+        let write = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text)
+                .map(|()| path)
+                .map_err(|e| format!("write {name}: {e}"))
+        };
+        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+        let tikv = write("tikv.toml", tikv_config)?;
+        let pd = pd_config.map(|text| write("pd.toml", text)).transpose()?;
+        let tikv = tikv.to_str().ok_or("config path is not UTF-8")?;
+        let cluster = LocalCluster::start(
+            bin_dir,
+            &dir.join("cluster"),
+            stores,
+            pd.as_deref(),
+            &["--config", tikv],
+        )?;
+        cluster
+            .wait_for_replicas(stores.min(3), timeout)
+            .map_err(|e| format!("{e}: {:?}", cluster.regions_json()))?;
+        Ok(cluster)
+    }
+
     /// Starts one more store.
     ///
     /// # Errors

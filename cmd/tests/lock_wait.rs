@@ -20,20 +20,15 @@ fn bin_dir() -> &'static Path {
 }
 
 fn start_cluster(dir: &Path) -> LocalCluster {
-    let config = dir.join("tikv.toml");
-    std::fs::write(&config, TIKV_CONFIG).unwrap();
-    let cluster = LocalCluster::start(
+    LocalCluster::start_configured(
         bin_dir(),
-        &dir.join("cluster"),
+        dir,
         3,
         None,
-        &["--config", config.to_str().unwrap()],
+        TIKV_CONFIG,
+        Duration::from_secs(90),
     )
-    .unwrap_or_else(|e| panic!("start cluster: {e}"));
-    cluster
-        .wait_for_replicas(3, Duration::from_secs(90))
-        .unwrap_or_else(|e| panic!("{e}: {:?}", cluster.regions_json()));
-    cluster
+    .unwrap_or_else(|e| panic!("start cluster: {e}"))
 }
 
 /// A transactional key as PD and the regions see it (API V1: memcomparable).

@@ -28,22 +28,16 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn start_cluster(dir: &Path, tikv_config: &str) -> LocalCluster {
-    let config = dir.join("tikv.toml");
-    std::fs::write(&config, tikv_config).unwrap();
-    let pd_config = dir.join("pd.toml");
-    std::fs::write(&pd_config, "[schedule]\nmax-store-down-time = \"1h\"\n").unwrap();
-    let cluster = LocalCluster::start(
+    let pd_config = "[schedule]\nmax-store-down-time = \"1h\"\n";
+    LocalCluster::start_configured(
         bin_dir(),
-        &dir.join("cluster"),
+        dir,
         3,
-        Some(&pd_config),
-        &["--config", config.to_str().unwrap()],
+        Some(pd_config),
+        tikv_config,
+        Duration::from_secs(90),
     )
-    .unwrap_or_else(|e| panic!("start cluster: {e}"));
-    cluster
-        .wait_for_replicas(3, Duration::from_secs(90))
-        .unwrap_or_else(|e| panic!("{e}: {:?}", cluster.regions_json()));
-    cluster
+    .unwrap_or_else(|e| panic!("start cluster: {e}"))
 }
 
 async fn get(txn: &mut Transaction, key: &[u8]) -> Option<Vec<u8>> {

@@ -27,7 +27,6 @@ use storage::lock_manager::{DeadlockCallback, DeadlockDetector, LocalDetector};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
-use tonic::transport::Endpoint;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, warn};
 
@@ -138,14 +137,11 @@ async fn run_stream(
         .await
         .map_err(|e| format!("find the detector leader: {e}"))?;
     let leader = leader.ok_or("the first region has no leader yet")?;
-    let address = inner.resolver.resolve(leader.store_id).await?;
-    let channel = Endpoint::from_shared(format!("http://{address}"))
-        .map_err(|e| format!("detector address {address:?}: {e}"))?
-        .connect_timeout(Duration::from_secs(3))
-        .connect()
-        .await
-        .map_err(|e| format!("connect to the detector at {address}: {e}"))?;
-    info!(store_id = leader.store_id, %address, "reporting lock waits to the deadlock detector");
+    let channel = inner.resolver.connect(leader.store_id).await?;
+    info!(
+        store_id = leader.store_id,
+        "reporting lock waits to the deadlock detector"
+    );
     let mut responses = DeadlockClient::new(channel)
         .detect(UnboundedReceiverStream::new(requests))
         .await

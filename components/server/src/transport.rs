@@ -167,15 +167,22 @@ impl<D: StoreDirectory> AddressResolver<D> {
     }
 }
 
-async fn connect(inner: &Inner<impl RouterHandle>, store_id: u64) -> Result<Channel, String> {
-    let address = inner.resolver.resolve(store_id).await?;
-    Endpoint::from_shared(format!("http://{address}"))
-        .map_err(|e| format!("store {store_id} address {address:?}: {e}"))?
-        .connect_timeout(Duration::from_secs(3))
-        .tcp_keepalive(Some(Duration::from_secs(10)))
-        .connect()
-        .await
-        .map_err(|e| format!("connect to store {store_id} at {address}: {e}"))
+impl<D: StoreDirectory> AddressResolver<D> {
+    /// A gRPC channel to the store, at the address [`AddressResolver::resolve`] gives.
+    ///
+    /// # Errors
+    ///
+    /// The store cannot be resolved or reached.
+    pub async fn connect(&self, store_id: u64) -> Result<Channel, String> {
+        let address = self.resolve(store_id).await?;
+        Endpoint::from_shared(format!("http://{address}"))
+            .map_err(|e| format!("store {store_id} address {address:?}: {e}"))?
+            .connect_timeout(Duration::from_secs(3))
+            .tcp_keepalive(Some(Duration::from_secs(10)))
+            .connect()
+            .await
+            .map_err(|e| format!("connect to store {store_id} at {address}: {e}"))
+    }
 }
 
 /// Delivers messages to one store for as long as the transport lives, reconnecting as needed.
@@ -186,7 +193,7 @@ async fn run_store_connection<R: RouterHandle>(
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        let channel = match connect(&inner, store_id).await {
+        let channel = match inner.resolver.connect(store_id).await {
             Ok(channel) => {
                 backoff = Duration::from_millis(100);
                 channel

@@ -49,6 +49,17 @@ pub struct ClusterConfig {
     pub seed: u64,
 }
 
+impl ClusterConfig {
+    /// Four stores, the first region on the first three: a store to add a replica to.
+    pub fn with_spare_store() -> Self {
+        ClusterConfig {
+            stores: 4,
+            region_stores: Some(3),
+            ..ClusterConfig::default()
+        }
+    }
+}
+
 impl Default for ClusterConfig {
     /// Three stores with fast ticks: 20 ms, elections after 200-400 ms of silence, PD
     /// heartbeats every 100 ms, raft log GC every 100 ms.

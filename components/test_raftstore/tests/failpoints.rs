@@ -313,11 +313,7 @@ fn a_replica_whose_apply_stopped_recovers_from_a_snapshot() {
 #[test]
 fn stores_restart_after_a_crash_between_a_conf_change_and_raft() {
     let _scenario = fail::FailScenario::setup();
-    let cluster = Cluster::new(ClusterConfig {
-        stores: 4,
-        region_stores: Some(3),
-        ..ClusterConfig::default()
-    });
+    let cluster = Cluster::new(ClusterConfig::with_spare_store());
     cluster.start();
     let region_id = cluster.first_region_id();
     let ids = cluster.store_ids();

@@ -9,11 +9,7 @@ use test_raftstore::{Cluster, ClusterConfig};
 /// promoted, it counts.
 #[test]
 fn a_learner_catches_up_without_counting_toward_the_quorum() {
-    let cluster = Cluster::new(ClusterConfig {
-        stores: 4,
-        region_stores: Some(3),
-        ..ClusterConfig::default()
-    });
+    let cluster = Cluster::new(ClusterConfig::with_spare_store());
     cluster.start();
     let region_id = cluster.first_region_id();
     let ids = cluster.store_ids();

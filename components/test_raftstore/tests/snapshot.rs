@@ -16,11 +16,7 @@ use test_raftstore::{Cluster, ClusterConfig, Verdict};
 /// one), and the store must end with both halves' data.
 #[test]
 fn a_stale_snapshot_does_not_overwrite_a_split_off_region() {
-    let cluster = Cluster::new(ClusterConfig {
-        stores: 4,
-        region_stores: Some(3),
-        ..ClusterConfig::default()
-    });
+    let cluster = Cluster::new(ClusterConfig::with_spare_store());
     cluster.start();
     let region_id = cluster.first_region_id();
     let ids = cluster.store_ids();

@@ -48,11 +48,7 @@ fn vote_request(candidate: metapb::Peer, to_store: u64, term: u64) -> RaftMessag
 /// would let two leaders be elected. (Recreating a peer wiped its raft state.)
 #[test]
 fn an_uninitialized_peer_remembers_its_vote_across_a_restart() {
-    let cluster = Cluster::new(ClusterConfig {
-        stores: 4,
-        region_stores: Some(3),
-        ..ClusterConfig::default()
-    });
+    let cluster = Cluster::new(ClusterConfig::with_spare_store());
     cluster.start();
     let ids = cluster.store_ids();
     let voter_store = ids[3];

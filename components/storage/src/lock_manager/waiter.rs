@@ -1,7 +1,7 @@
 //! The queues of pessimistic lock requests parked on a lock, per key (TiKV's waiter manager).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +27,10 @@ struct Queued {
 #[derive(Default)]
 pub(crate) struct WaitQueues {
     queues: Mutex<HashMap<Vec<u8>, Vec<Queued>>>,
+    /// Requests parked now, so that releasing a lock nobody waits for (nearly every commit)
+    /// does not take the queues' mutex. A request is parked, and its key's waiters woken,
+    /// under the key's latch, so a release never misses a count for its own key.
+    parked: AtomicUsize,
     next_id: AtomicU64,
 }
 
@@ -35,6 +39,7 @@ impl WaitQueues {
     pub(crate) fn push(self: &Arc<Self>, key: Vec<u8>, start_ts: TimeStamp) -> Parked {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = oneshot::channel();
+        self.parked.fetch_add(1, Ordering::SeqCst);
         self.queues
             .lock()
             .entry(key.clone())
@@ -55,9 +60,13 @@ impl WaitQueues {
     /// Wakes every request parked on `key`: the oldest transaction at once, the others after
     /// `delay`. Returns how many were woken.
     pub(crate) fn wake(&self, key: &[u8], delay: Duration) -> usize {
+        if self.parked.load(Ordering::SeqCst) == 0 {
+            return 0;
+        }
         let Some(mut waiters) = self.queues.lock().remove(key) else {
             return 0;
         };
+        self.parked.fetch_sub(waiters.len(), Ordering::SeqCst);
         waiters.sort_by_key(|w| w.start_ts);
         let count = waiters.len();
         for (i, waiter) in waiters.into_iter().enumerate() {
@@ -73,13 +82,16 @@ impl WaitQueues {
 
     /// Requests parked now.
     pub(crate) fn len(&self) -> usize {
-        self.queues.lock().values().map(Vec::len).sum()
+        self.parked.load(Ordering::SeqCst)
     }
 
     fn remove(&self, key: &[u8], id: u64) {
         let mut queues = self.queues.lock();
         if let Some(waiters) = queues.get_mut(key) {
+            let before = waiters.len();
             waiters.retain(|w| w.id != id);
+            self.parked
+                .fetch_sub(before - waiters.len(), Ordering::SeqCst);
             if waiters.is_empty() {
                 queues.remove(key);
             }

@@ -34,6 +34,17 @@ async fn wait_parked(store: &Store, count: usize) {
     }
 }
 
+/// Txn 10 holds a, txn 20 holds b, and txn 10's request for b is parked.
+async fn txn_10_waits_for_txn_20(
+    store: &Store,
+) -> tokio::task::JoinHandle<Result<Vec<Option<Vec<u8>>>>> {
+    store.must_pessimistic_lock(b"a", b"a", 10, 10);
+    store.must_pessimistic_lock(b"b", b"b", 20, 20);
+    let waiter = spawn_lock(store, lock_request(b"b", 10, 11), 0);
+    wait_parked(store, 1).await;
+    waiter
+}
+
 fn pessimistic_rollback(store: &Store, key: &[u8], start_ts: u64, for_update_ts: u64) {
     store
         .sched(PessimisticRollback {
@@ -168,11 +179,7 @@ async fn a_wait_ends_with_the_lock_after_its_timeout_or_at_once_when_negative() 
 #[tokio::test]
 async fn two_transactions_locking_in_opposite_orders_get_one_deadlock() {
     let store = Store::new();
-    store.must_pessimistic_lock(b"a", b"a", 10, 10);
-    store.must_pessimistic_lock(b"b", b"b", 20, 20);
-    // Txn 10 waits for b.
-    let first = spawn_lock(&store, lock_request(b"b", 10, 11), 0);
-    wait_parked(&store, 1).await;
+    let first = txn_10_waits_for_txn_20(&store).await;
     // Txn 20 would wait for a: a cycle.
     let e = mvcc_err(
         store
@@ -207,11 +214,8 @@ async fn two_transactions_locking_in_opposite_orders_get_one_deadlock() {
 #[tokio::test]
 async fn a_wait_whose_client_went_away_leaves_no_edge_behind() {
     let store = Store::new();
-    store.must_pessimistic_lock(b"a", b"a", 10, 10);
-    store.must_pessimistic_lock(b"b", b"b", 20, 20);
-    // Txn 10 waits for b, then its request is dropped (the client's deadline passed).
-    let gone = spawn_lock(&store, lock_request(b"b", 10, 11), 0);
-    wait_parked(&store, 1).await;
+    let gone = txn_10_waits_for_txn_20(&store).await;
+    // Its request is dropped (the client's deadline passed).
     gone.abort();
     let _ = gone.await;
     assert_eq!(store.storage.lock_manager().waiting(), 0);
