@@ -24,20 +24,42 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// What a server process of either kind has: the child, its binary, and the file collecting
-/// its log and standard error. Killed when dropped.
+/// Where a server process runs: the address it listens on, the network namespace it runs in
+/// (a name under `/var/run/netns`, as `ip netns` makes them), and extra environment variables.
+/// The default is loopback in this process's namespace.
+#[derive(Clone, Debug)]
+pub struct Placement {
+    pub host: String,
+    pub netns: Option<String>,
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for Placement {
+    fn default() -> Self {
+        Placement {
+            host: "127.0.0.1".into(),
+            netns: None,
+            env: Vec::new(),
+        }
+    }
+}
+
+/// What a server process of either kind has: the child, its binary, where it runs, and the
+/// file collecting its log and standard error. Killed when dropped.
 struct ServerProcess {
     name: &'static str,
     binary: PathBuf,
+    placement: Placement,
     log_path: PathBuf,
     child: Option<Child>,
 }
 
 impl ServerProcess {
-    fn new(name: &'static str, binary: &Path, log_path: PathBuf) -> Self {
+    fn new(name: &'static str, binary: &Path, placement: Placement, log_path: PathBuf) -> Self {
         ServerProcess {
             name,
             binary: binary.to_path_buf(),
+            placement,
             log_path,
             child: None,
         }
@@ -59,8 +81,14 @@ impl ServerProcess {
             .map_err(|e| format!("open {}: {e}", self.log_path.display()))?;
         let mut command = Command::new(&self.binary);
         die_with_parent(&mut command);
+        // Held open until the child is spawned: it enters the namespace through this file.
+        let _netns = match &self.placement.netns {
+            Some(name) => Some(enter_netns(&mut command, name)?),
+            None => None,
+        };
         let child = command
             .args(args)
+            .envs(self.placement.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
@@ -195,8 +223,23 @@ impl PdProcess {
         data_dir: &Path,
         config: Option<&Path>,
     ) -> Result<PdProcess, String> {
+        Self::start_placed(binary, data_dir, config, Placement::default())
+    }
+
+    /// As [`PdProcess::start_with_config`], listening on `placement`'s host in its namespace.
+    ///
+    /// # Errors
+    ///
+    /// As [`PdProcess::start`].
+    pub fn start_placed(
+        binary: &Path,
+        data_dir: &Path,
+        config: Option<&Path>,
+        placement: Placement,
+    ) -> Result<PdProcess, String> {
+        let log_path = data_dir.with_extension("log");
         let mut pd = PdProcess {
-            process: ServerProcess::new("pd-server", binary, data_dir.with_extension("log")),
+            process: ServerProcess::new("pd-server", binary, placement, log_path),
             data_dir: data_dir.to_path_buf(),
             port: free_port(),
             config: config.map(Path::to_path_buf),
@@ -207,7 +250,7 @@ impl PdProcess {
 
     /// `host:port` of the client URL.
     pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.process.placement.host, self.port)
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -234,7 +277,7 @@ impl PdProcess {
             "--client-urls".into(),
             format!("http://{}", self.addr()).into(),
             "--peer-urls".into(),
-            format!("http://127.0.0.1:{}", free_port()).into(),
+            format!("http://{}:{}", self.process.placement.host, free_port()).into(),
         ]);
         let addr = self.addr();
         self.process.start(args, || {
@@ -254,6 +297,28 @@ fn die_with_parent(command: &mut Command) {
             Ok(())
         });
     }
+}
+
+/// Makes the spawned process join the network namespace `name` (made by `ip netns add`);
+/// returns the namespace's file, which must stay open until the process is spawned.
+fn enter_netns(command: &mut Command, name: &str) -> Result<File, String> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let path = Path::new("/var/run/netns").join(name);
+    let file = File::open(&path).map_err(|e| format!("open {}: {e}", path.display()))?;
+    let fd = file.as_raw_fd();
+    // SAFETY: setns(2) is async-signal-safe; it moves only the child into the namespace, through
+    // a descriptor the parent keeps open until the spawn returns.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setns(fd, libc::CLONE_NEWNET) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    Ok(file)
 }
 
 /// Sends SIGTERM to `child`.
@@ -378,8 +443,24 @@ impl TikvProcess {
         pd_addr: &str,
         extra_args: &[&str],
     ) -> Result<TikvProcess, String> {
+        Self::start_placed(binary, data_dir, pd_addr, extra_args, Placement::default())
+    }
+
+    /// As [`TikvProcess::start`], listening on `placement`'s host in its namespace.
+    ///
+    /// # Errors
+    ///
+    /// As [`TikvProcess::start`].
+    pub fn start_placed(
+        binary: &Path,
+        data_dir: &Path,
+        pd_addr: &str,
+        extra_args: &[&str],
+        placement: Placement,
+    ) -> Result<TikvProcess, String> {
+        let log_path = data_dir.with_extension("log");
         let mut tikv = TikvProcess {
-            process: ServerProcess::new("tikv-server", binary, data_dir.with_extension("log")),
+            process: ServerProcess::new("tikv-server", binary, placement, log_path),
             data_dir: data_dir.to_path_buf(),
             pd_addr: pd_addr.to_string(),
             port: free_port(),
@@ -391,11 +472,11 @@ impl TikvProcess {
     }
 
     pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.process.placement.host, self.port)
     }
 
     pub fn status_addr(&self) -> String {
-        format!("127.0.0.1:{}", self.status_port)
+        format!("{}:{}", self.process.placement.host, self.status_port)
     }
 
     pub fn data_dir(&self) -> &Path {

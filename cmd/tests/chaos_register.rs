@@ -1,8 +1,8 @@
 //! The register workload under crashes: raw get/put/CAS by five clients on three keys while a
 //! seeded nemesis, over and over, kills a store with SIGKILL and restarts it, or freezes it with
 //! SIGSTOP and thaws it (every other time the registers' leader); the whole history must be
-//! linearizable per key. (The full harness, with partitions and pauses in network
-//! namespaces, is issue 11's `chaos` tool; this is its first workload run in CI.)
+//! linearizable per key. (The full harness, with every workload, partitions and clock jumps
+//! in network namespaces, is the `chaos` binary; this test is its quick form, in `cargo test`.)
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chaos::checker::register;
-use chaos::workload::register::{run, RegisterOptions};
+use chaos::workload::register::run;
+use chaos::workload::{Clock, Options};
 use cmd::process::LocalCluster;
 
 fn seed() -> u64 {
@@ -81,13 +82,14 @@ fn raw_registers_stay_linearizable_while_stores_crash_and_pause() {
     let history = runtime
         .block_on(run(
             pd,
-            RegisterOptions {
+            Options {
                 clients: 5,
                 keys: 3,
                 duration: Duration::from_secs(20),
                 seed,
                 timeout: Duration::from_secs(2),
             },
+            Clock::start(),
         ))
         .unwrap();
     done.store(true, Ordering::Relaxed);

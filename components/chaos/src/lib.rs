@@ -10,4 +10,6 @@
 
 pub mod checker;
 pub mod history;
+pub mod net;
+pub mod report;
 pub mod workload;

@@ -1,12 +1,20 @@
 //! Workloads: clients that run operations against the cluster through the official client and
 //! record each one's invocation, completion and outcome for the checkers.
 
+pub mod bank;
+pub mod list_append;
 pub mod register;
+pub mod set;
+pub mod tso;
 
-use std::time::Instant;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
-/// Nanoseconds since the run's start, on one monotonic clock shared by all clients.
-#[derive(Clone, Copy)]
+use tikv_client::{Config, TransactionClient};
+
+/// Nanoseconds since the run's start, on one monotonic clock shared by all clients (and the
+/// nemesis, so that faults and operations line up).
+#[derive(Clone, Copy, Debug)]
 pub struct Clock {
     start: Instant,
 }
@@ -21,4 +29,64 @@ impl Clock {
     pub fn now(&self) -> u64 {
         self.start.elapsed().as_nanos() as u64
     }
+}
+
+/// How a workload runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Concurrent clients, each running one operation at a time.
+    pub clients: u64,
+    /// Keys (registers, accounts, lists) the operations spread over.
+    pub keys: u64,
+    pub duration: Duration,
+    pub seed: u64,
+    /// The official client's timeout per request.
+    pub timeout: Duration,
+}
+
+impl Options {
+    /// Each client's random stream, from the run's seed.
+    fn rng(&self, process: u64, salt: u64) -> rand::rngs::StdRng {
+        use rand::SeedableRng;
+        rand::rngs::StdRng::seed_from_u64(
+            self.seed ^ process.wrapping_mul(0x9E37_79B9) ^ salt.wrapping_mul(0xC2B2_AE35),
+        )
+    }
+
+    /// How long one whole operation may take before the workload gives up on it and records
+    /// it as of unknown outcome: long enough for the client's own retries across a fault.
+    fn op_limit(&self) -> Duration {
+        self.timeout * 8
+    }
+}
+
+/// After an operation that did not succeed, a short pause, so that a client facing a dead or
+/// cut-off cluster does not spin, filling the history with failures.
+async fn pause_after_failure<F, R>(op: &crate::history::Op<F, R>) {
+    if !matches!(op.outcome, crate::history::Outcome::Ok(_)) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `operation` bounded by `limit`; `None` if it ran out of time (and was abandoned).
+async fn bounded<T>(limit: Duration, operation: impl Future<Output = T>) -> Option<T> {
+    tokio::time::timeout(limit, operation).await.ok()
+}
+
+async fn txn_client(pd: &[String], options: &Options) -> Result<TransactionClient, String> {
+    TransactionClient::new_with_config(pd.to_vec(), Config::default().with_timeout(options.timeout))
+        .await
+        .map_err(|e| format!("connect to PD: {e}"))
+}
+
+/// Joins the clients' tasks and concatenates their histories.
+async fn join<T>(
+    tasks: Vec<tokio::task::JoinHandle<Vec<T>>>,
+    what: &str,
+) -> Result<Vec<T>, String> {
+    let mut history = vec![];
+    for task in tasks {
+        history.extend(task.await.map_err(|e| format!("{what} client: {e}"))?);
+    }
+    Ok(history)
 }

@@ -5,29 +5,26 @@
 //! write it saw. A read that fails says nothing; a write or CAS that fails may or may not have
 //! taken effect (the client cannot tell a lost answer from a refused request), so it is
 //! recorded as of unknown outcome.
+//!
+//! Writes go out once. The official client resends a request after any gRPC error, its own
+//! timeout included, and raw writes carry no request id: a CAS whose first attempt was applied
+//! just before its leader was killed or frozen is applied again by the resend, which then
+//! answers "not swapped" (TiKV behaves the same). That is the client's retry, not the
+//! store's, so the writes here use no client backoff: each attempt is one operation in the
+//! history, and after a failed one a read (which may be retried: it changes nothing) brings
+//! the shared region cache up to date.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-use tikv_client::{Config, RawClient};
+use rand::Rng;
+use tikv_client::{Backoff, Config, RawClient};
 
-use super::Clock;
+use super::{bounded, join, pause_after_failure, Clock, Options};
 use crate::checker::register::{RegisterF, RegisterOp, RegisterResult, Value};
 use crate::history::{Op, Outcome};
 
-/// How the workload runs.
-#[derive(Clone, Debug)]
-pub struct RegisterOptions {
-    pub clients: u64,
-    pub keys: u64,
-    pub duration: Duration,
-    pub seed: u64,
-    /// The client's timeout per request.
-    pub timeout: Duration,
-}
-
-fn key(k: u64) -> Vec<u8> {
+/// The key of register `k`.
+pub fn key(k: u64) -> Vec<u8> {
     format!("chaos-register-{k}").into_bytes()
 }
 
@@ -46,23 +43,28 @@ fn decode(bytes: Option<Vec<u8>>) -> Value {
     })
 }
 
-/// Runs the workload against the cluster whose PD is at `pd`; returns every operation.
+/// Runs the workload against the cluster whose PD is at `pd`, timed on `clock`; returns every
+/// operation.
 ///
 /// # Errors
 /// A client that cannot connect to PD at the start.
-pub async fn run(pd: Vec<String>, options: RegisterOptions) -> Result<Vec<RegisterOp>, String> {
-    let clock = Clock::start();
+pub async fn run(
+    pd: Vec<String>,
+    options: Options,
+    clock: Clock,
+) -> Result<Vec<RegisterOp>, String> {
     let deadline = Instant::now() + options.duration;
     let mut tasks = vec![];
     for process in 0..options.clients {
         let config = Config::default().with_timeout(options.timeout);
-        let client = RawClient::new_with_config(pd.clone(), config)
+        let reader = RawClient::new_with_config(pd.clone(), config)
             .await
             .map_err(|e| format!("connect to PD: {e}"))?
             .with_atomic_for_cas();
+        let writer = reader.with_backoff(Backoff::no_backoff());
         let options = options.clone();
         tasks.push(tokio::spawn(async move {
-            let mut rng = StdRng::seed_from_u64(options.seed ^ process.wrapping_mul(0x9E37));
+            let mut rng = options.rng(process, 0);
             let mut history = vec![];
             let mut written = 0u64;
             while Instant::now() < deadline {
@@ -93,42 +95,55 @@ pub async fn run(pd: Vec<String>, options: RegisterOptions) -> Result<Vec<Regist
                         }
                     }
                 };
-                history.push(call(&client, &clock, process, k, f).await);
+                let op = call(&reader, &writer, &clock, &options, process, k, f).await;
+                if op.outcome == Outcome::Unknown {
+                    // Not recorded: a read has no effect; it refreshes the region cache.
+                    let _ = bounded(options.op_limit(), reader.get(key(k))).await;
+                }
+                pause_after_failure(&op).await;
+                history.push(op);
             }
             history
         }));
     }
-    let mut history = vec![];
-    for task in tasks {
-        history.extend(task.await.map_err(|e| format!("register client: {e}"))?);
-    }
-    Ok(history)
+    join(tasks, "register").await
 }
 
 /// Runs one operation and records it.
-async fn call(client: &RawClient, clock: &Clock, process: u64, k: u64, f: RegisterF) -> RegisterOp {
+async fn call(
+    reader: &RawClient,
+    writer: &RawClient,
+    clock: &Clock,
+    options: &Options,
+    process: u64,
+    k: u64,
+    f: RegisterF,
+) -> RegisterOp {
     let invoked = clock.now();
-    let result = match f {
-        RegisterF::Read => client
-            .get(key(k))
-            .await
-            .map(|v| RegisterResult::Read(decode(v))),
-        RegisterF::Write(v) => client
-            .put(key(k), encode(v))
-            .await
-            .map(|()| RegisterResult::Written),
-        RegisterF::Cas { expected, new } => client
-            .compare_and_swap(key(k), expected.map(encode), encode(new))
-            .await
-            .map(|(previous, swapped)| RegisterResult::Cas {
-                swapped,
-                previous: decode(previous),
-            }),
-    };
+    let result = bounded(options.op_limit(), async {
+        match f {
+            RegisterF::Read => reader
+                .get(key(k))
+                .await
+                .map(|v| RegisterResult::Read(decode(v))),
+            RegisterF::Write(v) => writer
+                .put(key(k), encode(v))
+                .await
+                .map(|()| RegisterResult::Written),
+            RegisterF::Cas { expected, new } => writer
+                .compare_and_swap(key(k), expected.map(encode), encode(new))
+                .await
+                .map(|(previous, swapped)| RegisterResult::Cas {
+                    swapped,
+                    previous: decode(previous),
+                }),
+        }
+    })
+    .await;
     let completed = clock.now();
     match result {
-        Ok(result) => Op::ok(process, (k, f), invoked, completed, result),
-        Err(_) if f == RegisterF::Read => Op::failed(process, (k, f), invoked, completed),
-        Err(_) => Op::unknown(process, (k, f), invoked),
+        Some(Ok(result)) => Op::ok(process, (k, f), invoked, completed, result),
+        _ if f == RegisterF::Read => Op::failed(process, (k, f), invoked, completed),
+        _ => Op::unknown(process, (k, f), invoked),
     }
 }

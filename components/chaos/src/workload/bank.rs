@@ -1,0 +1,208 @@
+//! The *bank* workload: accounts that start with 100 each; clients transfer random amounts
+//! between two accounts in optimistic, pessimistic and async-commit transactions (a transfer
+//! that would overdraw does nothing), and read every balance at one snapshot. The checker needs
+//! only the reads: each must show the constant total and no negative balance.
+
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use tikv_client::{CheckLevel, TransactionClient, TransactionOptions};
+
+use super::{bounded, join, pause_after_failure, txn_client, Clock, Options};
+use crate::checker::bank::ReadOp;
+use crate::history::Op;
+
+/// What every account starts with.
+pub const INITIAL_BALANCE: i64 = 100;
+
+fn account(i: u64) -> Vec<u8> {
+    format!("chaos-bank-{i:04}").into_bytes()
+}
+
+fn balance(value: Option<Vec<u8>>) -> i64 {
+    // A missing or garbled balance reads as a sum no transfer can make, which the checker
+    // then reports.
+    value
+        .and_then(|v| String::from_utf8(v).ok()?.parse().ok())
+        .unwrap_or(i64::MIN / 4)
+}
+
+/// The reads, and how the transfers ended.
+#[derive(Debug, Default)]
+pub struct BankHistory {
+    pub reads: Vec<ReadOp>,
+    pub transfers_committed: usize,
+    pub transfers_unknown: usize,
+    /// Transfers that rolled back for certain (a conflict or an error before commit) or
+    /// found too little money.
+    pub transfers_aborted: usize,
+    /// The constant total every read must show.
+    pub total: i64,
+}
+
+/// How a transfer runs.
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    Optimistic,
+    Pessimistic,
+    AsyncCommit,
+}
+
+impl Mode {
+    fn options(self) -> TransactionOptions {
+        let options = match self {
+            Mode::Optimistic => TransactionOptions::new_optimistic(),
+            Mode::Pessimistic => TransactionOptions::new_pessimistic(),
+            Mode::AsyncCommit => TransactionOptions::new_optimistic().use_async_commit(),
+        };
+        options.drop_check(CheckLevel::None)
+    }
+}
+
+/// Writes the initial balances, unless an earlier attempt already did.
+async fn open_accounts(client: &TransactionClient, accounts: u64) -> tikv_client::Result<()> {
+    let mut t = client
+        .begin_with_options(TransactionOptions::new_pessimistic().drop_check(CheckLevel::None))
+        .await?;
+    if t.get_for_update(account(0)).await?.is_some() {
+        return t.rollback().await;
+    }
+    for i in 0..accounts {
+        t.put(account(i), INITIAL_BALANCE.to_string()).await?;
+    }
+    t.commit().await.map(drop)
+}
+
+#[derive(Clone, Copy)]
+enum Transfer {
+    Committed,
+    Aborted,
+    Unknown,
+}
+
+async fn transfer(
+    client: &TransactionClient,
+    mode: Mode,
+    from: u64,
+    to: u64,
+    amount: i64,
+) -> Transfer {
+    let Ok(mut t) = client.begin_with_options(mode.options()).await else {
+        return Transfer::Aborted;
+    };
+    let read = async {
+        let (a, b) = match mode {
+            Mode::Pessimistic => (
+                t.get_for_update(account(from)).await?,
+                t.get_for_update(account(to)).await?,
+            ),
+            _ => (t.get(account(from)).await?, t.get(account(to)).await?),
+        };
+        Ok::<_, tikv_client::Error>((balance(a), balance(b)))
+    };
+    let (a, b) = match read.await {
+        Ok(balances) => balances,
+        Err(_) => {
+            let _ = t.rollback().await;
+            return Transfer::Aborted;
+        }
+    };
+    if a < amount {
+        let _ = t.rollback().await;
+        return Transfer::Aborted;
+    }
+    let written = async {
+        t.put(account(from), (a - amount).to_string()).await?;
+        t.put(account(to), (b + amount).to_string()).await
+    };
+    if written.await.is_err() {
+        let _ = t.rollback().await;
+        return Transfer::Aborted;
+    }
+    match t.commit().await {
+        Ok(_) => Transfer::Committed,
+        Err(_) => Transfer::Unknown,
+    }
+}
+
+/// Opens the accounts, then runs transfers and reads against the cluster whose PD is at `pd`.
+///
+/// # Errors
+///
+/// A client that cannot connect, or accounts that cannot be opened within the run's time.
+pub async fn run(pd: Vec<String>, options: Options, clock: Clock) -> Result<BankHistory, String> {
+    let deadline = Instant::now() + options.duration;
+    let setup = txn_client(&pd, &options).await?;
+    loop {
+        match bounded(options.op_limit(), open_accounts(&setup, options.keys)).await {
+            Some(Ok(())) => break,
+            failure if Instant::now() > deadline => {
+                return Err(format!("could not open the bank's accounts: {failure:?}"));
+            }
+            _ => {}
+        }
+    }
+    let mut tasks = vec![];
+    for process in 0..options.clients {
+        let client = txn_client(&pd, &options).await?;
+        let options = options.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut rng = options.rng(process, 2);
+            let mut history = vec![];
+            let mut transfers = (0, 0, 0);
+            while Instant::now() < deadline {
+                if rng.gen_bool(0.5) {
+                    let invoked = clock.now();
+                    let read = bounded(options.op_limit(), async {
+                        let ts = client.current_timestamp().await?;
+                        let mut snapshot =
+                            client.snapshot(ts, TransactionOptions::new_optimistic());
+                        let mut balances = vec![];
+                        for i in 0..options.keys {
+                            balances.push(balance(snapshot.get(account(i)).await?));
+                        }
+                        Ok::<_, tikv_client::Error>(balances)
+                    })
+                    .await;
+                    let op = match read {
+                        Some(Ok(balances)) => Op::ok(process, (), invoked, clock.now(), balances),
+                        _ => Op::failed(process, (), invoked, clock.now()),
+                    };
+                    pause_after_failure(&op).await;
+                    history.push(op);
+                } else {
+                    let from = rng.gen_range(0..options.keys);
+                    let to = (from + rng.gen_range(1..options.keys)) % options.keys;
+                    let mode = [Mode::Optimistic, Mode::Pessimistic, Mode::AsyncCommit]
+                        [rng.gen_range(0..3)];
+                    let amount = rng.gen_range(1..=INITIAL_BALANCE / 2);
+                    let done = bounded(
+                        options.op_limit(),
+                        transfer(&client, mode, from, to, amount),
+                    )
+                    .await;
+                    match done.unwrap_or(Transfer::Unknown) {
+                        Transfer::Committed => transfers.0 += 1,
+                        Transfer::Unknown => transfers.1 += 1,
+                        Transfer::Aborted => transfers.2 += 1,
+                    }
+                    if !matches!(done, Some(Transfer::Committed)) {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+            vec![(history, transfers)]
+        }));
+    }
+    let mut bank = BankHistory {
+        total: INITIAL_BALANCE * options.keys as i64,
+        ..BankHistory::default()
+    };
+    for (reads, (committed, unknown, aborted)) in join(tasks, "bank").await? {
+        bank.reads.extend(reads);
+        bank.transfers_committed += committed;
+        bank.transfers_unknown += unknown;
+        bank.transfers_aborted += aborted;
+    }
+    Ok(bank)
+}
