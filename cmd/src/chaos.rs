@@ -371,7 +371,8 @@ fn transfer_leader(
     )
 }
 
-/// Asks PD to split the region holding a random one of `keys` at that key.
+/// Asks PD to split the region holding a random one of `keys` at that key (one that is not
+/// already a region's start: a region cannot split at its own start).
 fn split(
     cluster: &ChaosCluster,
     keys: &[Vec<u8>],
@@ -379,18 +380,25 @@ fn split(
     events: &mut Vec<Event>,
     log: &mut Log<'_>,
 ) -> Result<(), String> {
-    let key = keys.choose(rng).ok_or("no keys to split at")?;
-    let region = cluster.region_of(key).ok_or("no region for the key")?;
-    let id = region["id"].as_u64().ok_or("region without id")?;
-    let hex = pd_server::cluster::hex_upper(key);
-    log(
-        events,
-        format!("split region {id} at {}", key.escape_ascii()),
-    );
-    operator(
-        cluster,
-        &format!(r#"{{"name":"split-region","region_id":{id},"keys":["{hex}"]}}"#),
-    )
+    let mut keys: Vec<&Vec<u8>> = keys.iter().collect();
+    keys.shuffle(rng);
+    for key in keys {
+        let hex = pd_server::cluster::hex_upper(key);
+        let region = cluster.region_of(key).ok_or("no region for the key")?;
+        if region["start_key"].as_str() == Some(hex.as_str()) {
+            continue;
+        }
+        let id = region["id"].as_u64().ok_or("region without id")?;
+        log(
+            events,
+            format!("split region {id} at {}", key.escape_ascii()),
+        );
+        return operator(
+            cluster,
+            &format!(r#"{{"name":"split-region","region_id":{id},"keys":["{hex}"]}}"#),
+        );
+    }
+    Err("every split key already starts a region".into())
 }
 
 fn operator(cluster: &ChaosCluster, body: &str) -> Result<(), String> {

@@ -102,6 +102,9 @@ pub async fn run(
                 }
                 pause_after_failure(&op).await;
                 history.push(op);
+                // Unpaced, five clients take most of two cores from the cluster and the other
+                // workloads; a hundred operations a second each is plenty.
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
             history
         }));
