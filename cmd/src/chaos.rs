@@ -178,17 +178,51 @@ pub const FAULT_KINDS: [&str; 8] = [
     "failed",
 ];
 
-/// Runs faults on `cluster` until `stop` is set, then heals everything; returns the events
-/// and the count of each kind of fault (`failed`: faults that could not be applied).
+/// What the nemesis did, and what it saw.
+pub struct NemesisReport {
+    pub events: Vec<Event>,
+    /// How many faults of each kind it made (`failed`: faults that could not be applied).
+    pub counts: BTreeMap<&'static str, usize>,
+    /// Servers that exited without being killed (each a description with the end of its
+    /// log), and whatever the final heal could not restore.
+    pub crashes: Vec<String>,
+}
+
+impl ChaosCluster {
+    /// Servers that exited by themselves since the last look, each with its status and the
+    /// end of its log; they are reaped, so `restart` brings them back.
+    fn crashed(&mut self) -> Vec<String> {
+        let mut crashes = vec![];
+        if let Some(status) = self.pd.exited() {
+            crashes.push(format!(
+                "pd exited by itself ({status}):\n{}",
+                self.pd.log_tail()
+            ));
+        }
+        for (i, store) in self.stores.iter_mut().enumerate() {
+            if let Some(status) = store.exited() {
+                let tail = store.log_tail();
+                crashes.push(format!(
+                    "store {} exited by itself ({status}):\n{tail}",
+                    i + 1
+                ));
+            }
+        }
+        crashes
+    }
+}
+
+/// Runs faults on `cluster` until `stop` is set, then heals everything.
 pub fn run_nemesis(
     cluster: &mut ChaosCluster,
     clock: Clock,
     options: &NemesisOptions,
     stop: &AtomicBool,
-) -> (Vec<Event>, BTreeMap<&'static str, usize>) {
+) -> NemesisReport {
     let mut rng = StdRng::seed_from_u64(options.seed ^ 0x004E_454D_4553_4953);
     let mut events = vec![];
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut crashes = vec![];
     let nodes = cluster.stores.len() + 1;
     let mut log = |events: &mut Vec<Event>, what: String| {
         tracing::info!(target: "nemesis", "{what}");
@@ -203,6 +237,13 @@ pub fn run_nemesis(
     };
     while !stop.load(Ordering::Relaxed) {
         sleep(&mut rng, options.quiet);
+        for crash in cluster.crashed() {
+            log(
+                &mut events,
+                crash.lines().next().unwrap_or_default().to_string(),
+            );
+            crashes.push(crash);
+        }
         if stop.load(Ordering::Relaxed) {
             break;
         }
@@ -324,8 +365,13 @@ pub fn run_nemesis(
             }
         }
     }
-    heal_all(cluster, &mut events, &mut log);
-    (events, counts)
+    crashes.extend(cluster.crashed());
+    crashes.extend(heal_all(cluster, &mut events, &mut log));
+    NemesisReport {
+        events,
+        counts,
+        crashes,
+    }
 }
 
 fn node_name(node: usize) -> String {
@@ -410,22 +456,38 @@ fn operator(cluster: &ChaosCluster, body: &str) -> Result<(), String> {
 }
 
 /// Ends every fault: heals the network, resets clocks, thaws and restarts every process.
-fn heal_all(cluster: &mut ChaosCluster, events: &mut Vec<Event>, log: &mut Log<'_>) {
+/// Returns what it could not do: the run cannot vouch for a cluster left faulty.
+fn heal_all(cluster: &mut ChaosCluster, events: &mut Vec<Event>, log: &mut Log<'_>) -> Vec<String> {
     log(events, "heal all".into());
+    let mut problems = vec![];
     if let Err(e) = cluster.network.heal() {
-        log(events, format!("heal failed: {e}"));
+        problems.push(format!("the network could not be healed: {e}"));
     }
-    for node in 0..=cluster.stores.len() {
-        let _ = cluster.set_clock(node, 0);
+    if cluster.clock_files.iter().any(Option::is_some) {
+        for node in 0..=cluster.stores.len() {
+            if let Err(e) = cluster.set_clock(node, 0) {
+                problems.push(format!(
+                    "the clock of {} could not be reset: {e}",
+                    node_name(node)
+                ));
+            }
+        }
     }
     cluster.pd.resume();
     if let Err(e) = cluster.pd.restart() {
-        log(events, format!("restart pd failed: {e}"));
+        problems.push(format!("pd could not be restarted: {e}"));
     }
     for (i, store) in cluster.stores.iter_mut().enumerate() {
         store.resume();
         if let Err(e) = store.restart() {
-            log(events, format!("restart store {} failed: {e}", i + 1));
+            problems.push(format!("store {} could not be restarted: {e}", i + 1));
         }
     }
+    for problem in &problems {
+        log(
+            events,
+            problem.lines().next().unwrap_or_default().to_string(),
+        );
+    }
+    problems
 }

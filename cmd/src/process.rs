@@ -71,6 +71,7 @@ impl ServerProcess {
         args: Vec<OsString>,
         mut ready: impl FnMut() -> bool,
     ) -> Result<(), String> {
+        self.exited();
         if self.child.is_some() {
             return Ok(());
         }
@@ -116,6 +117,13 @@ impl ServerProcess {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// If the process exited (by itself: a kill reaps it at once), reaps it and returns how.
+    fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        self.child = None;
+        Some(status)
     }
 
     fn log_tail(&self) -> String {
@@ -164,6 +172,12 @@ macro_rules! server_process_methods {
 
         pub fn is_running(&self) -> bool {
             self.process.child.is_some()
+        }
+
+        /// If the process exited since it was started (crashed, or stopped itself), reaps it
+        /// and returns its exit status; a later `restart` starts it again.
+        pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+            self.process.exited()
         }
 
         /// Returns the last lines of the log.

@@ -184,11 +184,11 @@ fn run(flags: Flags) -> Result<bool, String> {
     let started = Instant::now();
     // The nemesis runs on this thread: the servers it restarts die with the thread that
     // started them (PR_SET_PDEATHSIG), so it must be the one that outlives them.
-    let (histories, events, counts) = std::thread::scope(|scope| {
+    let (histories, nemesis) = std::thread::scope(|scope| {
         let workloads = scope.spawn(|| {
-            let histories = runtime.block_on(run_workloads(&pd, &options, &enabled, clock));
-            stop.store(true, Ordering::Relaxed);
-            histories
+            // Stops the nemesis however the workloads end, a panic included.
+            let _stop = StopOnDrop(&stop);
+            runtime.block_on(run_workloads(&pd, &options, &enabled, clock))
         });
         scope.spawn(|| {
             let mut next = Duration::from_secs(60);
@@ -200,10 +200,11 @@ fn run(flags: Flags) -> Result<bool, String> {
                 }
             }
         });
-        let (events, counts) = run_nemesis(&mut cluster, clock, &nemesis_options, &stop);
+        let nemesis = run_nemesis(&mut cluster, clock, &nemesis_options, &stop);
         let histories = workloads.join().expect("a workload panicked");
-        (histories, events, counts)
+        (histories, nemesis)
     });
+    let (events, counts) = (&nemesis.events, &nemesis.counts);
     let mut histories = histories?;
     if enabled("set") {
         let final_reads =
@@ -211,8 +212,15 @@ fn run(flags: Flags) -> Result<bool, String> {
         histories.set_final = Some(runtime.block_on(final_reads));
     }
 
-    print_faults(&counts);
-    let findings = check(&histories, &events);
+    print_faults(counts);
+    let mut findings = check(&histories, events);
+    for crash in &nemesis.crashes {
+        findings.push(Finding {
+            workload: "servers",
+            what: crash.lines().next().unwrap_or_default().to_string(),
+            window: crash.lines().skip(1).collect::<Vec<_>>().join("\n"),
+        });
+    }
     let kills =
         counts.get("kill").copied().unwrap_or(0) + counts.get("kill-pd").copied().unwrap_or(0);
     let partitions = counts.get("partition").copied().unwrap_or(0);
@@ -230,7 +238,7 @@ fn run(flags: Flags) -> Result<bool, String> {
             &dir,
             seed,
             &histories,
-            &events,
+            events,
             &findings,
             &cluster.log_paths(),
         )
@@ -304,6 +312,15 @@ async fn run_workloads(
         list_append: list_append?,
         tso: tso?,
     })
+}
+
+/// Sets the flag when dropped.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 fn tempfile_dir(seed: u64) -> Result<PathBuf, String> {

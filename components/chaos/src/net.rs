@@ -127,6 +127,7 @@ impl Network {
     ///
     /// An `nft` failure.
     pub fn apply(&self, cuts: &BTreeSet<Cut>) -> Result<(), String> {
+        let mut errors = vec![];
         for (i, node) in self.nodes.iter().enumerate() {
             let blocked: Vec<String> = self
                 .nodes
@@ -145,13 +146,20 @@ impl Network {
                     blocked.join(", ")
                 ));
             }
-            run(
-                "ip",
-                &["netns", "exec", &node.netns, "nft", "-f", "-"],
-                Some(&script),
-            )?;
+            // Every node gets its rules even if another's failed, and a failure is tried
+            // once more: a heal that stopped half-way would leave nodes cut off.
+            let args = ["netns", "exec", &node.netns, "nft", "-f", "-"];
+            if let Err(e) =
+                run("ip", &args, Some(&script)).or_else(|_| run("ip", &args, Some(&script)))
+            {
+                errors.push(e);
+            }
         }
-        Ok(())
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
     }
 
     /// Lets every node reach every other again.

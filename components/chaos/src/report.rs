@@ -87,10 +87,15 @@ pub fn window<F: Debug, R: Debug>(
         .max()
         .unwrap_or(start);
     let mut shown: Vec<usize> = involved.to_vec();
+    // An operation of unknown outcome may have taken effect any time after its invocation.
+    let may_act_until = |op: &Op<F, R>| match op.outcome {
+        Outcome::Unknown => u64::MAX,
+        _ => op.completed,
+    };
     let mut others: Vec<usize> = (0..history.len())
         .filter(|i| !involved.contains(i))
         .filter(|&i| related(&history[i]))
-        .filter(|&i| history[i].invoked <= end && end_of(&history[i]) >= start)
+        .filter(|&i| history[i].invoked <= end && may_act_until(&history[i]) >= start)
         .collect();
     others.sort_by_key(|&i| history[i].invoked.abs_diff(start));
     let room = limit.saturating_sub(shown.len());
@@ -138,6 +143,8 @@ mod tests {
             Op::ok(2, 2, 25, 26, 0),
             Op::unknown(0, 1, 28),
             Op::ok(1, 1, 40, 50, 0),
+            // Invoked before the window, of unknown outcome: it may have acted inside it.
+            Op::unknown(3, 1, 5),
         ];
         let events = [
             Event {
@@ -151,7 +158,7 @@ mod tests {
         ];
         let text = window(&history, &[1], |op| op.f == 1, &events, 10);
         assert!(text.contains("* #1 "), "{text}");
-        assert!(text.contains("  #3 "), "{text}");
+        assert!(text.contains("  #3 ") && text.contains("  #5 "), "{text}");
         assert!(!text.contains("#2 ") && !text.contains("#0 ") && !text.contains("#4 "));
         assert!(
             text.contains("nemesis before: 0.000 kill store 1"),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use tikv_client::{CheckLevel, TransactionClient, TransactionOptions};
 
-use super::{bounded, join, pause_after_failure, txn_client, Clock, Options};
+use super::{bounded, join, pause_after_failure, refused_at_prewrite, txn_client, Clock, Options};
 use crate::checker::bank::ReadOp;
 use crate::history::Op;
 
@@ -24,7 +24,7 @@ fn balance(value: Option<Vec<u8>>) -> i64 {
     // then reports.
     value
         .and_then(|v| String::from_utf8(v).ok()?.parse().ok())
-        .unwrap_or(i64::MIN / 4)
+        .unwrap_or(i64::MIN / 64)
 }
 
 /// The reads, and how the transfers ended.
@@ -121,6 +121,7 @@ async fn transfer(
     }
     match t.commit().await {
         Ok(_) => Transfer::Committed,
+        Err(e) if refused_at_prewrite(&e) => Transfer::Aborted,
         Err(_) => Transfer::Unknown,
     }
 }

@@ -4,8 +4,9 @@
 //! pessimistic ones lock what they append to). Every 30 seconds the clients move on to fresh
 //! keys, so that lists stay short and the checker's work linear.
 //!
-//! A transaction that fails before its commit is sent rolled back for certain; one whose
-//! commit errs, or that the workload gave up on, is of unknown outcome.
+//! A transaction that fails before its commit is sent, or whose prewrite meets a write
+//! conflict, rolled back for certain; one whose commit errs otherwise, or that the workload
+//! gave up on, is of unknown outcome.
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use tikv_client::{CheckLevel, Transaction, TransactionOptions};
 
-use super::{bounded, join, pause_after_failure, txn_client, Clock, Options};
+use super::{bounded, join, pause_after_failure, refused_at_prewrite, txn_client, Clock, Options};
 use crate::checker::list_append::{Micro, TxnOp};
 use crate::history::Op;
 
@@ -104,7 +105,7 @@ async fn transaction(
         match steps(&mut t, pessimistic, &f).await {
             Ok(done) => match t.commit().await {
                 Ok(_) => Ok(done),
-                Err(_) => Err(false),
+                Err(e) => Err(refused_at_prewrite(&e)),
             },
             Err(_) => {
                 let _ = t.rollback().await;
@@ -114,7 +115,7 @@ async fn transaction(
     };
     match bounded(options.op_limit(), run).await {
         Some(Ok(done)) => Op::ok(process, f, invoked, clock.now(), done),
-        // Nothing was sent to commit: no lock of this transaction can ever be committed.
+        // Not committed, and no lock of it ever can be.
         Some(Err(true)) => Op::failed(process, f, invoked, clock.now()),
         _ => Op::unknown(process, f, invoked),
     }

@@ -10,7 +10,7 @@ pub mod tso;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use tikv_client::{Config, TransactionClient};
+use tikv_client::{Config, RawClient, TransactionClient};
 
 /// Nanoseconds since the run's start, on one monotonic clock shared by all clients (and the
 /// nemesis, so that faults and operations line up).
@@ -68,15 +68,51 @@ async fn pause_after_failure<F, R>(op: &crate::history::Op<F, R>) {
     }
 }
 
+/// Whether a commit that erred certainly did not commit: the server refused its prewrite with
+/// a write conflict, which comes before the primary key is committed. Anything else (a lost
+/// connection, an undetermined outcome, a timeout) may have committed.
+fn refused_at_prewrite(e: &tikv_client::Error) -> bool {
+    use tikv_client::Error;
+    match e {
+        Error::KeyError(k) => k.conflict.is_some(),
+        Error::ExtractedErrors(errors) | Error::MultipleKeyErrors(errors) => {
+            !errors.is_empty() && errors.iter().all(refused_at_prewrite)
+        }
+        _ => false,
+    }
+}
+
 /// `operation` bounded by `limit`; `None` if it ran out of time (and was abandoned).
 async fn bounded<T>(limit: Duration, operation: impl Future<Output = T>) -> Option<T> {
     tokio::time::timeout(limit, operation).await.ok()
 }
 
+/// How long a client keeps trying to connect: the nemesis may have killed or cut off PD.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(60);
+
+/// Connects with `connect`, retrying for [`CONNECT_PATIENCE`].
+async fn connect<C, Fut>(connect: impl Fn() -> Fut) -> Result<C, String>
+where
+    Fut: Future<Output = tikv_client::Result<C>>,
+{
+    let deadline = Instant::now() + CONNECT_PATIENCE;
+    loop {
+        match connect().await {
+            Ok(client) => return Ok(client),
+            Err(e) if Instant::now() > deadline => return Err(format!("connect to PD: {e}")),
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+}
+
 async fn txn_client(pd: &[String], options: &Options) -> Result<TransactionClient, String> {
-    TransactionClient::new_with_config(pd.to_vec(), Config::default().with_timeout(options.timeout))
-        .await
-        .map_err(|e| format!("connect to PD: {e}"))
+    let config = Config::default().with_timeout(options.timeout);
+    connect(|| TransactionClient::new_with_config(pd.to_vec(), config.clone())).await
+}
+
+async fn raw_client(pd: &[String], options: &Options) -> Result<RawClient, String> {
+    let config = Config::default().with_timeout(options.timeout);
+    connect(|| RawClient::new_with_config(pd.to_vec(), config.clone())).await
 }
 
 /// Joins the clients' tasks and concatenates their histories.

@@ -17,9 +17,9 @@
 use std::time::Instant;
 
 use rand::Rng;
-use tikv_client::{Backoff, Config, RawClient};
+use tikv_client::{Backoff, RawClient};
 
-use super::{bounded, join, pause_after_failure, Clock, Options};
+use super::{bounded, join, pause_after_failure, raw_client, Clock, Options};
 use crate::checker::register::{RegisterF, RegisterOp, RegisterResult, Value};
 use crate::history::{Op, Outcome};
 
@@ -56,11 +56,7 @@ pub async fn run(
     let deadline = Instant::now() + options.duration;
     let mut tasks = vec![];
     for process in 0..options.clients {
-        let config = Config::default().with_timeout(options.timeout);
-        let reader = RawClient::new_with_config(pd.clone(), config)
-            .await
-            .map_err(|e| format!("connect to PD: {e}"))?
-            .with_atomic_for_cas();
+        let reader = raw_client(&pd, &options).await?.with_atomic_for_cas();
         let writer = reader.with_backoff(Backoff::no_backoff());
         let options = options.clone();
         tasks.push(tokio::spawn(async move {

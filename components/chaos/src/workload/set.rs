@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use tikv_client::{CheckLevel, Config, Key, RawClient, TransactionOptions};
 
-use super::{bounded, join, pause_after_failure, txn_client, Clock, Options};
+use super::{bounded, join, pause_after_failure, raw_client, txn_client, Clock, Options};
 use crate::checker::set::AddOp;
 use crate::history::Op;
 
@@ -39,10 +39,7 @@ pub async fn run(pd: Vec<String>, options: Options, clock: Clock) -> Result<SetH
     let deadline = Instant::now() + options.duration;
     let mut tasks = vec![];
     for process in 0..options.clients {
-        let raw =
-            RawClient::new_with_config(pd.clone(), Config::default().with_timeout(options.timeout))
-                .await
-                .map_err(|e| format!("connect to PD: {e}"))?;
+        let raw = raw_client(&pd, &options).await?;
         let txn = txn_client(&pd, &options).await?;
         let options = options.clone();
         tasks.push(tokio::spawn(async move {
@@ -130,6 +127,17 @@ pub async fn final_reads(
                 let page = raw
                     .scan(from.clone()..key(RAW_PREFIX, u64::MAX), 1000)
                     .await?;
+                // A page must go on where the last ended, in order: otherwise paging could
+                // skip or repeat elements, and the attempt is void.
+                let ordered = page.windows(2).all(|w| w[0].key() < w[1].key())
+                    && page
+                        .first()
+                        .is_none_or(|kv| Vec::from(kv.key().clone()) >= from);
+                if !ordered {
+                    return Err(tikv_client::Error::StringError(
+                        "a raw scan page out of order".into(),
+                    ));
+                }
                 let Some(last) = page.last() else { break };
                 from = Vec::from(last.key().clone());
                 from.push(0);
