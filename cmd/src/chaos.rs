@@ -13,7 +13,10 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
-use crate::process::{http_get, http_request, wait_until, PdProcess, Placement, TikvProcess};
+use crate::process::{
+    http_request, pd_region_of, pd_regions, pd_store_address, wait_until, PdProcess, Placement,
+    TikvProcess,
+};
 
 /// Where Debian's libfaketime lives (package `faketime`).
 pub const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
@@ -120,25 +123,17 @@ impl ChaosCluster {
     }
 
     fn regions(&self) -> Option<Vec<serde_json::Value>> {
-        let (status, body) = http_get(&self.pd.addr(), "/pd/api/v1/regions").ok()?;
-        let regions: serde_json::Value = serde_json::from_str(&body).ok()?;
-        (status == 200).then(|| regions["regions"].as_array().cloned())?
+        pd_regions(&self.pd.addr())?["regions"].as_array().cloned()
     }
 
-    /// PD's view of the region holding `key` (in PD's key space: raw keys as they are,
-    /// transactional keys memcomparable-encoded).
+    /// PD's view of the region holding `key` (in PD's key space).
     fn region_of(&self, key: &[u8]) -> Option<serde_json::Value> {
-        let hex = pd_server::cluster::hex_upper(key);
-        let path = format!("/pd/api/v1/region/key/{hex}?format=hex");
-        let (status, body) = http_get(&self.pd.addr(), &path).ok()?;
-        (status == 200).then(|| serde_json::from_str(&body).ok())?
+        pd_region_of(&self.pd.addr(), key)
     }
 
     /// Index in `stores` of the store with PD id `store_id`.
     fn store_index(&self, store_id: u64) -> Option<usize> {
-        let (_, body) = http_get(&self.pd.addr(), &format!("/pd/api/v1/store/{store_id}")).ok()?;
-        let store: serde_json::Value = serde_json::from_str(&body).ok()?;
-        let address = store["store"]["address"].as_str()?;
+        let address = pd_store_address(&self.pd.addr(), store_id)?;
         self.stores.iter().position(|s| s.addr() == address)
     }
 

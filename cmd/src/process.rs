@@ -397,6 +397,30 @@ pub fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
     http_request(addr, "GET", path, "")
 }
 
+/// `GET path` from the PD at `pd`, parsed as JSON; `None` unless PD answers 200 with JSON.
+fn pd_json(pd: &str, path: &str) -> Option<serde_json::Value> {
+    let (status, body) = http_get(pd, path).ok()?;
+    (status == 200).then(|| serde_json::from_str(&body).ok())?
+}
+
+/// The regions the PD at `pd` knows (`{"count": .., "regions": [..]}`).
+pub fn pd_regions(pd: &str) -> Option<serde_json::Value> {
+    pd_json(pd, "/pd/api/v1/regions")
+}
+
+/// The PD at `pd`'s view of the region holding `key`, in PD's key space (raw keys as they
+/// are, transactional keys memcomparable-encoded).
+pub fn pd_region_of(pd: &str, key: &[u8]) -> Option<serde_json::Value> {
+    let hex = pd_server::cluster::hex_upper(key);
+    pd_json(pd, &format!("/pd/api/v1/region/key/{hex}?format=hex"))
+}
+
+/// The address the PD at `pd` has for store `store_id`.
+pub fn pd_store_address(pd: &str, store_id: u64) -> Option<String> {
+    let store = pd_json(pd, &format!("/pd/api/v1/store/{store_id}"))?;
+    Some(store["store"]["address"].as_str()?.to_string())
+}
+
 fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = body.split_once("\r\n") {
@@ -624,10 +648,7 @@ impl LocalCluster {
 
     /// PD's view of the regions, as JSON.
     pub fn regions_json(&self) -> Option<serde_json::Value> {
-        let (status, body) = http_get(&self.pd.addr(), "/pd/api/v1/regions").ok()?;
-        (status == 200)
-            .then(|| serde_json::from_str(&body).ok())
-            .flatten()
+        pd_regions(&self.pd.addr())
     }
 
     /// Waits until PD knows at least one region and every region has a leader.
@@ -673,17 +694,7 @@ impl LocalCluster {
 impl LocalCluster {
     /// Returns the index in `stores` of the store PD knows as `store_id`.
     pub fn store_index(&self, store_id: u64) -> Option<usize> {
-        let (status, body) = http_get(&self.pd.addr(), "/pd/api/v1/stores").ok()?;
-        if status != 200 {
-            return None;
-        }
-        let stores: serde_json::Value = serde_json::from_str(&body).ok()?;
-        let address = stores["stores"]
-            .as_array()?
-            .iter()
-            .find(|s| s["store"]["id"].as_u64() == Some(store_id))?["store"]["address"]
-            .as_str()?
-            .to_string();
+        let address = pd_store_address(&self.pd.addr(), store_id)?;
         self.stores.iter().position(|s| s.addr() == address)
     }
 
@@ -705,16 +716,6 @@ impl LocalCluster {
 
     /// Returns the store id of the leader of the region holding `key` (raw, PD key space).
     pub fn leader_store_of(&self, key: &[u8]) -> Option<u64> {
-        let hex = pd_server::cluster::hex_upper(key);
-        let (status, body) = http_get(
-            &self.pd.addr(),
-            &format!("/pd/api/v1/region/key/{hex}?format=hex"),
-        )
-        .ok()?;
-        if status != 200 {
-            return None;
-        }
-        let region: serde_json::Value = serde_json::from_str(&body).ok()?;
-        region["leader"]["store_id"].as_u64()
+        pd_region_of(&self.pd.addr(), key)?["leader"]["store_id"].as_u64()
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cmd::process::{http_get, http_request, wait_until, LocalCluster};
+use cmd::process::{http_request, pd_region_of, wait_until, LocalCluster};
 use tikv_client::{Timestamp, TimestampExt, Transaction, TransactionClient, TransactionOptions};
 
 /// TiKV's defaults, written out.
@@ -38,13 +38,9 @@ fn region_key(key: &[u8]) -> String {
 
 /// The id and start key (hex) of the region holding transactional `key`.
 fn region_of(cluster: &LocalCluster, key: &[u8]) -> Option<(u64, String)> {
-    let path = format!("/pd/api/v1/region/key/{}?format=hex", region_key(key));
-    let (status, body) = http_get(&cluster.pd.addr(), &path).ok()?;
-    let region: serde_json::Value = serde_json::from_str(&body).ok()?;
-    (status == 200).then(|| {
-        let start = region["start_key"].as_str().unwrap_or_default().to_string();
-        (region["id"].as_u64().unwrap_or(0), start)
-    })
+    let region = pd_region_of(&cluster.pd.addr(), &codec::memcomparable::encode(key))?;
+    let start = region["start_key"].as_str().unwrap_or_default().to_string();
+    Some((region["id"].as_u64().unwrap_or(0), start))
 }
 
 /// Adds an operator, waiting while the region has another one (PD promoting a new replica).

@@ -381,15 +381,23 @@ fn tally<F, R>(history: &[Op<F, R>]) -> String {
     )
 }
 
-/// Runs `check` on its own thread for at most `limit`; a checker that runs out of time is a
-/// failure too (nothing was shown).
-fn bounded_check<T: Send + 'static>(
-    limit: Duration,
-    check: impl FnOnce() -> T + Send + 'static,
-) -> Option<T> {
+/// Runs `check` on its own thread for at most [`CHECK_LIMIT`] and returns what it found; a
+/// checker that runs out of time is a finding too (nothing was shown).
+fn checked<T: Send + 'static>(
+    findings: &mut Vec<Finding>,
+    workload: &'static str,
+    check: impl FnOnce() -> Vec<T> + Send + 'static,
+) -> Vec<T> {
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || sender.send(check()));
-    receiver.recv_timeout(limit).ok()
+    receiver.recv_timeout(CHECK_LIMIT).unwrap_or_else(|_| {
+        findings.push(Finding {
+            workload,
+            what: format!("the checker did not finish within {CHECK_LIMIT:?}"),
+            window: String::new(),
+        });
+        vec![]
+    })
 }
 
 const CHECK_LIMIT: Duration = Duration::from_secs(300);
@@ -401,33 +409,25 @@ fn check(h: &Histories, events: &[Event]) -> Vec<Finding> {
     if !h.register.is_empty() {
         eprintln!("chaos: register: {}", tally(&h.register));
         let history = h.register.clone();
-        match bounded_check(CHECK_LIMIT, move || checker::register::check(&history)) {
-            None => findings.push(Finding {
+        for v in checked(&mut findings, "register", move || {
+            checker::register::check(&history)
+        }) {
+            let mut involved: Vec<usize> = v.linearized.iter().rev().take(5).copied().collect();
+            involved.push(v.stuck_on);
+            findings.push(Finding {
                 workload: "register",
-                what: format!("the linearizability search did not finish within {CHECK_LIMIT:?}"),
-                window: String::new(),
-            }),
-            Some(violations) => {
-                for v in violations {
-                    let mut involved: Vec<usize> =
-                        v.linearized.iter().rev().take(5).copied().collect();
-                    involved.push(v.stuck_on);
-                    findings.push(Finding {
-                        workload: "register",
-                        what: format!(
-                            "key {} is not linearizable: stuck on #{}",
-                            v.key, v.stuck_on
-                        ),
-                        window: report::window(
-                            &h.register,
-                            &involved,
-                            |op| op.f.0 == v.key,
-                            events,
-                            WINDOW_OPS,
-                        ),
-                    });
-                }
-            }
+                what: format!(
+                    "key {} is not linearizable: stuck on #{}",
+                    v.key, v.stuck_on
+                ),
+                window: report::window(
+                    &h.register,
+                    &involved,
+                    |op| op.f.0 == v.key,
+                    events,
+                    WINDOW_OPS,
+                ),
+            });
         }
     }
     if let Some(Err(e)) = &h.set_final {
@@ -495,22 +495,15 @@ fn check(h: &Histories, events: &[Event]) -> Vec<Finding> {
     if !h.list_append.is_empty() {
         eprintln!("chaos: list-append: {}", tally(&h.list_append));
         let history = h.list_append.clone();
-        match bounded_check(CHECK_LIMIT, move || checker::list_append::check(&history)) {
-            None => findings.push(Finding {
+        for anomaly in checked(&mut findings, "list-append", move || {
+            checker::list_append::check(&history)
+        }) {
+            let involved = anomaly_txns(&anomaly);
+            findings.push(Finding {
                 workload: "list-append",
-                what: format!("the checker did not finish within {CHECK_LIMIT:?}"),
-                window: String::new(),
-            }),
-            Some(anomalies) => {
-                for anomaly in anomalies {
-                    let involved = anomaly_txns(&anomaly);
-                    findings.push(Finding {
-                        workload: "list-append",
-                        what: format!("{anomaly:?}"),
-                        window: any_window(&h.list_append, &involved, events),
-                    });
-                }
-            }
+                what: format!("{anomaly:?}"),
+                window: any_window(&h.list_append, &involved, events),
+            });
         }
     }
     if !h.tso.is_empty() {

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use tikv_client::{CheckLevel, TransactionClient, TransactionOptions};
 
-use super::{bounded, join, pause_after_failure, refused_at_prewrite, txn_client, Clock, Options};
+use super::{
+    bounded, pause_after_failure, refused_at_prewrite, run_clients, txn_client, Clock, Options,
+};
 use crate::checker::bank::ReadOp;
 use crate::history::Op;
 
@@ -126,6 +128,17 @@ async fn transfer(
     }
 }
 
+/// Every balance, read at one fresh snapshot.
+async fn read_all(client: &TransactionClient, accounts: u64) -> tikv_client::Result<Vec<i64>> {
+    let ts = client.current_timestamp().await?;
+    let mut snapshot = client.snapshot(ts, TransactionOptions::new_optimistic());
+    let mut balances = vec![];
+    for i in 0..accounts {
+        balances.push(balance(snapshot.get(account(i)).await?));
+    }
+    Ok(balances)
+}
+
 /// Opens the accounts, then runs transfers and reads against the cluster whose PD is at `pd`.
 ///
 /// # Errors
@@ -143,28 +156,17 @@ pub async fn run(pd: Vec<String>, options: Options, clock: Clock) -> Result<Bank
             _ => {}
         }
     }
-    let mut tasks = vec![];
-    for process in 0..options.clients {
-        let client = txn_client(&pd, &options).await?;
-        let options = options.clone();
-        tasks.push(tokio::spawn(async move {
+    let clients = run_clients("bank", &options, |process| {
+        let (pd, options) = (pd.clone(), options.clone());
+        async move {
+            let client = txn_client(&pd, &options).await?;
             let mut rng = options.rng(process, 2);
             let mut history = vec![];
             let mut transfers = (0, 0, 0);
             while Instant::now() < deadline {
                 if rng.gen_bool(0.5) {
                     let invoked = clock.now();
-                    let read = bounded(options.op_limit(), async {
-                        let ts = client.current_timestamp().await?;
-                        let mut snapshot =
-                            client.snapshot(ts, TransactionOptions::new_optimistic());
-                        let mut balances = vec![];
-                        for i in 0..options.keys {
-                            balances.push(balance(snapshot.get(account(i)).await?));
-                        }
-                        Ok::<_, tikv_client::Error>(balances)
-                    })
-                    .await;
+                    let read = bounded(options.op_limit(), read_all(&client, options.keys)).await;
                     let op = match read {
                         Some(Ok(balances)) => Op::ok(process, (), invoked, clock.now(), balances),
                         _ => Op::failed(process, (), invoked, clock.now()),
@@ -192,14 +194,15 @@ pub async fn run(pd: Vec<String>, options: Options, clock: Clock) -> Result<Bank
                     }
                 }
             }
-            vec![(history, transfers)]
-        }));
-    }
+            Ok(vec![(history, transfers)])
+        }
+    })
+    .await?;
     let mut bank = BankHistory {
         total: INITIAL_BALANCE * options.keys as i64,
         ..BankHistory::default()
     };
-    for (reads, (committed, unknown, aborted)) in join(tasks, "bank").await? {
+    for (reads, (committed, unknown, aborted)) in clients {
         bank.reads.extend(reads);
         bank.transfers_committed += committed;
         bank.transfers_unknown += unknown;

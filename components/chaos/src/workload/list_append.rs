@@ -14,7 +14,9 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use tikv_client::{CheckLevel, Transaction, TransactionOptions};
 
-use super::{bounded, join, pause_after_failure, refused_at_prewrite, txn_client, Clock, Options};
+use super::{
+    bounded, pause_after_failure, refused_at_prewrite, run_clients, txn_client, Clock, Options,
+};
 use crate::checker::list_append::{Micro, TxnOp};
 use crate::history::Op;
 
@@ -128,11 +130,10 @@ async fn transaction(
 /// A client that cannot connect to PD at the start.
 pub async fn run(pd: Vec<String>, options: Options, clock: Clock) -> Result<Vec<TxnOp>, String> {
     let deadline = Instant::now() + options.duration;
-    let mut tasks = vec![];
-    for process in 0..options.clients {
-        let client = txn_client(&pd, &options).await?;
-        let options = options.clone();
-        tasks.push(tokio::spawn(async move {
+    run_clients("list-append", &options, |process| {
+        let (pd, options) = (pd.clone(), options.clone());
+        async move {
+            let client = txn_client(&pd, &options).await?;
             let mut rng = options.rng(process, 3);
             let mut history = vec![];
             let mut appended = 0u64;
@@ -161,8 +162,8 @@ pub async fn run(pd: Vec<String>, options: Options, clock: Clock) -> Result<Vec<
                 pause_after_failure(&op).await;
                 history.push(op);
             }
-            history
-        }));
-    }
-    join(tasks, "list-append").await
+            Ok(history)
+        }
+    })
+    .await
 }

@@ -115,14 +115,24 @@ async fn raw_client(pd: &[String], options: &Options) -> Result<RawClient, Strin
     connect(|| RawClient::new_with_config(pd.to_vec(), config.clone())).await
 }
 
-/// Joins the clients' tasks and concatenates their histories.
-async fn join<T>(
-    tasks: Vec<tokio::task::JoinHandle<Vec<T>>>,
+/// Runs `options.clients` clients at once, each on its own task: client `process` runs
+/// `client(process)`, which connects and returns its history. Returns their histories
+/// concatenated, or the first client's error (`what` names the workload).
+async fn run_clients<T, Fut>(
     what: &str,
-) -> Result<Vec<T>, String> {
+    options: &Options,
+    client: impl Fn(u64) -> Fut,
+) -> Result<Vec<T>, String>
+where
+    T: Send + 'static,
+    Fut: Future<Output = Result<Vec<T>, String>> + Send + 'static,
+{
+    let tasks: Vec<_> = (0..options.clients)
+        .map(|process| tokio::spawn(client(process)))
+        .collect();
     let mut history = vec![];
     for task in tasks {
-        history.extend(task.await.map_err(|e| format!("{what} client: {e}"))?);
+        history.extend(task.await.map_err(|e| format!("{what} client: {e}"))??);
     }
     Ok(history)
 }

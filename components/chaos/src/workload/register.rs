@@ -19,7 +19,7 @@ use std::time::Instant;
 use rand::Rng;
 use tikv_client::{Backoff, RawClient};
 
-use super::{bounded, join, pause_after_failure, raw_client, Clock, Options};
+use super::{bounded, pause_after_failure, raw_client, run_clients, Clock, Options};
 use crate::checker::register::{RegisterF, RegisterOp, RegisterResult, Value};
 use crate::history::{Op, Outcome};
 
@@ -54,12 +54,11 @@ pub async fn run(
     clock: Clock,
 ) -> Result<Vec<RegisterOp>, String> {
     let deadline = Instant::now() + options.duration;
-    let mut tasks = vec![];
-    for process in 0..options.clients {
-        let reader = raw_client(&pd, &options).await?.with_atomic_for_cas();
-        let writer = reader.with_backoff(Backoff::no_backoff());
-        let options = options.clone();
-        tasks.push(tokio::spawn(async move {
+    run_clients("register", &options, |process| {
+        let (pd, options) = (pd.clone(), options.clone());
+        async move {
+            let reader = raw_client(&pd, &options).await?.with_atomic_for_cas();
+            let writer = reader.with_backoff(Backoff::no_backoff());
             let mut rng = options.rng(process, 0);
             let mut history = vec![];
             let mut written = 0u64;
@@ -73,20 +72,8 @@ pub async fn run(
                     }
                     _ => {
                         written += 1;
-                        let expected = history
-                            .iter()
-                            .rev()
-                            .find_map(|op: &RegisterOp| match (&op.f, &op.outcome) {
-                                ((key, RegisterF::Read), Outcome::Ok(RegisterResult::Read(v)))
-                                    if *key == k =>
-                                {
-                                    Some(*v)
-                                }
-                                _ => None,
-                            })
-                            .unwrap_or(None);
                         RegisterF::Cas {
-                            expected,
+                            expected: last_read(&history, k),
                             new: (process << 32) | written,
                         }
                     }
@@ -102,10 +89,23 @@ pub async fn run(
                 // workloads; a hundred operations a second each is plenty.
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
-            history
-        }));
-    }
-    join(tasks, "register").await
+            Ok(history)
+        }
+    })
+    .await
+}
+
+/// What this client last read from register `k` (nothing read counts as absent): what its
+/// next CAS on `k` expects.
+fn last_read(history: &[RegisterOp], k: u64) -> Value {
+    history
+        .iter()
+        .rev()
+        .find_map(|op| match (&op.f, &op.outcome) {
+            ((key, RegisterF::Read), Outcome::Ok(RegisterResult::Read(v))) if *key == k => Some(*v),
+            _ => None,
+        })
+        .unwrap_or(None)
 }
 
 /// Runs one operation and records it.

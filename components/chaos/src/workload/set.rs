@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use tikv_client::{CheckLevel, Config, Key, RawClient, TransactionOptions};
 
-use super::{bounded, join, pause_after_failure, raw_client, txn_client, Clock, Options};
+use super::{bounded, pause_after_failure, raw_client, run_clients, txn_client, Clock, Options};
 use crate::checker::set::AddOp;
 use crate::history::Op;
 
@@ -37,12 +37,11 @@ pub struct SetHistory {
 /// A client that cannot connect to PD at the start.
 pub async fn run(pd: Vec<String>, options: Options, clock: Clock) -> Result<SetHistory, String> {
     let deadline = Instant::now() + options.duration;
-    let mut tasks = vec![];
-    for process in 0..options.clients {
-        let raw = raw_client(&pd, &options).await?;
-        let txn = txn_client(&pd, &options).await?;
-        let options = options.clone();
-        tasks.push(tokio::spawn(async move {
+    let inserts = run_clients("set", &options, |process| {
+        let (pd, options) = (pd.clone(), options.clone());
+        async move {
+            let raw = raw_client(&pd, &options).await?;
+            let txn = txn_client(&pd, &options).await?;
             let mut rng = options.rng(process, 1);
             let mut history = vec![];
             for n in 1.. {
@@ -73,11 +72,12 @@ pub async fn run(pd: Vec<String>, options: Options, clock: Clock) -> Result<SetH
                 pause_after_failure(&op).await;
                 history.push((transactional, op));
             }
-            history
-        }));
-    }
+            Ok(history)
+        }
+    })
+    .await?;
     let mut history = SetHistory::default();
-    for (transactional, op) in join(tasks, "set").await? {
+    for (transactional, op) in inserts {
         if transactional {
             history.txn.push(op);
         } else {

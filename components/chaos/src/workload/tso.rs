@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use tikv_client::TimestampExt;
 
-use super::{bounded, join, pause_after_failure, txn_client, Clock, Options};
+use super::{bounded, pause_after_failure, run_clients, txn_client, Clock, Options};
 use crate::checker::tso::TsoOp;
 use crate::history::Op;
 
@@ -16,11 +16,10 @@ use crate::history::Op;
 /// A client that cannot connect to PD at the start.
 pub async fn run(pd: Vec<String>, options: Options, clock: Clock) -> Result<Vec<TsoOp>, String> {
     let deadline = Instant::now() + options.duration;
-    let mut tasks = vec![];
-    for process in 0..options.clients {
-        let client = txn_client(&pd, &options).await?;
-        let options = options.clone();
-        tasks.push(tokio::spawn(async move {
+    run_clients("tso", &options, |process| {
+        let (pd, options) = (pd.clone(), options.clone());
+        async move {
+            let client = txn_client(&pd, &options).await?;
             let mut history = vec![];
             while Instant::now() < deadline {
                 let invoked = clock.now();
@@ -34,8 +33,8 @@ pub async fn run(pd: Vec<String>, options: Options, clock: Clock) -> Result<Vec<
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                 history.push(op);
             }
-            history
-        }));
-    }
-    join(tasks, "tso").await
+            Ok(history)
+        }
+    })
+    .await
 }
