@@ -475,11 +475,12 @@ fn check(h: &Histories, events: &[Event]) -> Vec<Finding> {
     }
     if !h.bank.reads.is_empty() {
         eprintln!(
-            "chaos: bank: reads {}; transfers: {} committed, {} unknown, {} aborted",
+            "chaos: bank: reads {}; transfers: {} committed, {} unknown, {} aborted; {} orphaned async-commit locks resolved",
             tally(&h.bank.reads),
             h.bank.transfers_committed,
             h.bank.transfers_unknown,
-            h.bank.transfers_aborted
+            h.bank.transfers_aborted,
+            h.bank.orphaned_locks_resolved
         );
         for v in checker::bank::check(&h.bank.reads, h.bank.total) {
             findings.push(Finding {

@@ -6,7 +6,8 @@
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use tikv_client::{CheckLevel, TransactionClient, TransactionOptions};
+use tikv_client::transaction::ResolveLocksOptions;
+use tikv_client::{CheckLevel, Timestamp, TimestampExt, TransactionClient, TransactionOptions};
 
 use super::{
     bounded, pause_after_failure, refused_at_prewrite, run_clients, txn_client, Clock, Options,
@@ -40,6 +41,8 @@ pub struct BankHistory {
     pub transfers_aborted: usize,
     /// The constant total every read must show.
     pub total: i64,
+    /// Locks of async-commit transfers whose commit was interrupted, resolved by the sweeper.
+    pub orphaned_locks_resolved: usize,
 }
 
 /// How a transfer runs.
@@ -139,6 +142,52 @@ async fn read_all(client: &TransactionClient, accounts: u64) -> tikv_client::Res
     Ok(balances)
 }
 
+/// How old an async-commit lock must be before the sweeper resolves it: older than any
+/// transfer still running (the workload gives up on one after its operation limit).
+const ORPHAN_AGE: Duration = Duration::from_secs(30);
+
+/// How often the sweeper looks for orphaned locks.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Resolves, until `deadline`, the locks of async-commit transfers whose commit was cut off;
+/// returns how many it resolved.
+///
+/// The official client commits an async-commit transaction's keys in the background once the
+/// prewrite succeeds, and only logs it if that fails. Nor can its read path resolve such a lock:
+/// CheckTxnStatus leaves async-commit locks alone (only CheckSecondaryLocks decides their fate),
+/// and the client checks secondaries only in `cleanup_locks`, TiDB's GC worker's sweep. So this
+/// sweeps as that worker does, every few seconds, for locks older than any running transfer;
+/// without it, one interrupted commit blocks two accounts for the rest of the run.
+async fn sweep_orphaned_locks(
+    client: &TransactionClient,
+    accounts: u64,
+    deadline: Instant,
+) -> usize {
+    let mut resolved = 0;
+    while Instant::now() + SWEEP_INTERVAL < deadline {
+        tokio::time::sleep(SWEEP_INTERVAL).await;
+        let sweep = async {
+            let now = client.current_timestamp().await?;
+            let age = (ORPHAN_AGE.as_millis() as u64) << PHYSICAL_SHIFT_BITS;
+            let safepoint = Timestamp::from_version(now.version().saturating_sub(age));
+            let options = ResolveLocksOptions {
+                async_commit_only: true,
+                batch_size: 1024,
+            };
+            client
+                .cleanup_locks(account(0)..=account(accounts - 1), &safepoint, options)
+                .await
+        };
+        if let Some(Ok(result)) = bounded(SWEEP_INTERVAL * 4, sweep).await {
+            resolved += result.resolved_locks;
+        }
+    }
+    resolved
+}
+
+/// A TSO timestamp's physical part (milliseconds) sits above this many logical bits.
+const PHYSICAL_SHIFT_BITS: u32 = 18;
+
 /// Opens the accounts, then runs transfers and reads against the cluster whose PD is at `pd`.
 ///
 /// # Errors
@@ -156,6 +205,10 @@ pub async fn run(pd: Vec<String>, options: Options, clock: Clock) -> Result<Bank
             _ => {}
         }
     }
+    let sweeper = tokio::spawn({
+        let accounts = options.keys;
+        async move { sweep_orphaned_locks(&setup, accounts, deadline).await }
+    });
     let clients = run_clients("bank", &options, |process| {
         let (pd, options) = (pd.clone(), options.clone());
         async move {
@@ -200,6 +253,7 @@ pub async fn run(pd: Vec<String>, options: Options, clock: Clock) -> Result<Bank
     .await?;
     let mut bank = BankHistory {
         total: INITIAL_BALANCE * options.keys as i64,
+        orphaned_locks_resolved: sweeper.await.map_err(|e| format!("bank sweeper: {e}"))?,
         ..BankHistory::default()
     };
     for (reads, (committed, unknown, aborted)) in clients {
