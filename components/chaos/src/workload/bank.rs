@@ -168,8 +168,10 @@ async fn sweep_orphaned_locks(
         tokio::time::sleep(SWEEP_INTERVAL).await;
         let sweep = async {
             let now = client.current_timestamp().await?;
-            let age = (ORPHAN_AGE.as_millis() as u64) << PHYSICAL_SHIFT_BITS;
-            let safepoint = Timestamp::from_version(now.version().saturating_sub(age));
+            let physical = txn_types::TimeStamp::new(now.version()).physical();
+            let oldest = physical.saturating_sub(ORPHAN_AGE.as_millis() as u64);
+            let safepoint =
+                Timestamp::from_version(txn_types::TimeStamp::compose(oldest, 0).into_inner());
             let options = ResolveLocksOptions {
                 async_commit_only: true,
                 batch_size: 1024,
@@ -184,9 +186,6 @@ async fn sweep_orphaned_locks(
     }
     resolved
 }
-
-/// A TSO timestamp's physical part (milliseconds) sits above this many logical bits.
-const PHYSICAL_SHIFT_BITS: u32 = 18;
 
 /// Opens the accounts, then runs transfers and reads against the cluster whose PD is at `pd`.
 ///
