@@ -35,10 +35,12 @@ impl Cluster {
                 &key.clone(),
                 CALL_TIMEOUT,
                 move |storage, ctx| {
+                    // As a client in atomic mode sends it: ordered with compare-and-swaps.
                     let req = kvrpcpb::RawPutRequest {
                         context: Some(ctx),
                         key: key.clone(),
                         value: value.clone(),
+                        for_cas: true,
                         ..Default::default()
                     };
                     async move { service::raw_put(storage.raw(), req).await }.boxed()

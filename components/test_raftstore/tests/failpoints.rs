@@ -181,7 +181,10 @@ fn a_leader_with_an_unapplied_split_serves_no_lease_reads() {
                 let storage = storage.clone();
                 pending.push(cluster.spawn(async move {
                     let key = format!("a{n}").into_bytes();
-                    storage.raw().raw_put(&ctx, "", key, b"x".to_vec(), 0).await
+                    storage
+                        .raw()
+                        .raw_put(&ctx, "", key, b"x".to_vec(), 0, false)
+                        .await
                 }));
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -214,7 +217,7 @@ fn a_leader_with_an_unapplied_split_serves_no_lease_reads() {
         .block_on(
             storage
                 .raw()
-                .raw_put(&ctx, "", b"z".to_vec(), b"new".to_vec(), 0),
+                .raw_put(&ctx, "", b"z".to_vec(), b"new".to_vec(), 0, false),
         )
         .unwrap();
 

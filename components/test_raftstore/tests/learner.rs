@@ -36,7 +36,7 @@ fn a_learner_catches_up_without_counting_toward_the_quorum() {
             Duration::from_secs(2),
             storage
                 .raw()
-                .raw_put(&ctx, "", b"k".to_vec(), b"v2".to_vec(), 0),
+                .raw_put(&ctx, "", b"k".to_vec(), b"v2".to_vec(), 0, false),
         )
         .await
     });

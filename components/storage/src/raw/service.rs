@@ -63,7 +63,7 @@ pub async fn raw_put<E: Engine>(
 ) -> kvrpcpb::RawPutResponse {
     let ctx = req.context.unwrap_or_default();
     let result = storage
-        .raw_put(&ctx, &req.cf, req.key, req.value, req.ttl)
+        .raw_put(&ctx, &req.cf, req.key, req.value, req.ttl, req.for_cas)
         .await;
     let (region_error, error) = split_result(result);
     kvrpcpb::RawPutResponse {
@@ -84,7 +84,9 @@ pub async fn raw_batch_put<E: Engine>(
     } else {
         req.ttls
     };
-    let result = storage.raw_batch_put(&ctx, &req.cf, pairs, ttls).await;
+    let result = storage
+        .raw_batch_put(&ctx, &req.cf, pairs, ttls, req.for_cas)
+        .await;
     let (region_error, error) = split_result(result);
     kvrpcpb::RawBatchPutResponse {
         region_error,
@@ -97,7 +99,9 @@ pub async fn raw_delete<E: Engine>(
     req: kvrpcpb::RawDeleteRequest,
 ) -> kvrpcpb::RawDeleteResponse {
     let ctx = req.context.unwrap_or_default();
-    let result = storage.raw_delete(&ctx, &req.cf, req.key).await;
+    let result = storage
+        .raw_delete(&ctx, &req.cf, req.key, req.for_cas)
+        .await;
     let (region_error, error) = split_result(result);
     kvrpcpb::RawDeleteResponse {
         region_error,
@@ -110,7 +114,9 @@ pub async fn raw_batch_delete<E: Engine>(
     req: kvrpcpb::RawBatchDeleteRequest,
 ) -> kvrpcpb::RawBatchDeleteResponse {
     let ctx = req.context.unwrap_or_default();
-    let result = storage.raw_batch_delete(&ctx, &req.cf, req.keys).await;
+    let result = storage
+        .raw_batch_delete(&ctx, &req.cf, req.keys, req.for_cas)
+        .await;
     let (region_error, error) = split_result(result);
     kvrpcpb::RawBatchDeleteResponse {
         region_error,

@@ -80,7 +80,7 @@ impl Fixture {
     async fn put(&self, suffix: &[u8], value: &[u8]) {
         let ctx = self.ctx();
         self.storage
-            .raw_put(&ctx, "", self.key(suffix), value.to_vec(), 0)
+            .raw_put(&ctx, "", self.key(suffix), value.to_vec(), 0, true)
             .await
             .unwrap();
     }

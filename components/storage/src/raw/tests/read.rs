@@ -36,7 +36,7 @@ async fn stored_layout_follows_the_api_version() {
         let f = Fixture::new(api);
         let ctx = f.ctx();
         f.storage
-            .raw_put(&ctx, "", f.key(b"k"), b"v".to_vec(), 10)
+            .raw_put(&ctx, "", f.key(b"k"), b"v".to_vec(), 10, true)
             .await
             .unwrap();
         let stored = f.engine.kv_engine().get_value_cf(CF_DEFAULT, &storage_key);
@@ -53,11 +53,11 @@ async fn ttl_expiry_follows_the_clock() {
         let ctx = f.ctx();
         let pairs = vec![(f.key(b"a"), b"1".to_vec()), (f.key(b"b"), b"2".to_vec())];
         f.storage
-            .raw_batch_put(&ctx, "", pairs, vec![20, 20])
+            .raw_batch_put(&ctx, "", pairs, vec![20, 20], true)
             .await
             .unwrap();
         f.storage
-            .raw_put(&ctx, "", f.key(b"short"), b"s".to_vec(), 10)
+            .raw_put(&ctx, "", f.key(b"short"), b"s".to_vec(), 10, true)
             .await
             .unwrap();
         f.put(b"forever", b"f").await;
@@ -98,7 +98,7 @@ async fn column_families_are_separate() {
     let ctx = f.ctx();
     for (cf, value) in [("", "d"), ("lock", "l"), ("write", "w")] {
         f.storage
-            .raw_put(&ctx, cf, b"k".to_vec(), value.into(), 0)
+            .raw_put(&ctx, cf, b"k".to_vec(), value.into(), 0, true)
             .await
             .unwrap();
     }
@@ -214,7 +214,7 @@ fn futures_are_send() {
     let ctx = f.ctx();
     assert_send(&f.storage.raw_get(&ctx, "", vec![]));
     assert_send(&f.storage.raw_scan(&ctx, "", vec![], vec![], scan_all()));
-    assert_send(&f.storage.raw_put(&ctx, "", vec![], vec![], 0));
+    assert_send(&f.storage.raw_put(&ctx, "", vec![], vec![], 0, true));
     assert_send(&f.storage.raw_delete_range(&ctx, "", vec![], vec![]));
     assert_send(
         &f.storage

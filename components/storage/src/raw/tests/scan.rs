@@ -167,7 +167,14 @@ async fn v2_scans_stay_in_the_raw_mode() {
     f.put(b"\xff", b"max").await;
     let other_keyspace = b"r\0\0\x01k".to_vec();
     f.storage
-        .raw_put(&f.ctx(), "", other_keyspace.clone(), b"other".to_vec(), 0)
+        .raw_put(
+            &f.ctx(),
+            "",
+            other_keyspace.clone(),
+            b"other".to_vec(),
+            0,
+            true,
+        )
         .await
         .unwrap();
 

@@ -22,16 +22,25 @@ async fn put_delete_and_batches() {
             (f.key(b"d"), b"d".to_vec()),
         ];
         f.storage
-            .raw_batch_put(&ctx, "", pairs, vec![])
+            .raw_batch_put(&ctx, "", pairs, vec![], true)
             .await
             .unwrap();
         assert_eq!(f.get(b"c").await, Some(b"c".to_vec()), "{api:?}");
 
-        f.storage.raw_delete(&ctx, "", f.key(b"a")).await.unwrap();
+        f.storage
+            .raw_delete(&ctx, "", f.key(b"a"), true)
+            .await
+            .unwrap();
         // Deleting a missing key is fine.
-        f.storage.raw_delete(&ctx, "", f.key(b"a")).await.unwrap();
+        f.storage
+            .raw_delete(&ctx, "", f.key(b"a"), true)
+            .await
+            .unwrap();
         let keys = vec![f.key(b"b"), f.key(b"d"), f.key(b"missing")];
-        f.storage.raw_batch_delete(&ctx, "", keys).await.unwrap();
+        f.storage
+            .raw_batch_delete(&ctx, "", keys, true)
+            .await
+            .unwrap();
         let left = f
             .storage
             .raw_scan(&ctx, "", vec![], vec![], scan_all())
@@ -41,10 +50,13 @@ async fn put_delete_and_batches() {
 
         // Empty batches are no-ops.
         f.storage
-            .raw_batch_put(&ctx, "", vec![], vec![])
+            .raw_batch_put(&ctx, "", vec![], vec![], true)
             .await
             .unwrap();
-        f.storage.raw_batch_delete(&ctx, "", vec![]).await.unwrap();
+        f.storage
+            .raw_batch_delete(&ctx, "", vec![], true)
+            .await
+            .unwrap();
     }
 }
 
@@ -66,14 +78,14 @@ async fn batch_put_applies_per_pair_ttls() {
     let ctx = f.ctx();
     let pairs = vec![(f.key(b"a"), b"1".to_vec()), (f.key(b"b"), b"2".to_vec())];
     f.storage
-        .raw_batch_put(&ctx, "", pairs.clone(), vec![5, 0])
+        .raw_batch_put(&ctx, "", pairs.clone(), vec![5, 0], true)
         .await
         .unwrap();
     assert_eq!(f.ttl(b"a").await, Some(5));
     assert_eq!(f.ttl(b"b").await, Some(0));
     let err = f
         .storage
-        .raw_batch_put(&ctx, "", pairs, vec![1, 2, 3])
+        .raw_batch_put(&ctx, "", pairs, vec![1, 2, 3], true)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::InvalidTtls { pairs: 2, ttls: 3 }));
@@ -170,18 +182,20 @@ async fn keys_over_the_size_limit_are_refused() {
         assert_eq!(at_limit.len(), limit);
 
         f.storage
-            .raw_put(&ctx, "", at_limit, b"v".to_vec(), 0)
+            .raw_put(&ctx, "", at_limit, b"v".to_vec(), 0, true)
             .await
             .unwrap();
         let expected = format!("key is too large, key size: {}, limit: {limit}", limit + 1);
         let results = [
-            f.storage.raw_put(&ctx, "", over.clone(), vec![], 0).await,
             f.storage
-                .raw_batch_put(&ctx, "", vec![(over.clone(), vec![])], vec![])
+                .raw_put(&ctx, "", over.clone(), vec![], 0, true)
                 .await,
-            f.storage.raw_delete(&ctx, "", over.clone()).await,
             f.storage
-                .raw_batch_delete(&ctx, "", vec![over.clone()])
+                .raw_batch_put(&ctx, "", vec![(over.clone(), vec![])], vec![], true)
+                .await,
+            f.storage.raw_delete(&ctx, "", over.clone(), true).await,
+            f.storage
+                .raw_batch_delete(&ctx, "", vec![over.clone()], true)
                 .await,
             f.storage
                 .raw_delete_range(&ctx, "", f.key(b"a"), over.clone())
@@ -204,18 +218,21 @@ async fn v2_writes_refuse_keys_outside_the_raw_mode() {
     let ctx = f.ctx();
     let bad = b"x\0\0\0k".to_vec();
     let results = [
-        f.storage.raw_put(&ctx, "", bad.clone(), vec![], 0).await,
+        f.storage
+            .raw_put(&ctx, "", bad.clone(), vec![], 0, true)
+            .await,
         f.storage
             .raw_batch_put(
                 &ctx,
                 "",
                 vec![(f.key(b"ok"), vec![]), (bad.clone(), vec![])],
                 vec![],
+                true,
             )
             .await,
-        f.storage.raw_delete(&ctx, "", b"k".to_vec()).await,
+        f.storage.raw_delete(&ctx, "", b"k".to_vec(), true).await,
         f.storage
-            .raw_batch_delete(&ctx, "", vec![bad.clone()])
+            .raw_batch_delete(&ctx, "", vec![bad.clone()], true)
             .await,
         f.storage
             .raw_delete_range(&ctx, "", bad.clone(), vec![])
@@ -245,7 +262,7 @@ async fn writes_outside_the_region_are_key_not_in_region() {
         let pairs = vec![(f.key(b"c"), vec![]), (f.key(b"d"), vec![])];
         let err = f
             .storage
-            .raw_batch_put(&ctx, "", pairs, vec![])
+            .raw_batch_put(&ctx, "", pairs, vec![], true)
             .await
             .unwrap_err();
         let not_in_region = err.region_error().unwrap().key_not_in_region.clone();
@@ -262,7 +279,7 @@ async fn injected_not_leader_fails_a_write() {
     f.engine.inject_region_error(not_leader(1));
     let err = f
         .storage
-        .raw_put(&ctx, "", b"k".to_vec(), b"v".to_vec(), 0)
+        .raw_put(&ctx, "", b"k".to_vec(), b"v".to_vec(), 0, true)
         .await
         .unwrap_err();
     assert!(err.region_error().unwrap().not_leader.is_some());
@@ -307,7 +324,7 @@ async fn compare_and_swap_treats_expired_values_as_absent() {
     let f = Fixture::new(ApiVersion::V2);
     let ctx = f.ctx();
     f.storage
-        .raw_put(&ctx, "", f.key(b"k"), b"old".to_vec(), 5)
+        .raw_put(&ctx, "", f.key(b"k"), b"old".to_vec(), 5, true)
         .await
         .unwrap();
     f.advance_secs(5);
@@ -379,19 +396,24 @@ fn counter(value: &Option<Vec<u8>>) -> u64 {
     })
 }
 
+/// A compare-and-swap of `k` from absent to `cas`, to be polled by hand.
+fn cas_absent_k<'a>(
+    f: &'a Fixture,
+    ctx: &'a kvrpcpb::Context,
+) -> impl std::future::Future<Output = crate::Result<CasOutcome>> + 'a {
+    f.storage
+        .raw_compare_and_swap(ctx, "", b"k".to_vec(), None, b"cas".to_vec(), 0)
+}
+
 /// A put to a key waits while a CAS on that key is between its read and its write.
 #[tokio::test]
 async fn put_waits_for_an_inflight_cas() {
     let f = Fixture::new(ApiVersion::V1);
     let ctx = f.ctx();
-    let mut cas =
-        Box::pin(
-            f.storage
-                .raw_compare_and_swap(&ctx, "", b"k".to_vec(), None, b"cas".to_vec(), 0),
-        );
+    let mut cas = Box::pin(cas_absent_k(&f, &ctx));
     let mut put = Box::pin(
         f.storage
-            .raw_put(&ctx, "", b"k".to_vec(), b"put".to_vec(), 0),
+            .raw_put(&ctx, "", b"k".to_vec(), b"put".to_vec(), 0, true),
     );
     // The CAS takes the latch and its snapshot, then yields inside the engine.
     assert!((&mut cas).now_or_never().is_none());
@@ -404,4 +426,35 @@ async fn put_waits_for_an_inflight_cas() {
     assert_eq!(outcome.previous, None);
     put.await.unwrap();
     assert_eq!(f.get(b"k").await, Some(b"put".to_vec()));
+}
+
+/// A put not sent for CAS takes no latch, as in TiKV: it does not wait for a CAS in flight on
+/// its key (the CAS then overwrites it, which is why clients in atomic mode send every write
+/// for CAS).
+#[tokio::test]
+async fn a_put_not_for_cas_does_not_wait_for_a_cas() {
+    let f = Fixture::new(ApiVersion::V1);
+    let ctx = f.ctx();
+    let mut cas = Box::pin(cas_absent_k(&f, &ctx));
+    assert!(
+        (&mut cas).now_or_never().is_none(),
+        "the CAS holds the latch"
+    );
+    let mut put = Box::pin(
+        f.storage
+            .raw_put(&ctx, "", b"k".to_vec(), b"put".to_vec(), 0, false),
+    );
+    let mut polls = 0;
+    let finished = loop {
+        polls += 1;
+        if let Some(result) = (&mut put).now_or_never() {
+            break result;
+        }
+        assert!(polls < 3, "the put waited for the CAS's latch");
+    };
+    finished.unwrap();
+    assert_eq!(f.get(b"k").await, Some(b"put".to_vec()));
+    let outcome = cas.await.unwrap();
+    assert!(outcome.succeed, "the CAS read before the put");
+    assert_eq!(f.get(b"k").await, Some(b"cas".to_vec()));
 }
