@@ -22,7 +22,7 @@ pub use engine::{MetaKey, RaftLogBatch, RaftLogEngine};
 pub use error::{Error, Result};
 pub use raft_engine_log::{RaftEngineConfig, RaftEngineLog};
 pub use rocks_log::RocksLog;
-pub use storage::{clear_region, RaftLogStorage};
+pub use storage::{clear_region, RaftLogStorage, StagedAppend};
 
 #[cfg(test)]
 mod tests;

@@ -202,10 +202,56 @@ impl<E: RaftLogEngine> RaftLogStorage<E> {
         Ok(())
     }
 
+    /// Adds a ready's entries and hard state to `batch`, a write shared with other regions
+    /// (group commit: one synced write per raftstore poll round). The storage answers from
+    /// the old state until [`RaftLogStorage::finish_append`] is called after the batch is
+    /// written; raft-rs keeps the entries in its unstable log until then.
+    ///
+    /// # Errors
+    /// As [`RaftLogStorage::append`].
+    pub fn stage_append(
+        &self,
+        entries: &[Entry],
+        hard_state: Option<&HardState>,
+        batch: &mut E::Batch,
+    ) -> Result<StagedAppend> {
+        let state = self.state.read();
+        let changes = Changes {
+            entries,
+            hard_state,
+            ..Changes::default()
+        };
+        let next = self.stage(&state, changes, batch)?;
+        Ok(StagedAppend {
+            last: (!entries.is_empty()).then_some((next.last_index, next.last_term)),
+            hard_state: hard_state.cloned(),
+        })
+    }
+
+    /// Makes a staged append visible, once the batch it was staged into is written.
+    pub fn finish_append(&self, staged: StagedAppend) {
+        let mut state = self.state.write();
+        if let Some((index, term)) = staged.last {
+            state.last_index = index;
+            state.last_term = term;
+        }
+        if let Some(hard_state) = staged.hard_state {
+            state.hard_state = hard_state;
+        }
+    }
+
     fn write(&self, changes: Changes<'_>, sync: bool) -> Result<()> {
-        let region = self.region;
         let mut state = self.state.write();
         let mut batch = self.engine.new_batch();
+        let next = self.stage(&state, changes, &mut batch)?;
+        self.engine.write(&mut batch, sync)?;
+        *state = next;
+        Ok(())
+    }
+
+    /// Adds `changes` to `batch` and returns the state they lead to from `state`.
+    fn stage(&self, state: &State, changes: Changes<'_>, batch: &mut E::Batch) -> Result<State> {
+        let region = self.region;
         let mut next = state.clone();
         if let Some(meta) = changes.snapshot {
             batch.clear_entries(region)?;
@@ -236,10 +282,18 @@ impl<E: RaftLogEngine> RaftLogStorage<E> {
             batch.put_meta(region, MetaKey::ConfState, conf_state)?;
             next.conf_state = conf_state.clone();
         }
-        self.engine.write(&mut batch, sync)?;
-        *state = next;
-        Ok(())
+        Ok(next)
     }
+}
+
+/// An append staged into a shared batch, to be made visible with
+/// [`RaftLogStorage::finish_append`] once the batch is written.
+#[must_use = "a staged append is visible only once finished"]
+#[derive(Debug)]
+pub struct StagedAppend {
+    /// The new last index and term, when entries were staged.
+    last: Option<(u64, u64)>,
+    hard_state: Option<HardState>,
 }
 
 /// Removes everything stored for `region`, entries and metadata, so that a new peer of the

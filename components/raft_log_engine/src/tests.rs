@@ -6,7 +6,9 @@ use raft::{GetEntriesContext, Storage, StorageError};
 use tempfile::TempDir;
 use types::RegionId;
 
-use crate::{RaftEngineConfig, RaftEngineLog, RaftLogEngine, RaftLogStorage, RocksLog};
+use crate::{
+    RaftEngineConfig, RaftEngineLog, RaftLogBatch, RaftLogEngine, RaftLogStorage, RocksLog,
+};
 
 const REGION: RegionId = RegionId(7);
 
@@ -321,6 +323,50 @@ macro_rules! storage_tests {
                 assert_eq!(b.entries(1, 2, None, ctx()).unwrap(), vec![entry(1, 2)]);
                 assert_eq!(a.last_index().unwrap(), 3);
                 assert_eq!(engine.regions().unwrap(), vec![RegionId(1), RegionId(2)]);
+            }
+
+            #[test]
+            fn staged_appends_of_many_regions_share_one_write() {
+                let dir = tempfile::tempdir().unwrap();
+                let engine = $open(&dir);
+                let a = RaftLogStorage::open(engine.clone(), RegionId(1)).unwrap();
+                let b = RaftLogStorage::open(engine.clone(), RegionId(2)).unwrap();
+                let hard_state = HardState {
+                    term: 3,
+                    vote: 1,
+                    commit: 1,
+                    ..Default::default()
+                };
+                let mut batch = engine.new_batch();
+                let staged_a = a
+                    .stage_append(&entries(1..4, 3), Some(&hard_state), &mut batch)
+                    .unwrap();
+                let staged_b = b.stage_append(&entries(1..2, 3), None, &mut batch).unwrap();
+                assert_eq!(
+                    a.last_index().unwrap(),
+                    0,
+                    "nothing is visible before the batch is written"
+                );
+                let gap = b.stage_append(&[entry(5, 3)], None, &mut batch);
+                assert!(
+                    matches!(gap, Err(crate::Error::NonContiguous { first: 5, .. })),
+                    "{gap:?}"
+                );
+                engine.write(&mut batch, true).unwrap();
+                assert!(batch.is_empty());
+                a.finish_append(staged_a);
+                b.finish_append(staged_b);
+                assert_eq!(a.last_index().unwrap(), 3);
+                assert_eq!(a.term(3).unwrap(), 3);
+                assert_eq!(a.hard_state(), hard_state);
+                assert_eq!(b.entries(1, 2, None, ctx()).unwrap(), vec![entry(1, 3)]);
+                drop((a, b, engine, batch));
+                let engine = $open(&dir);
+                let a = RaftLogStorage::open(engine.clone(), RegionId(1)).unwrap();
+                let b = RaftLogStorage::open(engine, RegionId(2)).unwrap();
+                assert_eq!(a.last_index().unwrap(), 3);
+                assert_eq!(a.hard_state(), hard_state);
+                assert_eq!(b.last_index().unwrap(), 1);
             }
         }
     };

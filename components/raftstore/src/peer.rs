@@ -3,8 +3,9 @@
 //!
 //! The write path: a command is checked (store, leader, epoch, keys, size), proposed, and
 //! remembered with its callback; when raft commits it, the entries and the proposals go to the
-//! region's apply FSM, which answers the callbacks after writing. `handle_ready` persists new
-//! entries and the hard state (synced) before any message that depends on them is sent.
+//! region's apply FSM, which answers the callbacks after writing. `handle_ready` stages new
+//! entries and the hard state in the poll round's raft log batch; the raft poller writes it with
+//! one sync for all its peers (group commit) before any message that depends on it is sent.
 //!
 //! The read path: under a valid lease the leader answers at once with an engine snapshot;
 //! otherwise it asks raft for a read index and answers once that index is applied.
@@ -26,8 +27,9 @@ use crate::fsm::{PollContext, Proposal};
 use crate::log_gc::DurableApplied;
 use crate::logger::raft_logger;
 use crate::msg::Callback;
-use crate::operation::recover_log_behind_apply;
+use crate::operation::{recover_log_behind_apply, PendingWrites, UnpersistedReady};
 use crate::peer_storage::PeerStorage;
+use crate::store_meta::ReadCell;
 
 /// A read waiting for its read index to be confirmed and applied.
 pub(crate) struct PendingRead<S: Snapshot> {
@@ -83,6 +85,12 @@ pub struct Peer<EK: KvEngine, ER: RaftLogEngine> {
     pub keys_diff_hint: u64,
     /// Size and keys the last check measured; `None` until a check as leader.
     pub last_checked: Option<(u64, u64)>,
+    /// A ready staged in the round's raft log batch, finished when the batch is written.
+    pub(crate) unpersisted: Option<UnpersistedReady>,
+    /// What local readers may serve while this peer leads (see [`ReadCell`]).
+    pub(crate) read_cell: Arc<ReadCell>,
+    /// Writes of this round, proposed as one entry at its end.
+    pub(crate) pending_writes: Option<PendingWrites<EK::Snapshot>>,
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
@@ -153,6 +161,9 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             size_diff_hint: ctx.cfg.region_split_check_diff.0,
             keys_diff_hint: 0,
             last_checked: None,
+            unpersisted: None,
+            read_cell: Arc::default(),
+            pending_writes: None,
         };
         p.refresh_peer_cache();
         Ok(p)

@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use kvproto::metapb;
+use parking_lot::RwLock;
 use types::{PeerId, RegionId, StoreId};
 
 /// What a local read needs to know about a leader peer (seed: `ReadDelegate`).
 #[derive(Clone, Debug)]
 pub struct ReadDelegate {
     pub region: Arc<metapb::Region>,
+    pub store_id: StoreId,
     pub peer_id: PeerId,
     pub term: u64,
     /// Term of the last applied entry; local reads need it equal to `term`, so that the
@@ -32,13 +34,38 @@ impl ReadDelegate {
     }
 }
 
+/// A leader's [`ReadDelegate`], published by its peer for local readers: the peer updates it
+/// (its lease moves with every committed proposal) under this region's own lock, so neither
+/// the peer nor a reader takes a store-wide lock for it. Empty once the peer is no longer a
+/// leader that may serve local reads.
+#[derive(Debug, Default)]
+pub struct ReadCell(RwLock<Option<ReadDelegate>>);
+
+impl ReadCell {
+    /// The delegate, if the peer may serve local reads.
+    pub fn get(&self) -> Option<ReadDelegate> {
+        self.0.read().clone()
+    }
+
+    /// Runs `f` on the delegate, if any, without cloning it.
+    pub fn with<T>(&self, f: impl FnOnce(&ReadDelegate) -> T) -> Option<T> {
+        self.0.read().as_ref().map(f)
+    }
+
+    pub fn set(&self, delegate: Option<ReadDelegate>) {
+        *self.0.write() = delegate;
+    }
+}
+
 #[derive(Default)]
 pub struct StoreMeta {
     pub store_id: StoreId,
     /// Initialized regions by data end key (`keys::data_end_key`), for overlap checks.
     region_ranges: BTreeMap<Vec<u8>, RegionId>,
     pub regions: HashMap<RegionId, metapb::Region>,
-    pub readers: HashMap<RegionId, ReadDelegate>,
+    /// The read cells of the peers that lead their region here (a cell is added when its
+    /// peer becomes leader and removed when it stops being one).
+    pub readers: HashMap<RegionId, Arc<ReadCell>>,
     /// How many times a peer of this store became leader. A new leader may have missed reads
     /// its predecessor served, so async commit brings `max_ts` past a fresh PD timestamp
     /// whenever this moves (see `storage::concurrency_manager`).
@@ -73,7 +100,14 @@ impl StoreMeta {
                 self.region_ranges.remove(&old_end);
             }
         }
-        self.readers.remove(&region_id);
+        if let Some(cell) = self.readers.remove(&region_id) {
+            cell.set(None);
+        }
+    }
+
+    /// The regions this store leads, with their read delegates.
+    pub fn leaders(&self) -> impl Iterator<Item = ReadDelegate> + '_ {
+        self.readers.values().filter_map(|cell| cell.get())
     }
 
     /// Returns an initialized region other than `region_id` whose range overlaps

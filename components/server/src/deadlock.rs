@@ -88,8 +88,7 @@ impl Detector {
         self.inner
             .store_meta
             .lock()
-            .readers
-            .values()
+            .leaders()
             .any(|reader| reader.region.start_key.as_slice() == LEADER_KEY)
     }
 

@@ -121,8 +121,7 @@ impl<E: Engine> GcWorker<E> {
 /// The regions this store leads, with its peer of each.
 fn led_regions(meta: &StoreMeta) -> Vec<(metapb::Region, metapb::Peer)> {
     let mut regions: Vec<_> = meta
-        .readers
-        .values()
+        .leaders()
         .filter_map(|reader| {
             let peer = reader
                 .region

@@ -42,6 +42,22 @@ pub static GRPC_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
     )
 });
 
+/// Requests to the raft engine (`RaftKv`) that completed, by kind (`snapshot`, `write`):
+/// from the storage layer's call to the snapshot or the applied write.
+pub static ENGINE_ASYNC_REQUEST_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register(
+        HistogramVec::new(
+            HistogramOpts::new(
+                "tikv_storage_engine_async_request_duration_seconds",
+                "Bucketed histogram of requests to the raft engine, by type",
+            )
+            .buckets(exponential_buckets(0.000_01, 2.0, 26).expect("valid buckets")),
+            &["type"],
+        )
+        .expect("valid metric"),
+    )
+});
+
 pub static GC_KEYS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register(
         IntCounterVec::new(

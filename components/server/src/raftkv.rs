@@ -2,7 +2,7 @@
 //! become raft proposals answered after apply; snapshots come from the local reader under a
 //! leader lease, or from the peer after a read index.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use engine_traits::{KvEngine, Mutable, WriteBatch, WriteOptions, DATA_CFS};
 use kvproto::raft_cmdpb::{
@@ -114,6 +114,13 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftKv<EK, ER> {
     }
 }
 
+/// Records a request to the engine that completed, by `kind` (`snapshot`, `write`).
+fn observe_request(kind: &str, start: Instant) {
+    crate::metrics::ENGINE_ASYNC_REQUEST_DURATION
+        .with_label_values(&[kind])
+        .observe(start.elapsed().as_secs_f64());
+}
+
 fn region_not_found(region_id: u64) -> Error {
     Error::Region(Box::new(errorpb::Error {
         message: format!("region {region_id} is not on this store"),
@@ -148,8 +155,10 @@ impl<EK: KvEngine, ER: RaftLogEngine> Engine for RaftKv<EK, ER> {
     type Snap = RegionSnapshot<EK::Snapshot>;
 
     fn async_snapshot(&self, ctx: &kvrpcpb::Context) -> BoxFuture<Result<Self::Snap>> {
+        let start = Instant::now();
         let header = header_from(ctx);
         if let Some(snapshot) = self.reader.try_read(&header) {
+            observe_request("snapshot", start);
             return Box::pin(async move { Ok(snapshot) });
         }
         let (sender, receiver) = oneshot::channel::<ReadResponse<EK::Snapshot>>();
@@ -168,6 +177,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Engine for RaftKv<EK, ER> {
         Box::pin(async move {
             sent?;
             let read = wait_read(receiver).await?;
+            observe_request("snapshot", start);
             check_response(read.response)?;
             read.snapshot
                 .ok_or_else(|| message_error("read returned no snapshot; retry".into()))
@@ -175,6 +185,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Engine for RaftKv<EK, ER> {
     }
 
     fn async_write(&self, ctx: &kvrpcpb::Context, data: WriteData) -> BoxFuture<Result<()>> {
+        let start = Instant::now();
         let (sender, receiver) = oneshot::channel::<WriteResult>();
         let request = RaftCmdRequest {
             header: Some(header_from(ctx)),
@@ -188,6 +199,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Engine for RaftKv<EK, ER> {
         Box::pin(async move {
             sent?;
             wait_write(receiver).await?;
+            observe_request("write", start);
             Ok(())
         })
     }

@@ -3,6 +3,7 @@
 //! batches whatever is queued. Snapshot messages go through the `Snapshot` RPC in chunks.
 //! Undeliverable messages are reported to their peer as unreachable, so raft backs off.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use kvproto::raft_serverpb::{
 use parking_lot::Mutex;
 use pd_client::PdClient;
 use raftstore::{PeerMsg, RouterHandle, Transport};
+use thread_local::ThreadLocal;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tonic::transport::{Channel, Endpoint};
@@ -36,8 +38,14 @@ struct Inner<R: RouterHandle> {
     resolver: AddressResolver<Arc<PdClient>>,
     router: R,
     runtime: Handle,
-    senders: Mutex<HashMap<u64, mpsc::UnboundedSender<Outgoing>>>,
+    /// The queue of each destination store's connection task.
+    senders: Mutex<HashMap<u64, StoreSender>>,
+    /// Each sending thread's copy of `senders`, so that a raft poller's sends take no lock
+    /// shared by all threads; refreshed when a queue is missing or closed.
+    cached_senders: ThreadLocal<RefCell<HashMap<u64, StoreSender>>>,
 }
+
+type StoreSender = mpsc::UnboundedSender<Outgoing>;
 
 impl<R: RouterHandle> Clone for ServerTransport<R> {
     fn clone(&self) -> Self {
@@ -56,6 +64,7 @@ impl<R: RouterHandle> ServerTransport<R> {
                 router,
                 runtime,
                 senders: Mutex::default(),
+                cached_senders: ThreadLocal::new(),
             }),
         }
     }
@@ -88,18 +97,41 @@ impl<R: RouterHandle> ServerTransport<R> {
         let Some(store_id) = out.msg.to_peer.map(|p| p.store_id) else {
             return;
         };
-        let mut senders = self.inner.senders.lock();
-        let sender = senders.entry(store_id).or_insert_with(|| {
-            let (sender, receiver) = mpsc::unbounded_channel();
-            self.inner
-                .runtime
-                .spawn(run_store_connection(self.inner.clone(), store_id, receiver));
-            sender
-        });
+        let cache = self.inner.cached_senders.get_or_default();
+        let cached = cache.borrow().get(&store_id).cloned();
+        let out = match cached {
+            Some(sender) => match sender.send(out) {
+                Ok(()) => return,
+                // The connection task ended; start another below.
+                Err(e) => e.0,
+            },
+            None => out,
+        };
+        let sender = {
+            let mut senders = self.inner.senders.lock();
+            let sender = senders
+                .entry(store_id)
+                .and_modify(|sender| {
+                    if sender.is_closed() {
+                        *sender = self.connect(store_id);
+                    }
+                })
+                .or_insert_with(|| self.connect(store_id));
+            sender.clone()
+        };
+        cache.borrow_mut().insert(store_id, sender.clone());
         if let Err(e) = sender.send(out) {
-            senders.remove(&store_id);
             report_unreachable(&self.inner.router, &e.0.msg);
         }
+    }
+
+    /// Starts the connection task of `store_id`; returns its queue.
+    fn connect(&self, store_id: u64) -> StoreSender {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        self.inner
+            .runtime
+            .spawn(run_store_connection(self.inner.clone(), store_id, receiver));
+        sender
     }
 }
 

@@ -410,7 +410,7 @@ impl Cluster {
             .values()
             .filter_map(|s| {
                 let meta = s.store_meta.lock();
-                let delegate = meta.readers.get(&RegionId(region_id))?;
+                let delegate = meta.readers.get(&RegionId(region_id))?.get()?;
                 let peer = delegate
                     .region
                     .peers
@@ -436,6 +436,7 @@ impl Cluster {
                         .lock()
                         .readers
                         .get(&RegionId(region_id))
+                        .and_then(|cell| cell.get())
                         .is_none_or(|d| d.lease_expire.is_none_or(|e| e <= Instant::now()))
                 })
             },

@@ -85,17 +85,20 @@ fn proposals_of_a_lost_leadership_do_not_misanswer_later_ones() {
 
     let isolate = cluster.add_filter(Isolate(a));
     let before = last_log_index(&cluster, a, region_id);
-    let writers: Vec<_> = (0..5)
-        .map(|i| {
-            let cluster = cluster.clone();
-            std::thread::spawn(move || cluster.raw_cas(format!("x{i}").as_bytes(), None, b"w"))
-        })
-        .collect();
-    cluster.wait_until(
-        Duration::from_secs(10),
-        "five uncommitted proposals",
-        || last_log_index(&cluster, a, region_id) >= before + 5,
-    );
+    // One at a time, so that each is its own proposal (writes that reach a leader in the same
+    // round share one entry).
+    let mut writers = Vec::new();
+    for i in 0..5 {
+        let writer = cluster.clone();
+        writers.push(std::thread::spawn(move || {
+            writer.raw_cas(format!("x{i}").as_bytes(), None, b"w")
+        }));
+        cluster.wait_until(
+            Duration::from_secs(10),
+            "the swap's uncommitted proposal",
+            || last_log_index(&cluster, a, region_id) > before + i,
+        );
+    }
     cluster.wait_until(Duration::from_secs(10), "a leader elsewhere", || {
         cluster
             .leader_of(region_id)

@@ -44,6 +44,8 @@ pub struct Proposal<S: engine_traits::Snapshot> {
 
 /// Committed entries of a region, with the proposals they may answer.
 pub struct ApplyTask<S: engine_traits::Snapshot> {
+    /// When the raft side handed the entries over.
+    pub sent_at: Instant,
     pub term: u64,
     pub entries: Vec<Entry>,
     pub proposals: Vec<Proposal<S>>,
@@ -183,6 +185,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> PollHandler<ApplyFsm<EK>, ApplyControlFsm>
     }
 
     fn handle_normal(&mut self, fsm: &mut ApplyFsm<EK>) -> HandleResult {
+        let start = Instant::now();
         let mut ctx = ApplyContext::new(&self.kv);
         let mut handled = 0;
         let mut more = false;
@@ -201,7 +204,9 @@ impl<EK: KvEngine, ER: RaftLogEngine> PollHandler<ApplyFsm<EK>, ApplyControlFsm>
                 more = true;
             }
         }
-        self.flush(fsm, ctx);
+        if self.flush(fsm, ctx) {
+            crate::metrics::APPLY_LOG_DURATION.observe(start.elapsed().as_secs_f64());
+        }
         if fsm.stopped {
             // Drain what arrived after Destroy.
             while let Ok(msg) = fsm.receiver.try_recv() {
@@ -233,6 +238,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> ApplyPoller<EK, ER> {
     ) {
         match msg {
             ApplyMsg::Apply(task) => {
+                crate::metrics::APPLY_WAIT_DURATION.observe(task.sent_at.elapsed().as_secs_f64());
                 fsm.pending.extend(task.proposals);
                 for entry in task.entries {
                     if entry.index <= fsm.apply_state.applied_index {
@@ -280,10 +286,11 @@ impl<EK: KvEngine, ER: RaftLogEngine> ApplyPoller<EK, ER> {
         let _ = self.router.force_send(fsm.region.id, PeerMsg::ApplyStopped);
     }
 
-    /// Writes the round's batch with the apply state, then answers and reports.
-    fn flush(&mut self, fsm: &mut ApplyFsm<EK>, mut ctx: ApplyContext<EK>) {
+    /// Writes the round's batch with the apply state, then answers and reports. Returns
+    /// whether there was anything to write.
+    fn flush(&mut self, fsm: &mut ApplyFsm<EK>, mut ctx: ApplyContext<EK>) -> bool {
         if !ctx.applied_any && ctx.callbacks.is_empty() && ctx.batch.is_empty() {
-            return;
+            return false;
         }
         let state_written = ctx
             .batch
@@ -304,7 +311,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> ApplyPoller<EK, ER> {
             for (callback, _) in ctx.callbacks {
                 callback.invoke_undetermined(undetermined.clone(), 0);
             }
-            return;
+            return true;
         }
         for (callback, response) in ctx.callbacks {
             callback.invoke_with_response(response);
@@ -326,6 +333,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> ApplyPoller<EK, ER> {
                 "peer fsm is gone; apply result dropped"
             );
         }
+        true
     }
 }
 
@@ -487,7 +495,7 @@ fn cf_name(cf: &str) -> Result<&'static str> {
 
 /// A write request that has been checked: adding it to a batch fails only if the engine lacks
 /// one of the column families every engine opens with.
-enum Write<'a> {
+pub(crate) enum Write<'a> {
     Put {
         cf: &'static str,
         put: &'a PutRequest,
@@ -505,7 +513,7 @@ enum Write<'a> {
 
 /// Checks that `req` is a write with a body, a known column family and (for a range) a start
 /// not after its end.
-fn check_write(req: &Request) -> Result<Write<'_>> {
+pub(crate) fn check_write(req: &Request) -> Result<Write<'_>> {
     match req.cmd_type() {
         CmdType::Put => {
             let put = req

@@ -19,6 +19,7 @@ use crate::split_check::SplitChecker;
 use crate::store_meta::StoreMeta;
 use crate::transport::Transport;
 
+pub(crate) use apply::check_write;
 pub use apply::{ApplyControlFsm, ApplyFsm, ApplyMsg, ApplyRouter, ApplyTask, Proposal};
 pub use peer::PeerFsm;
 pub use store::{RaftRouter, StoreFsm};

@@ -130,26 +130,34 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
         }
     }
 
-    /// Handles raft's ready after a batch of messages.
-    pub fn collect_ready(&mut self) {
+    /// Handles raft's ready after a batch of messages, staging what must be persisted in the
+    /// round's raft log batch.
+    pub fn collect_ready(&mut self, batch: &mut ER::Batch) {
         if self.fsm.stopped {
             return;
         }
-        match self.fsm.peer.handle_ready(self.ctx) {
-            Ok(outcome) => {
-                if outcome.role_changed && self.fsm.peer.is_leader() {
-                    self.heartbeat_pd();
-                }
-                if outcome.snapshot_applied {
-                    self.fsm.peer.update_read_delegate(self.ctx);
-                }
-            }
-            Err(e) => {
-                // Without its log the peer cannot go on; a restart replays from disk.
-                error!(region_id = self.fsm.region_id(), error = %e, "failed to persist raft ready; peer stops");
-                self.destroy(false);
-            }
+        self.fsm.peer.propose_pending_writes(self.ctx);
+        if let Err(e) = self.fsm.peer.handle_ready(self.ctx, batch) {
+            self.on_persist_failed(&e);
         }
+    }
+
+    /// Finishes the peer's ready once the round's raft log batch is on disk.
+    pub fn on_ready_persisted(&mut self) {
+        let outcome = self.fsm.peer.on_ready_persisted(self.ctx);
+        if outcome.role_changed && self.fsm.peer.is_leader() {
+            self.heartbeat_pd();
+        }
+        if outcome.snapshot_applied {
+            self.fsm.peer.update_read_delegate(self.ctx);
+        }
+    }
+
+    /// Without its log the peer cannot go on; a restart replays from disk.
+    pub fn on_persist_failed(&mut self, e: &Error) {
+        error!(region_id = self.fsm.region_id(), error = %e, "failed to persist raft ready; peer stops");
+        self.fsm.peer.unpersisted = None;
+        self.destroy(false);
     }
 
     fn on_raft_message(&mut self, msg: RaftMessage) {

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use batch_system::{
     create_system, BatchSystem, Fsm, HandleResult, HandlerBuilder, NormalFsm, PollHandler,
@@ -27,6 +27,7 @@ use crate::errors::{Error, Result};
 use crate::fsm::apply::{ApplyControlFsm, ApplyPollerBuilder};
 use crate::fsm::peer::{is_initial_message, PeerFsmDelegate};
 use crate::fsm::{ApplyFsm, ApplyRouter, PeerFsm, PollContext};
+use crate::metrics;
 use crate::msg::{PeerMsg, PeerTick, StoreMsg};
 use crate::operation::init_split_region;
 use crate::pd::{PdScheduler, PdTask};
@@ -82,6 +83,9 @@ const MAX_MESSAGES_PER_ROUND: usize = 256;
 
 pub struct RaftPoller<EK: KvEngine, ER: RaftLogEngine> {
     ctx: PollContext<EK, ER>,
+    /// The round's raft log writes, of every peer with a ready: written with one sync in
+    /// `end` (group commit, TiKV's per-poll `write_batch`).
+    log_batch: ER::Batch,
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> PollHandler<PeerFsm<EK, ER>, StoreFsm<EK, ER>>
@@ -113,7 +117,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> PollHandler<PeerFsm<EK, ER>, StoreFsm<EK, 
         for msg in messages {
             delegate.handle_msg(msg);
         }
-        delegate.collect_ready();
+        delegate.collect_ready(&mut self.log_batch);
         if handled == MAX_MESSAGES_PER_ROUND {
             HandleResult::KeepProcessing
         } else {
@@ -121,7 +125,31 @@ impl<EK: KvEngine, ER: RaftLogEngine> PollHandler<PeerFsm<EK, ER>, StoreFsm<EK, 
         }
     }
 
-    fn end(&mut self, _normals: &mut [Option<NormalFsm<PeerFsm<EK, ER>>>]) {}
+    fn end(&mut self, normals: &mut [Option<NormalFsm<PeerFsm<EK, ER>>>]) {
+        let mut waiting = normals
+            .iter_mut()
+            .flatten()
+            .filter(|normal| normal.peer.has_unpersisted_ready())
+            .peekable();
+        if waiting.peek().is_none() {
+            return;
+        }
+        let start = Instant::now();
+        let written = self.ctx.raft.write(&mut self.log_batch, true);
+        metrics::APPEND_LOG_DURATION.observe(start.elapsed().as_secs_f64());
+        if written.is_err() {
+            // What a failed write left in the batch must not reach a later one.
+            self.log_batch = self.ctx.raft.new_batch();
+        }
+        let written = written.map_err(Error::from);
+        for normal in waiting {
+            let mut delegate = PeerFsmDelegate::new(normal, &self.ctx);
+            match &written {
+                Ok(()) => delegate.on_ready_persisted(),
+                Err(e) => delegate.on_persist_failed(e),
+            }
+        }
+    }
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
@@ -302,6 +330,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> HandlerBuilder<PeerFsm<EK, ER>, StoreFsm<E
     fn build(&mut self) -> RaftPoller<EK, ER> {
         RaftPoller {
             ctx: self.ctx.clone(),
+            log_batch: self.ctx.raft.new_batch(),
         }
     }
 }

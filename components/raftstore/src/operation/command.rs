@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use engine_traits::KvEngine;
+use engine_traits::{KvEngine, Snapshot};
 use kvproto::raft_cmdpb::{AdminCmdType, CmdType, RaftCmdRequest};
 use prost::Message as _;
 use raft_log_engine::RaftLogEngine;
@@ -11,10 +11,28 @@ use raft_log_engine::RaftLogEngine;
 use types::{LogIndex, StoreId, Term};
 
 use crate::errors::{Error, Result};
-use crate::fsm::{PollContext, Proposal};
+use crate::fsm::{check_write, PollContext, Proposal};
 use crate::msg::{Callback, Undetermined};
 use crate::peer::{ok_response, Peer, PROPOSAL_CONTEXT_SPLIT};
 use crate::util;
+
+/// Writes proposed to a leader during one poll round, not yet proposed to raft: they become
+/// one raft entry when the round ends.
+pub(crate) struct PendingWrites<S: Snapshot> {
+    /// The first write's request, with the requests of the others appended.
+    request: RaftCmdRequest,
+    /// Encoded size of the writes.
+    size: usize,
+    /// Each write's callback and number of requests.
+    callbacks: Vec<(Callback<S>, usize)>,
+}
+
+impl<S: Snapshot> PendingWrites<S> {
+    /// Answers every pending write with an error: they were never proposed.
+    pub(crate) fn fail(self, error: Error, term: u64) {
+        Callback::Batch(self.callbacks).invoke_with_error(error, term);
+    }
+}
 
 impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
     /// Checks a command against this peer and proposes it, or answers it with an error.
@@ -34,12 +52,14 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
                 .iter()
                 .all(|r| r.cmd_type() == CmdType::Snap);
         let result = if request.admin_request.is_some() {
+            // Writes that came first are proposed first.
+            self.propose_pending_writes(ctx);
             self.propose_admin(ctx, request, callback)
         } else if is_read {
             self.read(ctx, request, callback);
             Ok(())
         } else {
-            self.propose_write(ctx, request, callback)
+            self.batch_write(ctx, request, callback)
         };
         if let Err((e, callback)) = result {
             callback.invoke_with_error(e, self.term());
@@ -77,6 +97,70 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         }
         util::check_region_epoch(request, &self.region)?;
         util::check_write_keys(request, &self.region)
+    }
+
+    /// Adds a write to the round's pending writes, which [`Peer::propose_pending_writes`]
+    /// proposes as one raft entry when the round ends (TiKV's `cmd-batch`): one encode, one
+    /// log entry and one apply for all of them. Each request is checked first, so that no
+    /// write can fail the others of its entry.
+    fn batch_write(
+        &mut self,
+        ctx: &PollContext<EK, ER>,
+        request: RaftCmdRequest,
+        callback: Callback<EK::Snapshot>,
+    ) -> std::result::Result<(), (Error, Callback<EK::Snapshot>)> {
+        if let Err(e) = request
+            .requests
+            .iter()
+            .try_for_each(|r| check_write(r).map(drop))
+        {
+            return Err((e, callback));
+        }
+        let size = request.encoded_len();
+        // TiKV's limit on a batch: 40% of the largest entry.
+        let limit = ctx.cfg.raft_entry_max_size.0 * 2 / 5;
+        let fits = |pending: &PendingWrites<EK::Snapshot>| {
+            (pending.size + size) as u64 <= limit
+                && pending.request.header.as_ref().and_then(|h| h.region_epoch)
+                    == request.header.as_ref().and_then(|h| h.region_epoch)
+        };
+        if self.pending_writes.as_ref().is_some_and(|p| !fits(p)) {
+            self.propose_pending_writes(ctx);
+        }
+        if size as u64 > limit {
+            return self.propose_write(ctx, request, callback);
+        }
+        let requests = request.requests.len();
+        match &mut self.pending_writes {
+            Some(pending) => {
+                pending.request.requests.extend(request.requests);
+                pending.size += size;
+                pending.callbacks.push((callback, requests));
+            }
+            None => {
+                self.pending_writes = Some(PendingWrites {
+                    request,
+                    size,
+                    callbacks: vec![(callback, requests)],
+                })
+            }
+        }
+        Ok(())
+    }
+
+    /// Proposes the round's pending writes as one entry.
+    pub(crate) fn propose_pending_writes(&mut self, ctx: &PollContext<EK, ER>) {
+        let Some(mut pending) = self.pending_writes.take() else {
+            return;
+        };
+        let callback = if pending.callbacks.len() == 1 {
+            pending.callbacks.pop().expect("one callback").0
+        } else {
+            Callback::Batch(pending.callbacks)
+        };
+        if let Err((e, callback)) = self.propose_write(ctx, pending.request, callback) {
+            callback.invoke_with_error(e, self.term());
+        }
     }
 
     pub(crate) fn propose_write(

@@ -37,22 +37,31 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         }
     }
 
-    /// Publishes what a local read must check, or withdraws it when not leader.
+    /// Publishes what a local read must check in this peer's read cell, or empties it when
+    /// not leader. The store-wide map of cells changes (under its lock) only when the peer
+    /// starts or stops leading; a lease renewal touches the cell alone.
     pub fn update_read_delegate(&self, ctx: &PollContext<EK, ER>) {
-        let mut meta = ctx.store_meta.lock();
-        if self.is_leader() && !self.pending_remove && !self.apply_stopped {
-            meta.readers.insert(
-                self.region_id,
+        let delegate =
+            (self.is_leader() && !self.pending_remove && !self.apply_stopped).then(|| {
                 ReadDelegate {
                     region: self.region.clone(),
+                    store_id: ctx.store_id,
                     peer_id: self.peer_id(),
                     term: self.term(),
                     applied_term: self.applied_term,
                     lease_expire: self.lease_expire,
-                },
-            );
-        } else {
-            meta.readers.remove(&self.region_id);
+                }
+            });
+        let published = self.read_cell.with(|_| ()).is_some();
+        let leading = delegate.is_some();
+        self.read_cell.set(delegate);
+        if published != leading {
+            let mut meta = ctx.store_meta.lock();
+            if leading {
+                meta.readers.insert(self.region_id, self.read_cell.clone());
+            } else {
+                meta.readers.remove(&self.region_id);
+            }
         }
     }
 
@@ -170,6 +179,9 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
     /// Fails every waiting read and proposal: the peer lost leadership or is being removed.
     pub fn fail_pending(&mut self, error: impl Fn() -> Error) {
         let term = self.term();
+        if let Some(writes) = self.pending_writes.take() {
+            writes.fail(error(), term);
+        }
         for read in self.pending_reads.drain(..) {
             read.callback.invoke_with_error(error(), term);
         }

@@ -8,8 +8,8 @@ use engine_traits::KvEngine;
 use kvproto::raft_serverpb::{RaftApplyState, RaftMessage};
 use protobuf::Message as _;
 use raft::eraftpb::{self, Entry, MessageType};
-use raft::{StateRole, Storage as _};
-use raft_log_engine::RaftLogEngine;
+use raft::{Ready, StateRole, Storage as _};
+use raft_log_engine::{RaftLogEngine, StagedAppend};
 use tracing::{debug, info, warn};
 
 use types::PeerId;
@@ -18,16 +18,27 @@ use crate::errors::{Error, Result};
 use crate::fsm::{ApplyMsg, ApplyTask, PollContext};
 use crate::peer::{Peer, ReadyOutcome, PROPOSAL_CONTEXT_SPLIT};
 
+/// A ready whose entries and hard state are staged in the poll round's shared raft log batch:
+/// what is left to do once that batch is written and synced.
+pub(crate) struct UnpersistedReady {
+    ready: Ready,
+    staged: StagedAppend,
+    outcome: ReadyOutcome,
+    snapshot_index: Option<u64>,
+}
+
 impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
-    /// Handles raft-rs's ready: persists, sends, hands committed entries to apply.
+    /// Handles raft-rs's ready up to persisting it: sends what may go before the log is
+    /// durable, applies a snapshot, hands committed entries to apply, answers reads, and stages
+    /// the new entries and hard state in `batch`, which the raft poller writes, with one sync,
+    /// for every peer of its round (group commit). [`Peer::on_ready_persisted`] finishes.
     ///
     /// # Errors
     ///
-    /// Raft log or engine write failures; the caller treats them as fatal for the store.
-    pub fn handle_ready(&mut self, ctx: &PollContext<EK, ER>) -> Result<ReadyOutcome> {
-        let mut outcome = ReadyOutcome::default();
-        if !self.raft_group.has_ready() {
-            return Ok(outcome);
+    /// Raft log or engine write failures; the caller treats them as fatal for the peer.
+    pub fn handle_ready(&mut self, ctx: &PollContext<EK, ER>, batch: &mut ER::Batch) -> Result<()> {
+        if self.unpersisted.is_some() || !self.raft_group.has_ready() {
+            return Ok(());
         }
         // A snapshot may only replace the data once everything handed to apply is applied (or
         // apply stopped, and only the snapshot can restart it).
@@ -35,8 +46,9 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             && self.applied_index < self.committed_sent
             && !self.apply_stopped
         {
-            return Ok(outcome);
+            return Ok(());
         }
+        let mut outcome = ReadyOutcome::default();
         let mut ready = self.raft_group.ready();
         if let Some(soft_state) = ready.ss() {
             outcome.role_changed = true;
@@ -58,10 +70,39 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         // A confirmed read index at or below the applied index is answered now, not when the
         // next tick or apply result comes by (an idle region's reads waited a whole tick).
         self.process_reads(ctx);
-        self.raft_group
-            .store()
-            .raft_log
-            .append(ready.entries(), ready.hs(), true)?;
+        let staged =
+            self.raft_group
+                .store()
+                .raft_log
+                .stage_append(ready.entries(), ready.hs(), batch)?;
+        self.unpersisted = Some(UnpersistedReady {
+            ready,
+            staged,
+            outcome,
+            snapshot_index,
+        });
+        Ok(())
+    }
+
+    /// Whether a ready waits for the round's raft log write.
+    pub fn has_unpersisted_ready(&self) -> bool {
+        self.unpersisted.is_some()
+    }
+
+    /// Finishes the ready staged by [`Peer::handle_ready`] once the round's raft log batch is
+    /// on disk: sends the messages that needed it durable (votes, append responses), tells
+    /// raft-rs, and hands entries committed meanwhile to apply.
+    pub fn on_ready_persisted(&mut self, ctx: &PollContext<EK, ER>) -> ReadyOutcome {
+        let Some(UnpersistedReady {
+            mut ready,
+            staged,
+            outcome,
+            snapshot_index,
+        }) = self.unpersisted.take()
+        else {
+            return ReadyOutcome::default();
+        };
+        self.raft_group.store().raft_log.finish_append(staged);
         self.send_messages(ctx, ready.take_persisted_messages());
         // Not `advance`: it would tell raft that every committed entry handed out is applied,
         // while the apply FSM applies them later. raft learns the applied index from
@@ -76,7 +117,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         if outcome.role_changed {
             self.on_role_changed(ctx);
         }
-        Ok(outcome)
+        outcome
     }
 
     pub(crate) fn on_role_changed(&mut self, ctx: &PollContext<EK, ER>) {
@@ -127,6 +168,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         let mut proposals = Vec::new();
         let term = self.term();
         let mut newest_committed_proposal = None;
+        let now = Instant::now();
         while self
             .proposals
             .front()
@@ -135,6 +177,8 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             let proposal = self.proposals.pop_front().expect("front exists");
             if proposal.term.get() == term {
                 newest_committed_proposal = Some(proposal.propose_time);
+                crate::metrics::COMMIT_LOG_DURATION
+                    .observe((now - proposal.propose_time).as_secs_f64());
             }
             proposals.push(proposal);
         }
@@ -145,6 +189,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         }
         self.committed_sent = self.committed_sent.max(last_index);
         let task = ApplyMsg::Apply(ApplyTask {
+            sent_at: now,
             term,
             entries,
             proposals,

@@ -41,6 +41,9 @@ pub type ReadCallback<S> = Box<dyn FnOnce(ReadResponse<S>) + Send>;
 pub enum Callback<S: Snapshot> {
     Read(ReadCallback<S>),
     Write(WriteCallback),
+    /// The writes merged into one proposal, each with its number of requests: each is
+    /// answered with its own slice of the responses, or with the whole command's error.
+    Batch(Vec<(Callback<S>, usize)>),
 }
 
 impl<S: Snapshot> Callback<S> {
@@ -52,11 +55,21 @@ impl<S: Snapshot> Callback<S> {
                 snapshot: None,
             }),
             Callback::Write(cb) => cb(Ok(response)),
+            Callback::Batch(callbacks) => {
+                let mut responses = response.responses.into_iter();
+                for (callback, requests) in callbacks {
+                    callback.invoke_with_response(RaftCmdResponse {
+                        header: response.header.clone(),
+                        responses: responses.by_ref().take(requests).collect(),
+                        admin_response: None,
+                    });
+                }
+            }
         }
     }
 
-    /// Answers a proposal whose outcome is unknown. A read is never undetermined (it wrote
-    /// nothing); one answered here gets a retryable error.
+    /// Answers a write as undetermined; a read (never undetermined: it changes nothing) gets
+    /// an error to retry.
     pub fn invoke_undetermined(self, undetermined: Undetermined, term: u64) {
         match self {
             Callback::Read(_) => {
@@ -64,10 +77,14 @@ impl<S: Snapshot> Callback<S> {
                 self.invoke_with_error(error, term);
             }
             Callback::Write(cb) => cb(Err(undetermined)),
+            Callback::Batch(callbacks) => {
+                for (callback, _) in callbacks {
+                    callback.invoke_undetermined(undetermined.clone(), term);
+                }
+            }
         }
     }
 
-    /// Answers with an error.
     pub fn invoke_with_error(self, error: Error, term: u64) {
         self.invoke_with_response(error_response(error, term));
     }
@@ -78,6 +95,7 @@ impl<S: Snapshot> fmt::Debug for Callback<S> {
         f.write_str(match self {
             Callback::Read(_) => "Callback::Read",
             Callback::Write(_) => "Callback::Write",
+            Callback::Batch(_) => "Callback::Batch",
         })
     }
 }

@@ -1,5 +1,6 @@
 //! A thread-safe handle on the raft router, for gRPC handlers, the transport and the PD worker.
-//! (The batch system's `Router` keeps a per-clone cache and is not `Sync`.)
+//! The batch system's `Router` keeps a per-clone cache and is not `Sync`: each thread that
+//! sends gets its own clone, made once, so no send takes a lock shared by all threads.
 
 pub mod message;
 
@@ -9,6 +10,7 @@ use engine_traits::KvEngine;
 use kvproto::raft_serverpb::RaftMessage;
 use parking_lot::Mutex;
 use raft_log_engine::RaftLogEngine;
+use thread_local::ThreadLocal;
 use types::RegionId;
 
 use crate::fsm::RaftRouter;
@@ -36,13 +38,16 @@ pub trait RouterHandle: Clone + Send + Sync + 'static {
 }
 
 pub struct SharedRouter<EK: KvEngine, ER: RaftLogEngine> {
-    inner: Arc<Mutex<RaftRouter<EK, ER>>>,
+    /// Cloned once by each thread that sends, into `per_thread`.
+    seed: Arc<Mutex<RaftRouter<EK, ER>>>,
+    per_thread: Arc<ThreadLocal<RaftRouter<EK, ER>>>,
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> Clone for SharedRouter<EK, ER> {
     fn clone(&self) -> Self {
         SharedRouter {
-            inner: self.inner.clone(),
+            seed: self.seed.clone(),
+            per_thread: self.per_thread.clone(),
         }
     }
 }
@@ -50,12 +55,18 @@ impl<EK: KvEngine, ER: RaftLogEngine> Clone for SharedRouter<EK, ER> {
 impl<EK: KvEngine, ER: RaftLogEngine> SharedRouter<EK, ER> {
     pub fn new(router: RaftRouter<EK, ER>) -> Self {
         SharedRouter {
-            inner: Arc::new(Mutex::new(router)),
+            seed: Arc::new(Mutex::new(router)),
+            per_thread: Arc::new(ThreadLocal::new()),
         }
     }
 
+    /// This thread's clone of the router.
+    fn router(&self) -> &RaftRouter<EK, ER> {
+        self.per_thread.get_or(|| self.seed.lock().clone())
+    }
+
     pub fn send_control(&self, msg: StoreMsg) {
-        let _ = self.inner.lock().force_send_control(msg);
+        let _ = self.router().force_send_control(msg);
     }
 }
 
@@ -67,15 +78,14 @@ impl<EK: KvEngine, ER: RaftLogEngine> RouterHandle for SharedRouter<EK, ER> {
         region_id: RegionId,
         msg: PeerMsg<EK::Snapshot>,
     ) -> Result<(), PeerMsg<EK::Snapshot>> {
-        self.inner
-            .lock()
+        self.router()
             .force_send(region_id.get(), msg)
             .map_err(batch_system::SendError::into_inner)
     }
 
     fn send_raft_message(&self, msg: RaftMessage) {
         let region_id = msg.region_id;
-        let router = self.inner.lock();
+        let router = self.router();
         if let Err(returned) = router.force_send(region_id, PeerMsg::RaftMessage(Box::new(msg))) {
             if let PeerMsg::RaftMessage(msg) = returned.into_inner() {
                 let _ = router.force_send_control(StoreMsg::RaftMessage(msg));

@@ -305,6 +305,7 @@ impl Harness {
     ) -> ApplyContext<MemoryEngine> {
         let mut ctx = ApplyContext::new(&self.kv);
         let task = ApplyTask {
+            sent_at: Instant::now(),
             term: TERM,
             entries,
             proposals,
