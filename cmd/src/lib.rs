@@ -1,6 +1,7 @@
 //! Shared code of the binaries: logging, signal handling, and [`process`] for starting servers
 //! from tests, benchmarks and the playground.
 
+pub mod baseline;
 pub mod chaos;
 pub mod load;
 pub mod process;

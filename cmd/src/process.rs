@@ -174,6 +174,11 @@ macro_rules! server_process_methods {
             self.process.child.is_some()
         }
 
+        /// The process id while it runs.
+        pub fn pid(&self) -> Option<u32> {
+            self.process.child.as_ref().map(Child::id)
+        }
+
         /// If the process exited since it was started (crashed, or stopped itself), reaps it
         /// and returns its exit status; a later `restart` starts it again.
         pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
