@@ -212,11 +212,22 @@ impl<N: Fsm, C: Fsm> Router<N, C> {
 
     /// Force-sends a message made by `msg_gen` to every registered FSM;
     /// closed mailboxes are skipped.
-    pub fn broadcast_normal(&self, mut msg_gen: impl FnMut() -> N::Message) {
+    pub fn broadcast_normal(&self, msg_gen: impl FnMut() -> N::Message) {
+        self.broadcast_normal_to(|_| true, msg_gen);
+    }
+
+    /// As [`Router::broadcast_normal`], to the FSMs whose address `wanted` accepts.
+    pub fn broadcast_normal_to(
+        &self,
+        mut wanted: impl FnMut(u64) -> bool,
+        mut msg_gen: impl FnMut() -> N::Message,
+    ) {
         let normals = self.normals.lock();
-        for mailbox in normals.values() {
-            // A closed mailbox simply misses the broadcast.
-            let _ = mailbox.force_send(msg_gen(), &self.normal_scheduler);
+        for (addr, mailbox) in normals.iter() {
+            if wanted(*addr) {
+                // A closed mailbox simply misses the broadcast.
+                let _ = mailbox.force_send(msg_gen(), &self.normal_scheduler);
+            }
         }
     }
 

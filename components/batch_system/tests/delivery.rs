@@ -108,6 +108,23 @@ fn broadcast_normal_reaches_every_fsm() {
 }
 
 #[test]
+fn a_filtered_broadcast_reaches_only_the_wanted_fsms() {
+    const FSMS: u64 = 50;
+    let stats = Arc::new(Stats::default());
+    let (router, mut system) = start_system(&Config::default(), TestBuilder::new(&stats));
+    register_fsms(&router, &stats, FSMS);
+
+    router.broadcast_normal_to(|addr| addr % 2 == 0, || Msg::Noop);
+
+    assert!(stats.handled.wait_for(FSMS / 2));
+    for addr in 0..FSMS {
+        let expected = u64::from(addr % 2 == 0);
+        assert_eq!(report(&router, addr).handled, expected, "fsm {addr}");
+    }
+    system.shutdown();
+}
+
+#[test]
 fn reregistered_address_reaches_new_fsm_through_stale_cache() {
     let stats = Arc::new(Stats::default());
     let (router, mut system) = start_system(&Config::default(), TestBuilder::new(&stats));

@@ -43,6 +43,10 @@ pub struct Config {
     pub store_pool_size: usize,
     /// Apply poller threads. Default 2.
     pub apply_pool_size: usize,
+    /// Let idle regions stop ticking (TiKV's hibernate regions): a leader whose region had no
+    /// activity for an election timeout, with every follower caught up, puts the replicas to
+    /// sleep until a message, a request or a silent store wakes them. Default true.
+    pub hibernate_regions: bool,
 }
 
 impl Default for Config {
@@ -65,6 +69,7 @@ impl Default for Config {
             raft_engine_purge_interval: ReadableDuration::secs(10),
             store_pool_size: 2,
             apply_pool_size: 2,
+            hibernate_regions: true,
         }
     }
 }

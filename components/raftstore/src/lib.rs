@@ -16,7 +16,7 @@
 //! * [`router`]: the handle other threads send through, and the message enums ([`msg`]);
 //! * [`peer_storage`]: the raft-rs storage and snapshots; [`log_gc`]: how far logs may be
 //!   compacted; [`local_reader`]: lease reads off the raft thread; [`pd`]: PD, through
-//!   capability traits.
+//!   capability traits; [`hibernate`]: which replicas sleep and which stores are alive.
 //!
 //! Depends on the engines, the batch system and raft-rs; never on storage, the server or the
 //! gRPC PD client.
@@ -24,6 +24,7 @@
 pub mod config;
 pub mod errors;
 pub mod fsm;
+pub mod hibernate;
 pub mod local_reader;
 pub mod log_gc;
 mod logger;

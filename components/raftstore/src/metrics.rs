@@ -2,7 +2,9 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{exponential_buckets, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts};
+use prometheus::{
+    exponential_buckets, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+};
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(collector: C) -> C {
     prometheus::default_registry()
@@ -83,5 +85,19 @@ pub static APPLY_LOG_DURATION: LazyLock<Histogram> = LazyLock::new(|| {
     duration_histogram(
         "tikv_raftstore_apply_log_duration_seconds",
         "Bucketed histogram of applying a region's committed entries (execute and write)",
+    )
+});
+
+/// Replicas of this store by hibernation state; `state="hibernated"` is set.
+pub static HIBERNATED_PEERS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register(
+        IntGaugeVec::new(
+            Opts::new(
+                "tikv_raftstore_hibernated_peer_state",
+                "Replicas of this store by hibernation state",
+            ),
+            &["state"],
+        )
+        .expect("valid metric"),
     )
 });

@@ -27,7 +27,7 @@ use crate::fsm::{PollContext, Proposal};
 use crate::log_gc::DurableApplied;
 use crate::logger::raft_logger;
 use crate::msg::Callback;
-use crate::operation::{recover_log_behind_apply, PendingWrites, UnpersistedReady};
+use crate::operation::{recover_log_behind_apply, HibernateState, PendingWrites, UnpersistedReady};
 use crate::peer_storage::PeerStorage;
 use crate::store_meta::ReadCell;
 
@@ -77,6 +77,8 @@ pub struct Peer<EK: KvEngine, ER: RaftLogEngine> {
     pub pending_remove: bool,
     pub approximate_size: u64,
     pub approximate_keys: u64,
+    /// The approximate size and keys need measuring again (new range, new data).
+    pub(crate) approximate_stale: bool,
     pub written_bytes: u64,
     pub written_keys: u64,
     /// Bytes and keys written since the region's size was last checked. The bytes start at
@@ -91,6 +93,8 @@ pub struct Peer<EK: KvEngine, ER: RaftLogEngine> {
     pub(crate) read_cell: Arc<ReadCell>,
     /// Writes of this round, proposed as one entry at its end.
     pub(crate) pending_writes: Option<PendingWrites<EK::Snapshot>>,
+    /// Whether the replica sleeps, and a leader's progress towards sleeping.
+    pub(crate) hibernate: HibernateState,
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
@@ -156,6 +160,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             pending_remove: false,
             approximate_size: 0,
             approximate_keys: 0,
+            approximate_stale: true,
             written_bytes: 0,
             written_keys: 0,
             size_diff_hint: ctx.cfg.region_split_check_diff.0,
@@ -164,6 +169,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             unpersisted: None,
             read_cell: Arc::default(),
             pending_writes: None,
+            hibernate: HibernateState::default(),
         };
         p.refresh_peer_cache();
         Ok(p)
@@ -195,6 +201,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
 
     pub fn set_region(&mut self, region: metapb::Region) {
         self.region = Arc::new(region);
+        self.approximate_stale = true;
         self.refresh_peer_cache();
     }
 

@@ -403,6 +403,14 @@ impl Cluster {
             .cloned()
     }
 
+    /// Whether the replica of `region_id` on the running store `store_id` hibernates.
+    pub fn is_asleep(&self, store_id: u64, region_id: u64) -> bool {
+        let running = self.running.read();
+        running
+            .get(&store_id)
+            .is_some_and(|s| s.system.lock().hibernation().asleep().contains(&region_id))
+    }
+
     /// The peer that leads `region_id` with the highest term among running stores.
     pub fn leader_of(&self, region_id: u64) -> Option<metapb::Peer> {
         let running = self.running.read();

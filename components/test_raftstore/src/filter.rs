@@ -33,9 +33,10 @@ impl<F: Fn(u64, u64, &RaftMessage) -> Verdict + Send + Sync> Filter for F {
     }
 }
 
-/// The raft-rs message type inside a raft message; tombstones have none.
+/// The raft-rs message type inside a raft message; tombstones and hibernation messages have
+/// none.
 pub fn message_type(msg: &RaftMessage) -> Option<MessageType> {
-    if msg.is_tombstone {
+    if msg.is_tombstone || msg.extra_msg.is_some() {
         return None;
     }
     eraftpb::Message::parse_from_bytes(&msg.message)

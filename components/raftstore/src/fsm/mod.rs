@@ -13,6 +13,7 @@ use raft_log_engine::RaftLogEngine;
 use types::StoreId;
 
 use crate::config::Config;
+use crate::hibernate::Hibernation;
 use crate::pd::PdScheduler;
 use crate::peer_storage::SnapGenerator;
 use crate::split_check::SplitChecker;
@@ -39,6 +40,7 @@ pub struct PollContext<EK: KvEngine, ER: RaftLogEngine> {
     pub split_checker: SplitChecker<EK>,
     /// Completed syncs of the data engine (see `log_gc`).
     pub kv_syncs: Arc<AtomicU64>,
+    pub hibernation: Arc<Hibernation>,
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> Clone for PollContext<EK, ER> {
@@ -56,6 +58,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Clone for PollContext<EK, ER> {
             snap_generator: self.snap_generator.clone(),
             split_checker: self.split_checker.clone(),
             kv_syncs: self.kv_syncs.clone(),
+            hibernation: self.hibernation.clone(),
         }
     }
 }

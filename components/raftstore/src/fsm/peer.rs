@@ -77,9 +77,14 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
             }
             return;
         }
+        // A sleeping replica wakes for anything but a tick; a raft message decides below.
+        if !matches!(msg, PeerMsg::Tick(_) | PeerMsg::RaftMessage(_)) {
+            self.fsm.peer.wake_up(self.ctx);
+        }
         match msg {
             PeerMsg::RaftMessage(m) => self.on_raft_message(*m),
             PeerMsg::RaftCommand(cmd) => {
+                self.fsm.peer.note_activity();
                 let cmd = *cmd;
                 self.fsm.peer.propose(self.ctx, cmd.request, cmd.callback);
             }
@@ -122,6 +127,7 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
                 result,
             } => self.on_split_check_result(region_epoch, result),
             PeerMsg::ApplyStopped => self.fsm.peer.on_apply_stopped(self.ctx),
+            PeerMsg::WakeUp => {}
             PeerMsg::Campaign => {
                 if let Err(e) = self.fsm.peer.raft_group.campaign() {
                     warn!(region_id = self.fsm.region_id(), error = %e, "campaign failed");
@@ -169,6 +175,10 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
         let Some(from) = msg.from_peer else {
             return;
         };
+        if let Some(extra) = &msg.extra_msg {
+            self.on_extra_message(PeerId(from.id), extra);
+            return;
+        }
         let message = match eraftpb::Message::parse_from_bytes(&msg.message) {
             Ok(message) => message,
             Err(e) => {
@@ -185,6 +195,13 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
                 info!(region_id, %reason, "snapshot dropped");
                 return;
             }
+        }
+        // The leader's heartbeat to a sleeping follower changes nothing: it is answered
+        // without waking it (a leader that is awake and asking it to sleep sends them).
+        let leader_heartbeat = message.get_msg_type() == MessageType::MsgHeartbeat
+            && message.from == self.fsm.peer.raft_group.raft.leader_id;
+        if !leader_heartbeat {
+            self.fsm.peer.wake_up(self.ctx);
         }
         self.fsm.peer.insert_peer_cache(from);
         self.fsm.peer.record_heartbeat(PeerId(from.id));
@@ -204,9 +221,14 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
     fn on_tick(&mut self, tick: PeerTick) {
         match tick {
             PeerTick::Raft => {
+                // Sent before it fell asleep.
+                if self.fsm.peer.hibernate.is_asleep() {
+                    return;
+                }
                 self.fsm.peer.raft_group.tick();
                 self.fsm.peer.recover_stopped_apply();
                 self.fsm.peer.process_reads(self.ctx);
+                self.maybe_hibernate();
             }
             PeerTick::RaftLogGc => {
                 if let Err(e) = self.fsm.peer.compact_raft_log(self.ctx) {

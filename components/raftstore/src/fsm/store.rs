@@ -1,7 +1,7 @@
 //! The store FSM and the raft poller (seed: `StoreFsm`, `RaftPoller`), and starting and stopping
 //! the two batch systems of a store.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use batch_system::{
 use crossbeam::channel::{Receiver, Sender};
 use engine_traits::KvEngine;
 use kvproto::metapb;
-use kvproto::raft_serverpb::{PeerState, RaftMessage};
+use kvproto::raft_serverpb::{ExtraMessage, ExtraMessageType, PeerState, RaftMessage};
 use parking_lot::Mutex;
 use protobuf::Message as _;
 use raft::eraftpb;
@@ -27,6 +27,7 @@ use crate::errors::{Error, Result};
 use crate::fsm::apply::{ApplyControlFsm, ApplyPollerBuilder};
 use crate::fsm::peer::{is_initial_message, PeerFsmDelegate};
 use crate::fsm::{ApplyFsm, ApplyRouter, PeerFsm, PollContext};
+use crate::hibernate::Hibernation;
 use crate::metrics;
 use crate::msg::{PeerMsg, PeerTick, StoreMsg};
 use crate::operation::init_split_region;
@@ -185,6 +186,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
                     "peer destroyed"
                 );
             }
+            StoreMsg::LivenessTick => self.on_liveness_tick(),
             StoreMsg::StoreHeartbeatTick => {
                 let (region_count, leader_count) = {
                     let meta = self.ctx.store_meta.lock();
@@ -198,6 +200,55 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
         }
     }
 
+    /// Tells every store this one shares a region with that it is alive, and wakes every
+    /// sleeping replica when one of them has been silent for an election timeout.
+    fn on_liveness_tick(&mut self) {
+        let store_id = self.ctx.store_id.get();
+        let peer_stores: HashSet<u64> = {
+            let meta = self.ctx.store_meta.lock();
+            meta.regions
+                .values()
+                .flat_map(|region| region.peers.iter().map(|p| p.store_id))
+                .filter(|id| *id != store_id)
+                .collect()
+        };
+        for to in &peer_stores {
+            self.ctx.trans.send(RaftMessage {
+                region_id: 0,
+                from_peer: Some(metapb::Peer {
+                    store_id,
+                    ..Default::default()
+                }),
+                to_peer: Some(metapb::Peer {
+                    store_id: *to,
+                    ..Default::default()
+                }),
+                extra_msg: Some(ExtraMessage {
+                    r#type: ExtraMessageType::MsgStoreHeartbeat as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+        }
+        let silent = self.ctx.hibernation.newly_silent(
+            &peer_stores,
+            Instant::now(),
+            self.ctx.cfg.election_timeout(),
+        );
+        if silent.is_empty() {
+            return;
+        }
+        let asleep: Vec<u64> = self.ctx.hibernation.asleep().iter().copied().collect();
+        info!(
+            stores = ?silent,
+            regions = asleep.len(),
+            "stores went silent; waking the hibernating regions"
+        );
+        for region_id in asleep {
+            let _ = self.ctx.router.force_send(region_id, PeerMsg::WakeUp);
+        }
+    }
+
     fn register(&self, peer: BasicPair<EK, ER>) {
         let (peer_mailbox, apply_mailbox, region_id) = peer;
         self.ctx.apply_router.register(region_id, apply_mailbox);
@@ -205,6 +256,17 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
     }
 
     fn maybe_create_peer(&mut self, store: &mut StoreFsm<EK, ER>, msg: RaftMessage) -> Result<()> {
+        if let Some(extra) = &msg.extra_msg {
+            // Hibernation messages never create a peer.
+            if extra.r#type() == ExtraMessageType::MsgStoreHeartbeat {
+                if let Some(from) = msg.from_peer {
+                    self.ctx
+                        .hibernation
+                        .heard_from(from.store_id, Instant::now());
+                }
+            }
+            return Ok(());
+        }
         let region_id = msg.region_id;
         if self.ctx.router.mailbox(region_id).is_some() {
             // Created meanwhile; deliver.
@@ -353,6 +415,7 @@ pub struct RaftSystem<EK: KvEngine, ER: RaftLogEngine> {
     stop_ticker: Option<Sender<()>>,
     ticker: Option<JoinHandle<()>>,
     purger: Option<JoinHandle<()>>,
+    hibernation: Arc<Hibernation>,
 }
 
 fn batch_config(pool_size: usize) -> batch_system::Config {
@@ -434,8 +497,11 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftSystemBuilder<EK, ER> {
             snap_generator,
             split_checker,
             kv_syncs: Arc::default(),
+            hibernation: Arc::default(),
         };
         let kv_syncs = ctx.kv_syncs.clone();
+        let hibernation = ctx.hibernation.clone();
+        let store_hibernation = hibernation.clone();
         let mut peers = Vec::new();
         let mut applies = Vec::new();
         for state in load_all_region_states(&deps.kv)? {
@@ -479,7 +545,14 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftSystemBuilder<EK, ER> {
                 reason: e.to_string(),
             })?;
         let (stop_ticker, stopped) = crossbeam::channel::bounded(0);
-        let ticker = spawn_ticker(router, &cfg, stopped.clone(), deps.kv.clone(), kv_syncs)?;
+        let ticker = spawn_ticker(
+            router,
+            &cfg,
+            stopped.clone(),
+            deps.kv.clone(),
+            kv_syncs,
+            hibernation,
+        )?;
         let purger = spawn_purger(deps.raft.clone(), cfg.raft_engine_purge_interval.0, stopped)?;
         Ok(RaftSystem {
             raft_system,
@@ -487,6 +560,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftSystemBuilder<EK, ER> {
             stop_ticker: Some(stop_ticker),
             ticker: Some(ticker),
             purger: Some(purger),
+            hibernation: store_hibernation,
         })
     }
 }
@@ -526,13 +600,14 @@ fn sync_for_log_gc<EK: KvEngine>(kv: &EK) -> Result<()> {
     Ok(kv.sync()?)
 }
 
-/// Drives every peer's ticks from one thread.
+/// Drives the ticks of every peer that is not hibernating from one thread.
 fn spawn_ticker<EK: KvEngine, ER: RaftLogEngine>(
     router: RaftRouter<EK, ER>,
     cfg: &Config,
     stop: Receiver<()>,
     kv: EK,
     kv_syncs: Arc<AtomicU64>,
+    hibernation: Arc<Hibernation>,
 ) -> Result<JoinHandle<()>> {
     let base = cfg.raft_base_tick_interval.0;
     let every = |interval: Duration| (interval.as_millis() / base.as_millis().max(1)).max(1) as u64;
@@ -540,6 +615,8 @@ fn spawn_ticker<EK: KvEngine, ER: RaftLogEngine>(
     let pd_every = every(cfg.pd_heartbeat_tick_interval.0);
     let store_every = every(cfg.pd_store_heartbeat_tick_interval.0);
     let split_every = every(cfg.split_region_check_tick_interval.0);
+    let liveness_every = cfg.raft_heartbeat_ticks as u64;
+    let hibernate = cfg.hibernate_regions;
     std::thread::Builder::new()
         .name("raft-ticker".into())
         .spawn(move || {
@@ -550,7 +627,15 @@ fn spawn_ticker<EK: KvEngine, ER: RaftLogEngine>(
                     _ => return,
                 }
                 count += 1;
-                router.broadcast_normal(|| PeerMsg::Tick(PeerTick::Raft));
+                // Copied, so that no replica waits on the set while the ticks go out.
+                let asleep = hibernation.asleep().clone();
+                crate::metrics::HIBERNATED_PEERS
+                    .with_label_values(&["hibernated"])
+                    .set(asleep.len() as i64);
+                router.broadcast_normal_to(
+                    |region_id| !asleep.contains(&region_id),
+                    || PeerMsg::Tick(PeerTick::Raft),
+                );
                 if count.is_multiple_of(gc_every) {
                     // Peers compact only what a sync covered (see `log_gc`).
                     match sync_for_log_gc(&kv) {
@@ -561,6 +646,8 @@ fn spawn_ticker<EK: KvEngine, ER: RaftLogEngine>(
                             warn!(error = %e, "syncing the data engine failed; raft logs are kept")
                         }
                     }
+                    // As in TiKV, only the raft tick skips sleeping replicas: the others are
+                    // seconds apart and do not wake them.
                     router.broadcast_normal(|| PeerMsg::Tick(PeerTick::RaftLogGc));
                 }
                 if count.is_multiple_of(pd_every) {
@@ -572,6 +659,9 @@ fn spawn_ticker<EK: KvEngine, ER: RaftLogEngine>(
                 if count % store_every == 1 {
                     let _ = router.force_send_control(StoreMsg::StoreHeartbeatTick);
                 }
+                if hibernate && count.is_multiple_of(liveness_every) {
+                    let _ = router.force_send_control(StoreMsg::LivenessTick);
+                }
             }
         })
         .map_err(|e| Error::Start {
@@ -581,6 +671,11 @@ fn spawn_ticker<EK: KvEngine, ER: RaftLogEngine>(
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> RaftSystem<EK, ER> {
+    /// Which of the store's replicas hibernate.
+    pub fn hibernation(&self) -> &Arc<Hibernation> {
+        &self.hibernation
+    }
+
     /// Stops the ticker and the pollers, waiting for their threads.
     pub fn shutdown(&mut self) {
         self.stop_ticker.take();

@@ -148,8 +148,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
             message: Vec::new(),
             region_epoch: self.fsm.peer.region.region_epoch,
             is_tombstone: true,
-            start_key: Vec::new(),
-            end_key: Vec::new(),
+            ..Default::default()
         });
     }
 

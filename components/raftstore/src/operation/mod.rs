@@ -4,6 +4,7 @@
 
 mod command;
 mod conf_change;
+mod hibernate;
 mod life;
 mod pd;
 mod query;
@@ -14,6 +15,7 @@ mod transfer_leader;
 
 pub(crate) use command::PendingWrites;
 pub(crate) use conf_change::exec_change_peer;
+pub(crate) use hibernate::HibernateState;
 pub(crate) use ready::UnpersistedReady;
 pub(crate) use snapshot::recover_log_behind_apply;
 pub(crate) use split::exec_batch_split;

@@ -70,15 +70,20 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
         let Some(region) = peer.region_for_pd() else {
             return;
         };
-        let start = keys::data_key(&region.start_key);
-        let end = keys::data_end_key(&region.end_key);
-        if let Ok(stats) =
-            self.ctx
-                .kv
-                .approximate_range_stats(engine_traits::CF_DEFAULT, &start, &end)
-        {
-            peer.approximate_size = stats.size;
-            peer.approximate_keys = stats.keys;
+        // Measured again only when something changed: an idle region's heartbeat costs no
+        // engine call on the raft thread.
+        if peer.approximate_stale || peer.written_bytes > 0 || peer.written_keys > 0 {
+            let start = keys::data_key(&region.start_key);
+            let end = keys::data_end_key(&region.end_key);
+            if let Ok(stats) =
+                self.ctx
+                    .kv
+                    .approximate_range_stats(engine_traits::CF_DEFAULT, &start, &end)
+            {
+                peer.approximate_size = stats.size;
+                peer.approximate_keys = stats.keys;
+                peer.approximate_stale = false;
+            }
         }
         let down_threshold = self.ctx.cfg.max_peer_down_duration.0;
         self.ctx

@@ -235,6 +235,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
                 is_tombstone: false,
                 start_key: self.region.start_key.clone(),
                 end_key: self.region.end_key.clone(),
+                extra_msg: None,
             };
             if is_snapshot {
                 ctx.trans.send_snapshot(msg);

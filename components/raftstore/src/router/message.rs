@@ -197,6 +197,8 @@ pub enum PeerMsg<S: Snapshot> {
     Campaign,
     /// The region's apply FSM stopped after an error; only a snapshot can restart it.
     ApplyStopped,
+    /// Resume ticking if hibernating: another store went silent.
+    WakeUp,
 }
 
 impl<S: Snapshot> fmt::Debug for PeerMsg<S> {
@@ -229,6 +231,7 @@ impl<S: Snapshot> fmt::Debug for PeerMsg<S> {
             }
             PeerMsg::Campaign => f.write_str("Campaign"),
             PeerMsg::ApplyStopped => f.write_str("ApplyStopped"),
+            PeerMsg::WakeUp => f.write_str("WakeUp"),
         }
     }
 }
@@ -251,4 +254,7 @@ pub enum StoreMsg {
     },
     /// Time to send the store heartbeat.
     StoreHeartbeatTick,
+    /// Time to tell the other stores this one is alive, and to wake the sleeping replicas if
+    /// one of them went silent (see [`crate::hibernate`]).
+    LivenessTick,
 }
