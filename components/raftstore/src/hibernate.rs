@@ -15,7 +15,15 @@ use parking_lot::{Mutex, MutexGuard};
 pub struct Hibernation {
     /// Regions whose replica on this store sleeps.
     asleep: Mutex<HashSet<u64>>,
-    stores: Mutex<HashMap<u64, StoreSeen>>,
+    stores: Mutex<Liveness>,
+}
+
+#[derive(Default)]
+struct Liveness {
+    stores: HashMap<u64, StoreSeen>,
+    /// The last check: a store that was itself stalled longer than the timeout (a long pause,
+    /// a starved CPU) cannot tell a silent store from its own deafness.
+    last_check: Option<Instant>,
 }
 
 /// When another store was last heard from, and whether it has been silent since.
@@ -40,8 +48,8 @@ impl Hibernation {
 
     /// Records that `store_id` was heard from at `now`.
     pub fn heard_from(&self, store_id: u64, now: Instant) {
-        let mut stores = self.stores.lock();
-        let seen = stores.entry(store_id).or_insert(StoreSeen {
+        let mut liveness = self.stores.lock();
+        let seen = liveness.stores.entry(store_id).or_insert(StoreSeen {
             last: now,
             silent: false,
         });
@@ -51,10 +59,21 @@ impl Hibernation {
 
     /// Follows the stores this store shares regions with (`peers`), from `now` for one not
     /// followed yet, and returns those that went silent for longer than `timeout` since the
-    /// last call: each is returned once per silence.
+    /// last call: each is returned once per silence. After a gap of more than `timeout`
+    /// since the last call, this store was stalled itself: silence is counted from `now`.
     pub fn newly_silent(&self, peers: &HashSet<u64>, now: Instant, timeout: Duration) -> Vec<u64> {
-        let mut stores = self.stores.lock();
+        let mut liveness = self.stores.lock();
+        let stalled = liveness
+            .last_check
+            .replace(now)
+            .is_some_and(|last| now.saturating_duration_since(last) > timeout);
+        let stores = &mut liveness.stores;
         stores.retain(|store_id, _| peers.contains(store_id));
+        if stalled {
+            for seen in stores.values_mut() {
+                seen.last = now;
+            }
+        }
         let mut silent = Vec::new();
         for store_id in peers {
             let seen = stores.entry(*store_id).or_insert(StoreSeen {
@@ -81,9 +100,12 @@ mod tests {
         let timeout = Duration::from_secs(2);
         let start = Instant::now();
         let peers: HashSet<u64> = [2, 3].into();
-        assert!(hibernation.newly_silent(&peers, start, timeout).is_empty());
+        for second in 0..3 {
+            let now = start + Duration::from_secs(second);
+            assert!(hibernation.newly_silent(&peers, now, timeout).is_empty());
+        }
         hibernation.heard_from(2, start + Duration::from_secs(2));
-        let later = start + Duration::from_secs(3);
+        let later = start + Duration::from_millis(3_100);
         assert_eq!(hibernation.newly_silent(&peers, later, timeout), vec![3]);
         assert!(
             hibernation.newly_silent(&peers, later, timeout).is_empty(),
@@ -91,10 +113,15 @@ mod tests {
         );
         hibernation.heard_from(3, later);
         let much_later = later + Duration::from_secs(5);
-        assert_eq!(
-            hibernation.newly_silent(&peers, much_later, timeout),
-            vec![2, 3]
+        assert!(
+            hibernation
+                .newly_silent(&peers, much_later, timeout)
+                .is_empty(),
+            "this store was stalled for 5 s: it cannot tell"
         );
+        let after = much_later + Duration::from_millis(2100);
+        hibernation.newly_silent(&peers, much_later + Duration::from_secs(1), timeout);
+        assert_eq!(hibernation.newly_silent(&peers, after, timeout), vec![2, 3]);
     }
 
     #[test]

@@ -196,11 +196,15 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
                 return;
             }
         }
-        // The leader's heartbeat to a sleeping follower changes nothing: it is answered
-        // without waking it (a leader that is awake and asking it to sleep sends them).
-        let leader_heartbeat = message.get_msg_type() == MessageType::MsgHeartbeat
-            && message.from == self.fsm.peer.raft_group.raft.leader_id;
-        if !leader_heartbeat {
+        // Heartbeats change nothing: the leader's, to a sleeping follower (a leader still
+        // asking its followers to sleep sends them), and their answers, which can reach a
+        // leader after it fell asleep. They are handled without waking the replica.
+        let heartbeat = match message.get_msg_type() {
+            MessageType::MsgHeartbeat => message.from == self.fsm.peer.raft_group.raft.leader_id,
+            MessageType::MsgHeartbeatResponse => true,
+            _ => false,
+        };
+        if !heartbeat {
             self.fsm.peer.wake_up(self.ctx);
         }
         self.fsm.peer.insert_peer_cache(from);

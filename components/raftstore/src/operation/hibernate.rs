@@ -48,8 +48,8 @@ impl HibernateState {
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
-    /// Whether this peer leads a region with nothing in flight, all of whose peers are alive
-    /// and hold the whole log, applied.
+    /// Whether this peer leads a region with nothing in flight, none of whose peers is down,
+    /// all holding the whole log, applied.
     fn is_idle_leader(&self, ctx: &PollContext<EK, ER>) -> bool {
         let raft = &self.raft_group.raft;
         let last = raft.raft_log.last_index();
@@ -70,6 +70,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
                 .prs()
                 .iter()
                 .all(|(_, progress)| progress.matched == last)
+            // A peer PD should hear about keeps the region awake (and reported).
             && self.down_peers(ctx.cfg.election_timeout()).is_empty()
     }
 

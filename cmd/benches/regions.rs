@@ -1,0 +1,203 @@
+//! The cost of many regions: splits a fresh cluster (PD + 3 stores, release build) into
+//! `--regions` regions with the `SplitRegion` RPC, waits until PD sees them all with three
+//! replicas, then measures the idle cluster's CPU (all server processes, from `/proc`) and how
+//! many replicas hibernate, and runs put and get at each `--concurrency` over keys spread across
+//! every region.
+//!
+//! ```text
+//! cargo bench -p cmd --bench regions [-- --regions 10000 --seconds 10 --concurrency 64]
+//! COMPARE_DIR=dir      keep the cluster's data directories and logs in `dir`
+//! ```
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cmd::baseline::cpu_seconds;
+use cmd::load::{bench_cluster, closed_loop, LoadFlags};
+use cmd::process::{pd_region_of, pd_regions, pd_store_address, wait_until, LocalCluster};
+use kvproto::tikvpb::tikv_client::TikvClient;
+use kvproto::{kvrpcpb, metapb};
+use tikv_client::RawClient;
+
+/// Split keys sent in one `SplitRegion` call.
+const SPLITS_PER_CALL: usize = 500;
+
+fn key(index: u64) -> Vec<u8> {
+    format!("bench-{index:08}").into_bytes()
+}
+
+fn flag(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map_or(default, |v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name} takes a number, not {v:?}"))
+        })
+}
+
+/// The region holding `key` and its leader, from PD's HTTP API.
+fn region_of(pd: &str, key: &[u8]) -> Option<(kvrpcpb::Context, String)> {
+    let region = pd_region_of(pd, key)?;
+    let number = |v: &serde_json::Value| v.as_u64();
+    let leader = metapb::Peer {
+        id: number(&region["leader"]["id"])?,
+        store_id: number(&region["leader"]["store_id"])?,
+        ..Default::default()
+    };
+    let address = pd_store_address(pd, leader.store_id)?;
+    let context = kvrpcpb::Context {
+        region_id: number(&region["id"])?,
+        region_epoch: Some(metapb::RegionEpoch {
+            conf_ver: number(&region["epoch"]["conf_ver"])?,
+            version: number(&region["epoch"]["version"])?,
+        }),
+        peer: Some(leader),
+        ..Default::default()
+    };
+    Some((context, address))
+}
+
+/// Splits at every `step`-th key of `keys` keys, `SPLITS_PER_CALL` keys per call, retrying a
+/// call that meets a region error (a leader not yet elected, a split PD has not seen yet).
+async fn split(cluster: &LocalCluster, keys: u64, step: u64) {
+    let pd = cluster.pd.addr();
+    let split_keys: Vec<Vec<u8>> = (1..keys / step).map(|i| key(i * step)).collect();
+    let started = Instant::now();
+    let mut done = 0;
+    for chunk in split_keys.chunks(SPLITS_PER_CALL) {
+        loop {
+            let Some((context, address)) = region_of(&pd, &chunk[0]) else {
+                eprintln!("  PD does not know the region of the next split key yet");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            let mut client = TikvClient::connect(format!("http://{address}"))
+                .await
+                .expect("connect to the leader");
+            let response = client
+                .split_region(kvrpcpb::SplitRegionRequest {
+                    context: Some(context),
+                    split_keys: chunk.to_vec(),
+                    is_raw_kv: true,
+                    ..Default::default()
+                })
+                .await
+                .expect("SplitRegion")
+                .into_inner();
+            match response.region_error {
+                None => break,
+                Some(error) => eprintln!("  split: {}; retrying", error.message),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        done += chunk.len();
+        eprintln!(
+            "  split at {done} of {} keys ({:.0} s)",
+            split_keys.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// Regions PD knows with `replicas` replicas and a leader.
+fn settled_regions(pd: &str, replicas: usize) -> usize {
+    pd_regions(pd)
+        .and_then(|r| r["regions"].as_array().cloned())
+        .map_or(0, |regions| {
+            regions
+                .iter()
+                .filter(|r| {
+                    r["peers"].as_array().map_or(0, Vec::len) == replicas
+                        && r["leader"]["id"].as_u64().is_some_and(|id| id != 0)
+                })
+                .count()
+        })
+}
+
+fn main() {
+    let regions = flag("--regions", 10_000);
+    let flags = LoadFlags::parse(LoadFlags {
+        seconds: 10,
+        concurrency: vec![64],
+        value_size: 1024,
+    });
+    let keys = regions * 10;
+    // `COMPARE_DIR` keeps the cluster's data and logs there, as for the compare bench.
+    let temp = tempfile::tempdir().expect("temp dir");
+    let kept = std::env::var_os("COMPARE_DIR").map(std::path::PathBuf::from);
+    let dir = kept.as_deref().unwrap_or(temp.path());
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_pd-server"))
+        .parent()
+        .expect("bin dir");
+    let cluster = bench_cluster(bin_dir, dir);
+    let pids: Vec<u32> = std::iter::once(cluster.pd.pid())
+        .chain(cluster.stores.iter().map(|s| s.pid()))
+        .flatten()
+        .collect();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    eprintln!("splitting into {regions} regions");
+    runtime.block_on(split(&cluster, keys, keys / regions));
+    let pd = cluster.pd.addr();
+    wait_until(
+        "every region to have three replicas and a leader",
+        Duration::from_secs(600),
+        || settled_regions(&pd, 3) as u64 >= regions,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let total = pd_regions(&pd)
+        .and_then(|r| r["count"].as_u64())
+        .unwrap_or(0);
+    eprintln!("{total} regions settled; waiting for them to hibernate");
+    let hibernated = || cluster.metric_total("tikv_raftstore_hibernated_peer_state", "hibernated");
+    let all = (total * 3) as f64;
+    if let Err(e) = wait_until(
+        "99% of the replicas to hibernate",
+        Duration::from_secs(60),
+        || hibernated() >= all * 0.99,
+    ) {
+        eprintln!("{e}; measuring anyway");
+    }
+    let idle = Duration::from_secs(flags.seconds);
+    let before = cpu_seconds(&pids);
+    std::thread::sleep(idle);
+    let idle_cores = (cpu_seconds(&pids) - before) / idle.as_secs_f64();
+    println!(
+        "{total} regions, idle: {:.1}% of a core for PD and 3 stores; {:.0} of {all} replicas hibernate",
+        idle_cores * 100.0,
+        hibernated(),
+    );
+    runtime.block_on(async {
+        let client = Arc::new(
+            RawClient::new(vec![cluster.pd.addr()])
+                .await
+                .expect("connect"),
+        );
+        let value = vec![b'v'; flags.value_size];
+        for &concurrency in &flags.concurrency {
+            let (c, v) = (client.clone(), value.clone());
+            let spread = move |task: u64, n: u64| key((n * 7919 + task * 104_729) % keys);
+            let puts = closed_loop(concurrency, flags.duration(), move |task, n| {
+                let (client, value) = (c.clone(), v.clone());
+                async move { client.put(spread(task, n), value).await.expect("put") }
+            })
+            .await;
+            let c = client.clone();
+            let gets = closed_loop(concurrency, flags.duration(), move |task, n| {
+                let client = c.clone();
+                async move {
+                    client.get(spread(task, n)).await.expect("get");
+                }
+            })
+            .await;
+            let shape = format!(
+                "({concurrency} in flight, {} B values, {} s, {total} regions)",
+                flags.value_size, flags.seconds
+            );
+            println!("raw put {puts}  {shape}");
+            println!("raw get {gets}  {shape}");
+        }
+    });
+}
