@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cmd::baseline::{cpu_seconds, db_bench_synced_writes, installed, EtcdCluster};
-use cmd::load::{bench_cluster, closed_loop, Latencies, LoadFlags};
+use cmd::load::{bench_cluster, bench_dir, closed_loop, Latencies, LoadFlags};
 use cmd::process::http_get;
 use tikv_client::RawClient;
 use tonic::transport::Channel;
@@ -224,10 +224,7 @@ async fn run_all(
 
 async fn run_ours(bin_dir: &Path, dir: &Path, flags: &LoadFlags) -> Vec<(Load, usize, Run)> {
     let cluster = bench_cluster(bin_dir, &dir.join("ours"));
-    let pids: Vec<u32> = std::iter::once(cluster.pd.pid())
-        .chain(cluster.stores.iter().map(|s| s.pid()))
-        .flatten()
-        .collect();
+    let pids = cluster.pids();
     let client = RawClient::new(vec![cluster.pd.addr()])
         .await
         .expect("connect to our cluster");
@@ -280,10 +277,8 @@ fn main() {
         concurrency: vec![1, 64],
         value_size: 1024,
     });
-    // `COMPARE_DIR` keeps the clusters' data and logs there, for a look after the run.
-    let temp = tempfile::tempdir().expect("temp dir");
-    let kept = std::env::var_os("COMPARE_DIR").map(std::path::PathBuf::from);
-    let dir = kept.as_deref().unwrap_or(temp.path());
+    let (_temp, dir) = bench_dir();
+    let dir = dir.as_path();
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_pd-server"))
         .parent()
         .expect("bin dir");

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cmd::baseline::cpu_seconds;
-use cmd::load::{bench_cluster, closed_loop, LoadFlags};
+use cmd::load::{bench_cluster, bench_dir, closed_loop, LoadFlags};
 use cmd::process::{pd_region_of, pd_regions, pd_store_address, wait_until, LocalCluster};
 use kvproto::tikvpb::tikv_client::TikvClient;
 use kvproto::{kvrpcpb, metapb};
@@ -125,18 +125,13 @@ fn main() {
         value_size: 1024,
     });
     let keys = regions * 10;
-    // `COMPARE_DIR` keeps the cluster's data and logs there, as for the compare bench.
-    let temp = tempfile::tempdir().expect("temp dir");
-    let kept = std::env::var_os("COMPARE_DIR").map(std::path::PathBuf::from);
-    let dir = kept.as_deref().unwrap_or(temp.path());
+    let (_temp, dir) = bench_dir();
+    let dir = dir.as_path();
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_pd-server"))
         .parent()
         .expect("bin dir");
     let cluster = bench_cluster(bin_dir, dir);
-    let pids: Vec<u32> = std::iter::once(cluster.pd.pid())
-        .chain(cluster.stores.iter().map(|s| s.pid()))
-        .flatten()
-        .collect();
+    let pids = cluster.pids();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     eprintln!("splitting into {regions} regions");
     runtime.block_on(split(&cluster, keys, keys / regions));

@@ -75,6 +75,19 @@ pub fn bench_cluster(bin_dir: &std::path::Path, dir: &std::path::Path) -> LocalC
     cluster
 }
 
+/// Where a benchmark keeps its clusters: `COMPARE_DIR` if set (kept after the run, with the
+/// logs), else a temporary directory, removed when the returned guard drops.
+pub fn bench_dir() -> (Option<tempfile::TempDir>, std::path::PathBuf) {
+    match std::env::var_os("COMPARE_DIR") {
+        Some(dir) => (None, dir.into()),
+        None => {
+            let temp = tempfile::tempdir().expect("temp dir");
+            let path = temp.path().to_path_buf();
+            (Some(temp), path)
+        }
+    }
+}
+
 /// Calls and their latencies over one run.
 pub struct Latencies {
     pub histogram: Histogram<u64>,

@@ -703,6 +703,14 @@ impl LocalCluster {
         self.stores.iter().position(|s| s.addr() == address)
     }
 
+    /// The process ids of PD and the running stores (for CPU accounting in the benchmarks).
+    pub fn pids(&self) -> Vec<u32> {
+        std::iter::once(self.pd.pid())
+            .chain(self.stores.iter().map(TikvProcess::pid))
+            .flatten()
+            .collect()
+    }
+
     /// The sum over every store's `/metrics` of the samples of `metric` whose labels contain
     /// `label` (for example `tag="deleted"`); stores that do not answer count nothing.
     pub fn metric_total(&self, metric: &str, label: &str) -> f64 {
