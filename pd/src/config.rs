@@ -92,12 +92,17 @@ pub struct ScheduleConfig {
     /// After this long without a heartbeat a store is down and its replicas are replaced.
     /// Default `"30m"`.
     pub max_store_down_time: ReadableDuration,
+    /// How often the patrol runs the checkers over the next batch of 128 regions, so that PD
+    /// acts on a region without waiting for its leader's next heartbeat. Default `"100ms"`
+    /// (PD's is 10ms): a pass over 10,000 regions in 8 s.
+    pub patrol_region_interval: ReadableDuration,
 }
 
 impl Default for ScheduleConfig {
     fn default() -> Self {
         ScheduleConfig {
             max_store_down_time: ReadableDuration::minutes(30),
+            patrol_region_interval: ReadableDuration::millis(100),
         }
     }
 }
@@ -106,11 +111,16 @@ impl ScheduleConfig {
     /// # Errors
     ///
     /// [`ConfigError::Invalid`] if `max-store-down-time` is zero, which would declare every
-    /// store down between two heartbeats.
+    /// store down between two heartbeats, or `patrol-region-interval` is zero.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.max_store_down_time.0.is_zero() {
             return Err(ConfigError::Invalid(
                 "schedule.max-store-down-time must be positive".into(),
+            ));
+        }
+        if self.patrol_region_interval.0.is_zero() {
+            return Err(ConfigError::Invalid(
+                "schedule.patrol-region-interval must be positive".into(),
             ));
         }
         Ok(())

@@ -18,7 +18,7 @@ use crate::{
     cluster::Cluster,
     config::{split_urls, Config, ConfigError},
     error::PdError,
-    schedule::OperatorController,
+    schedule::{HeartbeatStreams, OperatorController},
     storage::{self, encode_u64, keys, load_u64, MetaStore, StorageError},
     tso::{system_clock, Clock, TimestampOracle},
 };
@@ -28,6 +28,8 @@ pub struct PdState {
     pub cluster: Cluster,
     pub tso: TimestampOracle,
     pub operators: OperatorController,
+    /// Where steps for region leaders are pushed.
+    pub heartbeat_streams: HeartbeatStreams,
     pub member: pdpb::Member,
     pub start_time_secs: u64,
 }
@@ -63,6 +65,7 @@ impl PdState {
             cluster,
             tso,
             operators: OperatorController::new(config.schedule.clone()),
+            heartbeat_streams: HeartbeatStreams::default(),
             member,
             start_time_secs: clock() / 1000,
         })
@@ -249,6 +252,7 @@ impl Server {
     ) -> Result<(), ServerError> {
         let state = self.state;
         let renewer = tokio::spawn(renew_tso_window(state.clone()));
+        let patrol = tokio::spawn(patrol_regions(state.clone()));
         let routes =
             tonic::service::Routes::new(PdServer::new(api::grpc::PdService::new(state.clone())))
                 .add_service(KeyspaceServer::new(api::grpc::KeyspaceService::new(
@@ -291,7 +295,31 @@ impl Server {
             }
         }
         renewer.abort();
+        patrol.abort();
         result
+    }
+}
+
+/// Regions the patrol checks per round.
+const PATROL_BATCH: usize = 128;
+
+/// PD's patrol: every `patrol-region-interval` the checkers look at the next batch of regions
+/// of the tree, wrapping around at its end, and their steps are pushed to the leaders.
+async fn patrol_regions(state: Arc<PdState>) {
+    let mut interval = tokio::time::interval(state.operators.config().patrol_region_interval.0);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_key = Vec::new();
+    loop {
+        interval.tick().await;
+        let Ok(regions) = state.cluster.scan_regions(&next_key, &[], PATROL_BATCH) else {
+            continue; // Not bootstrapped yet.
+        };
+        next_key = match regions.last() {
+            Some(last) if regions.len() == PATROL_BATCH => last.region.end_key.clone(),
+            _ => Vec::new(),
+        };
+        let dispatches = state.operators.patrol(&state.cluster, &regions);
+        state.heartbeat_streams.push(dispatches);
     }
 }
 

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::{future, Stream, StreamExt};
+use futures::{Stream, StreamExt};
 use kvproto::keyspacepb::{self, keyspace_server::Keyspace};
 use kvproto::pdpb::{self, pd_server::Pd};
 use tonic::{Request, Response, Status, Streaming};
@@ -407,13 +407,28 @@ impl Pd for PdService {
         request: Request<Streaming<pdpb::RegionHeartbeatRequest>>,
     ) -> GrpcResult<Self::RegionHeartbeatStream> {
         let handler = self.handler.clone();
-        let responses = request.into_inner().filter_map(move |req| {
-            let resp = match req {
-                Err(status) => Some(Err(status)),
-                Ok(req) => handler.on_region_heartbeat(req).map(Ok),
-            };
-            future::ready(resp)
+        let mut requests = request.into_inner();
+        // Responses to heartbeats and steps PD pushes (see `HeartbeatStreams`) share the stream.
+        let (sender, responses) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let streams = &handler.state.heartbeat_streams;
+            while let Some(req) = requests.next().await {
+                let resp = match req {
+                    Err(status) => Some(Err(status)),
+                    Ok(req) => {
+                        if let Some(leader) = &req.leader {
+                            streams.register(leader.store_id, &sender);
+                        }
+                        handler.on_region_heartbeat(req).map(Ok)
+                    }
+                };
+                if resp.is_some_and(|resp| sender.send(resp).is_err()) {
+                    break;
+                }
+            }
+            streams.unregister(&sender);
         });
+        let responses = tokio_stream::wrappers::UnboundedReceiverStream::new(responses);
         Ok(Response::new(Box::pin(responses)))
     }
 

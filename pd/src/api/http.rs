@@ -396,6 +396,9 @@ async fn add_operator(State(state): AppState, body: axum::body::Bytes) -> ApiRes
         reason: "admin".into(),
         created_ms: state.cluster.now_ms(),
     })?;
+    // To the leader at once, rather than with its next heartbeat.
+    let dispatches = state.operators.patrol(&state.cluster, &[info]);
+    state.heartbeat_streams.push(dispatches);
     Ok(Json(Value::String("The operator is created.".into())))
 }
 

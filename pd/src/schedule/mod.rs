@@ -8,6 +8,11 @@
 //! operator is running, every heartbeat of its region either shows the goal reached (the
 //! operator finishes), or gets the step again, as PD re-dispatches on heartbeats, until the
 //! operator times out.
+//!
+//! Leaders heartbeat once a minute by default (and at once after a change), so PD does not
+//! wait for heartbeats: as PD's patrol, [`OperatorController::patrol`] runs the checkers over
+//! the region tree a batch at a time, and the steps it makes, and those of operators added
+//! through the HTTP API, are pushed to the leader's store on its heartbeat stream at once.
 
 mod keyspace_checker;
 mod operator;
@@ -30,19 +35,45 @@ use crate::metrics;
 /// How long an operator may run before it is dropped (and possibly created again).
 pub const OPERATOR_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long the patrol waits for a pushed step to show in the region's heartbeats before it
+/// pushes the step again (one lost with a broken stream, or refused for a moment).
+pub const RESEND_AFTER: Duration = Duration::from_secs(5);
+
 /// Running operators, at most one per region, and the checkers that create them.
 #[derive(Default)]
 pub struct OperatorController {
     config: ScheduleConfig,
-    running: Mutex<HashMap<u64, Operator>>,
+    ops: Mutex<Ops>,
 }
+
+#[derive(Default)]
+struct Ops {
+    running: HashMap<u64, Operator>,
+    /// When each running operator's step last went to its region's leader.
+    sent_ms: HashMap<u64, u64>,
+}
+
+impl Ops {
+    fn finish(&mut self, region_id: u64, event: &str) {
+        if let Some(op) = self.running.remove(&region_id) {
+            info!(region_id, op = %op.describe(), "operator {event}");
+            metrics::OPERATORS
+                .with_label_values(&[op.kind(), event])
+                .inc();
+        }
+        self.sent_ms.remove(&region_id);
+    }
+}
+
+/// A step for a region's leader, and the store the leader is on.
+pub type Dispatch = (u64, pdpb::RegionHeartbeatResponse);
 
 impl OperatorController {
     /// Returns a controller with no operators whose checkers follow `config`.
     pub fn new(config: ScheduleConfig) -> Self {
         OperatorController {
             config,
-            running: Mutex::new(HashMap::new()),
+            ops: Mutex::default(),
         }
     }
 
@@ -58,27 +89,60 @@ impl OperatorController {
         region: &RegionInfo,
     ) -> Option<pdpb::RegionHeartbeatResponse> {
         let now = cluster.now_ms();
-        let mut running = self.running.lock();
-        if let Some(op) = running.get(&region.id()) {
+        self.next_step(&mut self.ops.lock(), cluster, region, now, true)
+    }
+
+    /// One patrol batch: the steps due for `regions` (as the region tree holds them), each
+    /// with its leader's store: new operators' first steps, those of operators added through
+    /// the HTTP API, and steps pushed more than [`RESEND_AFTER`] ago without effect.
+    pub fn patrol(&self, cluster: &Cluster, regions: &[RegionInfo]) -> Vec<Dispatch> {
+        let now = cluster.now_ms();
+        let mut ops = self.ops.lock();
+        regions
+            .iter()
+            .filter_map(|region| {
+                let store_id = region.leader.as_ref()?.store_id;
+                let step = self.next_step(&mut ops, cluster, region, now, false)?;
+                Some((store_id, step))
+            })
+            .collect()
+    }
+
+    /// The step to send `region`'s leader now, if any: finishes or times out the region's
+    /// operator, or creates one if a checker wants one. A heartbeat gets a running operator's
+    /// step back every time (as PD); the patrol only when it is due.
+    fn next_step(
+        &self,
+        ops: &mut Ops,
+        cluster: &Cluster,
+        region: &RegionInfo,
+        now: u64,
+        heartbeat: bool,
+    ) -> Option<pdpb::RegionHeartbeatResponse> {
+        let region_id = region.id();
+        if let Some(op) = ops.running.get(&region_id) {
             if op.is_finished(region) {
-                info!(region_id = op.region_id, op = %op.describe(), "operator finished");
-                metrics::OPERATORS
-                    .with_label_values(&[op.kind(), "finish"])
-                    .inc();
-                running.remove(&region.id());
+                ops.finish(region_id, "finish");
             } else if now.saturating_sub(op.created_ms) > OPERATOR_TIMEOUT.as_millis() as u64 {
-                info!(region_id = op.region_id, op = %op.describe(), "operator timed out");
-                metrics::OPERATORS
-                    .with_label_values(&[op.kind(), "timeout"])
-                    .inc();
-                running.remove(&region.id());
+                ops.finish(region_id, "timeout");
             } else {
-                return Some(op.to_response(region.leader));
+                let resend = RESEND_AFTER.as_millis() as u64;
+                let due = heartbeat
+                    || ops
+                        .sent_ms
+                        .get(&region_id)
+                        .is_none_or(|&sent| now.saturating_sub(sent) >= resend);
+                if !due {
+                    return None;
+                }
+                let resp = op.to_response(region.leader);
+                ops.sent_ms.insert(region_id, now);
+                return Some(resp);
             }
         }
         let op = keyspace_checker::check_keyspace_split(cluster, region, now).or_else(|| {
             let max_down = self.config.max_store_down_time.0;
-            replica_checker::check_replicas(cluster, region, max_down, &running, now)
+            replica_checker::check_replicas(cluster, region, max_down, &ops.running, now)
         })?;
         info!(
             region_id = op.region_id,
@@ -90,7 +154,8 @@ impl OperatorController {
             .with_label_values(&[op.kind(), "create"])
             .inc();
         let resp = op.to_response(region.leader);
-        running.insert(region.id(), op);
+        ops.running.insert(region_id, op);
+        ops.sent_ms.insert(region_id, now);
         Some(resp)
     }
 
@@ -100,7 +165,7 @@ impl OperatorController {
     ///
     /// [`PdError::Duplicated`] if the region already has an operator.
     pub fn add(&self, op: Operator) -> Result<()> {
-        let mut running = self.running.lock();
+        let running = &mut self.ops.lock().running;
         if let Some(existing) = running.get(&op.region_id) {
             return Err(PdError::Duplicated {
                 what: format!(
@@ -120,8 +185,9 @@ impl OperatorController {
 
     pub fn list(&self) -> Vec<OperatorView> {
         let mut ops: Vec<OperatorView> = self
-            .running
+            .ops
             .lock()
+            .running
             .values()
             .map(|op| OperatorView {
                 region_id: op.region_id,
@@ -133,6 +199,52 @@ impl OperatorController {
             .collect();
         ops.sort_by_key(|op| op.region_id);
         ops
+    }
+}
+
+/// What a region heartbeat stream's responses go into.
+pub type StreamSender = tokio::sync::mpsc::UnboundedSender<
+    std::result::Result<pdpb::RegionHeartbeatResponse, tonic::Status>,
+>;
+
+/// The open region heartbeat streams, by the store whose leaders heartbeat on them: PD pushes
+/// a step to a region's leader on its store's latest stream.
+#[derive(Default)]
+pub struct HeartbeatStreams {
+    senders: Mutex<HashMap<u64, StreamSender>>,
+}
+
+impl HeartbeatStreams {
+    /// `sender`'s stream carries the heartbeats of `store_id`'s leaders.
+    pub fn register(&self, store_id: u64, sender: &StreamSender) {
+        let mut senders = self.senders.lock();
+        if senders
+            .get(&store_id)
+            .is_none_or(|known| !known.same_channel(sender))
+        {
+            senders.insert(store_id, sender.clone());
+        }
+    }
+
+    /// `sender`'s stream has ended.
+    pub fn unregister(&self, sender: &StreamSender) {
+        self.senders
+            .lock()
+            .retain(|_, known| !known.same_channel(sender));
+    }
+
+    /// Pushes each step to its store's stream; a store without one gets the step on its
+    /// leader's next heartbeat instead.
+    pub fn push(&self, dispatches: Vec<Dispatch>) {
+        if dispatches.is_empty() {
+            return;
+        }
+        let senders = self.senders.lock();
+        for (store_id, resp) in dispatches {
+            if let Some(sender) = senders.get(&store_id) {
+                let _ = sender.send(Ok(resp));
+            }
+        }
     }
 }
 

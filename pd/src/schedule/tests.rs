@@ -159,6 +159,7 @@ impl TestCluster {
         .unwrap();
         let ops = OperatorController::new(ScheduleConfig {
             max_store_down_time: ReadableDuration(Duration::from_millis(DOWN_MS)),
+            ..ScheduleConfig::default()
         });
         TestCluster {
             meta,
@@ -551,4 +552,45 @@ fn keyspace_split_comes_before_replicas() {
     let resp = test.heartbeat(&whole_region(2, 1), 1).expect("an operator");
     assert!(resp.split_region.is_some());
     assert!(resp.change_peer.is_none());
+}
+
+#[test]
+fn the_patrol_pushes_new_steps_to_the_leader_and_resends_only_when_due() {
+    let test = TestCluster::new(3);
+    test.store_heartbeats(&[1, 2, 3]);
+    let region = region_2(1, &[1]);
+    let info = RegionInfo {
+        region: region.clone(),
+        leader: Some(region.peers[0]),
+        ..RegionInfo::default()
+    };
+    test.cluster.region_heartbeat(info.clone()).unwrap();
+    let pushed = test.ops.patrol(&test.cluster, std::slice::from_ref(&info));
+    assert_eq!(pushed.len(), 1);
+    assert_eq!(pushed[0].0, 1, "the step goes to the leader's store");
+    let peer = added_peer(Some(pushed[0].1.clone()));
+    assert_ne!(peer.store_id, 1);
+    assert!(
+        test.ops
+            .patrol(&test.cluster, std::slice::from_ref(&info))
+            .is_empty(),
+        "not pushed again before it is due"
+    );
+    assert!(
+        test.heartbeat(&region, 1).is_some(),
+        "a heartbeat gets the step every time"
+    );
+    test.advance(RESEND_AFTER.as_millis() as u64);
+    test.store_heartbeats(&[1, 2, 3]);
+    let again = test.ops.patrol(&test.cluster, std::slice::from_ref(&info));
+    assert_eq!(
+        added_peer(again.into_iter().next().map(|(_, resp)| resp)),
+        peer,
+        "the same step again once due"
+    );
+    let leaderless = RegionInfo {
+        leader: None,
+        ..info
+    };
+    assert!(test.ops.patrol(&test.cluster, &[leaderless]).is_empty());
 }
