@@ -4,7 +4,8 @@
 //! checker thread. The checker measures the region; if it holds more than `region-max-size`
 //! bytes or `region-max-keys` keys, it picks a split key every `region-split-size` bytes (or
 //! `region-split-keys` keys) and the leader asks PD to split there, the same path PD's own
-//! split operators take.
+//! split operators take. A region created by a split is checked at its leader's next check
+//! tick, so the parts of a bulk-loaded region split further in parallel.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -30,8 +31,8 @@ pub struct SplitCheckConfig {
     pub region_max_keys: u64,
     /// Keys in the regions a split produces. Default 960,000.
     pub region_split_keys: u64,
-    /// Most split keys one check proposes; a bigger region is split further after the next
-    /// check. Default 10.
+    /// Most split keys one check proposes; a region that needs more is cut into parts of
+    /// whole split-size segments, which split further after their own next checks. Default 10.
     pub batch_split_limit: usize,
 }
 
@@ -121,7 +122,6 @@ pub fn check_region<S: Iterable>(
         // versions of one key, so that a key's versions stay in one region.
         let split_key = txn_types::strip_timestamp_if_exists(keys::origin_key(it.key()));
         if (segment_size >= cfg.region_split_size.0 || segment_keys >= cfg.region_split_keys)
-            && splits.len() < cfg.batch_split_limit
             && split_key > region.start_key.as_slice()
             && splits
                 .last()
@@ -145,8 +145,26 @@ pub fn check_region<S: Iterable>(
     Ok(CheckResult {
         size,
         keys,
-        split_keys: splits,
+        split_keys: spread(splits, cfg.batch_split_limit),
     })
+}
+
+/// At most `limit` of `boundaries`, the keys that cut a region into segments of the split
+/// size: all of them when there are that few. Otherwise the region is cut into at most
+/// `limit + 1` parts of equally many whole segments, rather than into `limit` segments and a
+/// remainder holding the rest: each part that is still over the limits splits again after its
+/// own next check, so a bulk-loaded region splits in parallel instead of `limit` keys a round.
+fn spread(boundaries: Vec<Vec<u8>>, limit: usize) -> Vec<Vec<u8>> {
+    if boundaries.len() <= limit {
+        return boundaries;
+    }
+    let segments_per_part = (boundaries.len() + 1).div_ceil(limit + 1);
+    boundaries
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| (i + 1) % segments_per_part == 0)
+        .map(|(_, key)| key)
+        .collect()
 }
 
 /// Index of the iterator standing on the smallest key.
@@ -269,6 +287,17 @@ mod tests {
         }
     }
 
+    /// Limits by keys only (sizes far above the test data), ten split keys per check.
+    fn key_config(max_keys: u64, split_keys: u64) -> SplitCheckConfig {
+        SplitCheckConfig {
+            region_max_size: ReadableSize::mib(1),
+            region_split_size: ReadableSize::mib(1),
+            region_max_keys: max_keys,
+            region_split_keys: split_keys,
+            batch_split_limit: 10,
+        }
+    }
+
     fn split_keys_of(
         snapshot: &impl Iterable,
         region: &metapb::Region,
@@ -333,20 +362,41 @@ mod tests {
     }
 
     #[test]
-    fn key_limits_split_too_and_one_check_proposes_at_most_ten_keys() {
+    fn key_limits_split_too() {
         let engine = MemoryEngine::new();
-        fill(&engine, CF_DEFAULT, 500, 1);
-        let cfg = SplitCheckConfig {
-            region_max_size: ReadableSize::mib(1),
-            region_split_size: ReadableSize::mib(1),
-            region_max_keys: 100,
-            region_split_keys: 20,
-            batch_split_limit: 10,
-        };
+        fill(&engine, CF_DEFAULT, 100, 1);
+        let cfg = key_config(50, 20);
         let keys = split_keys_of(&engine.snapshot(), &region(b"", b""), &cfg).unwrap();
-        assert_eq!(keys.len(), 10);
-        assert_eq!(keys[0], b"k020".to_vec());
-        assert_eq!(keys[9], b"k200".to_vec());
+        let expected: Vec<Vec<u8>> = ["k020", "k040", "k060", "k080"]
+            .iter()
+            .map(|k| k.as_bytes().to_vec())
+            .collect();
+        assert_eq!(keys, expected);
+    }
+
+    #[test]
+    fn a_region_needing_more_keys_than_the_batch_limit_is_cut_into_even_parts() {
+        let engine = MemoryEngine::new();
+        // 500 keys, a segment every 20: 24 boundaries, 25 segments. Ten keys at most cut
+        // them into parts of 3 segments (60 keys), the last one shorter.
+        fill(&engine, CF_DEFAULT, 500, 1);
+        let cfg = key_config(100, 20);
+        let keys = split_keys_of(&engine.snapshot(), &region(b"", b""), &cfg).unwrap();
+        let expected: Vec<Vec<u8>> = (1..=8)
+            .map(|part| format!("k{:03}", part * 60).into_bytes())
+            .collect();
+        assert_eq!(keys, expected);
+        assert!(
+            spread(vec![vec![1]; 7], 10).len() == 7,
+            "few boundaries are all kept"
+        );
+        for (boundaries, limit) in [(11, 10), (24, 10), (1000, 10), (5, 1), (2, 1)] {
+            let kept = spread((0..boundaries).map(|i| vec![i as u8]).collect(), limit);
+            assert!(
+                !kept.is_empty() && kept.len() <= limit,
+                "{boundaries} {limit}"
+            );
+        }
     }
 
     #[test]
