@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::process::{
     http_request, pd_region_of, pd_regions, pd_store_address, wait_until, PdProcess, Placement,
-    TikvProcess,
+    TikvProcess, FAST_ELECTIONS,
 };
 
 /// Where Debian's libfaketime lives (package `faketime`).
@@ -85,12 +85,17 @@ impl ChaosCluster {
             clock_files,
             network,
         };
+        // Many elections in a run of minutes (see `FAST_ELECTIONS`).
+        let config = dir.join("tikv.toml");
+        std::fs::write(&config, format!("[raftstore]\n{FAST_ELECTIONS}"))
+            .map_err(|e| format!("write {}: {e}", config.display()))?;
+        let config = config.to_str().ok_or("config path is not UTF-8")?;
         for (i, placement) in placements.enumerate() {
             let store = TikvProcess::start_placed(
                 &bin_dir.join("tikv-server"),
                 &dir.join(format!("tikv{}", i + 1)),
                 &cluster.pd.addr(),
-                &[],
+                &["--config", config],
                 placement,
             )?;
             cluster.stores.push(store);

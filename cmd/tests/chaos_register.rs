@@ -12,7 +12,7 @@ use std::time::Duration;
 use chaos::checker::register;
 use chaos::workload::register::run;
 use chaos::workload::{Clock, Options};
-use cmd::process::LocalCluster;
+use cmd::process::{LocalCluster, FAST_ELECTIONS};
 
 fn seed() -> u64 {
     std::env::var("TEST_SEED")
@@ -26,7 +26,10 @@ fn raw_registers_stay_linearizable_while_stores_crash_and_pause() {
     let seed = seed();
     let dir = tempfile::tempdir().unwrap();
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_pd-server")).parent().unwrap();
-    let mut cluster = LocalCluster::start(bin_dir, dir.path(), 3, None, &[])
+    let config = dir.path().join("tikv.toml");
+    std::fs::write(&config, format!("[raftstore]\n{FAST_ELECTIONS}")).unwrap();
+    let args = ["--config", config.to_str().unwrap()];
+    let mut cluster = LocalCluster::start(bin_dir, &dir.path().join("cluster"), 3, None, &args)
         .unwrap_or_else(|e| panic!("start cluster: {e}"));
     cluster
         .wait_for_replicas(3, Duration::from_secs(90))

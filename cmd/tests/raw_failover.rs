@@ -51,7 +51,10 @@ fn acknowledged_writes_survive_crashes() {
     let tikv_config = dir.path().join("tikv.toml");
     std::fs::write(
         &tikv_config,
-        "[raftstore]\npd-heartbeat-tick-interval = \"1s\"\npd-store-heartbeat-tick-interval = \"1s\"\n",
+        format!(
+            "[raftstore]\npd-heartbeat-tick-interval = \"1s\"\npd-store-heartbeat-tick-interval = \"1s\"\n{}",
+            cmd::process::FAST_ELECTIONS
+        ),
     )
     .unwrap();
     let tikv_args = ["--config", tikv_config.to_str().unwrap()];

@@ -525,7 +525,10 @@ fn bank_total_is_constant_across_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = start_cluster(
         dir.path(),
-        "[raftstore]\npd-heartbeat-tick-interval = \"1s\"\npd-store-heartbeat-tick-interval = \"1s\"\n",
+        &format!(
+            "[raftstore]\npd-heartbeat-tick-interval = \"1s\"\npd-store-heartbeat-tick-interval = \"1s\"\n{}",
+            cmd::process::FAST_ELECTIONS
+        ),
     );
     let pd = vec![cluster.pd.addr()];
     let rt = runtime();

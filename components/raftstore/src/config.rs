@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Config {
-    /// One raft tick. Default `"200ms"` (elections after 2-4 s of silence).
+    /// One raft tick. Default `"1s"`, as TiKV's: elections after 10-20 s of silence, and each
+    /// awake replica costs one tick a second (idle ones hibernate and cost none).
     pub raft_base_tick_interval: ReadableDuration,
     /// Ticks between leader heartbeats. Default 2.
     pub raft_heartbeat_ticks: usize,
@@ -27,9 +28,10 @@ pub struct Config {
     /// Compact even past lagging followers (which then need a snapshot) beyond this many
     /// entries. Default 10000.
     pub raft_log_gc_count_limit: u64,
-    /// How often leaders report their regions to PD. Default `"5s"`.
+    /// How often leaders report their regions to PD, besides at once after a change of leader,
+    /// peers or range. Default `"1m"`, as TiKV's (PD pushes its steps without waiting for it).
     pub pd_heartbeat_tick_interval: ReadableDuration,
-    /// How often the store reports itself to PD. Default `"5s"`.
+    /// How often the store reports itself to PD. Default `"10s"`, as TiKV's.
     pub pd_store_heartbeat_tick_interval: ReadableDuration,
     /// A peer silent this long is reported to PD as down. Default `"30s"`.
     pub max_peer_down_duration: ReadableDuration,
@@ -52,7 +54,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            raft_base_tick_interval: ReadableDuration::millis(200),
+            raft_base_tick_interval: ReadableDuration::secs(1),
             raft_heartbeat_ticks: 2,
             raft_election_timeout_ticks: 10,
             raft_max_size_per_msg: ReadableSize::mib(1),
@@ -61,8 +63,8 @@ impl Default for Config {
             raft_log_gc_tick_interval: ReadableDuration::secs(10),
             raft_log_gc_threshold: 50,
             raft_log_gc_count_limit: 10_000,
-            pd_heartbeat_tick_interval: ReadableDuration::secs(5),
-            pd_store_heartbeat_tick_interval: ReadableDuration::secs(5),
+            pd_heartbeat_tick_interval: ReadableDuration::secs(60),
+            pd_store_heartbeat_tick_interval: ReadableDuration::secs(10),
             max_peer_down_duration: ReadableDuration::secs(30),
             split_region_check_tick_interval: ReadableDuration::secs(10),
             region_split_check_diff: ReadableSize::mib(6),
