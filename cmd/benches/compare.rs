@@ -6,6 +6,7 @@
 //! cargo bench -p cmd --bench compare [-- --seconds 10 --concurrency 1,64 --value-size 1024]
 //!     [--ours-only]    our cluster alone (no etcd, no db_bench)
 //! COMPARE_DIR=dir      keep the data directories and logs in `dir`
+//! BENCH_TIKV_CONFIG=f  start our stores with the config file `f`
 //! ```
 //!
 //! Ours is PD and three stores on loopback (release build), through the official `tikv-client`;

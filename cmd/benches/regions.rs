@@ -1,12 +1,14 @@
 //! The cost of many regions: splits a fresh cluster (PD + 3 stores, release build) into
 //! `--regions` regions with the `SplitRegion` RPC, waits until PD sees them all with three
 //! replicas, then measures the idle cluster's CPU (all server processes, from `/proc`) and how
-//! many replicas hibernate, and runs put and get at each `--concurrency` over keys spread across
-//! every region.
+//! many replicas hibernate, times a first get from each region (the client's region lookups
+//! and the regions' wake-ups), and then runs put and get at each `--concurrency` over keys
+//! spread across every region.
 //!
 //! ```text
 //! cargo bench -p cmd --bench regions [-- --regions 10000 --seconds 10 --concurrency 64]
 //! COMPARE_DIR=dir      keep the cluster's data directories and logs in `dir`
+//! BENCH_TIKV_CONFIG=f  start the stores with the config file `f`
 //! ```
 
 use std::path::Path;
@@ -14,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cmd::baseline::cpu_seconds;
-use cmd::load::{bench_cluster, bench_dir, closed_loop, LoadFlags};
+use cmd::load::{bench_cluster, bench_dir, closed_loop, closed_loop_over, number_flag, LoadFlags};
 use cmd::process::{pd_region_of, pd_regions, pd_store_address, wait_until, LocalCluster};
 use kvproto::tikvpb::tikv_client::TikvClient;
 use kvproto::{kvrpcpb, metapb};
@@ -25,17 +27,6 @@ const SPLITS_PER_CALL: usize = 500;
 
 fn key(index: u64) -> Vec<u8> {
     format!("bench-{index:08}").into_bytes()
-}
-
-fn flag(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map_or(default, |v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name} takes a number, not {v:?}"))
-        })
 }
 
 /// The region holding `key` and its leader, from PD's HTTP API.
@@ -118,7 +109,7 @@ fn settled_regions(pd: &str, replicas: usize) -> usize {
 }
 
 fn main() {
-    let regions = flag("--regions", 10_000);
+    let regions = number_flag("--regions", 10_000);
     let flags = LoadFlags::parse(LoadFlags {
         seconds: 10,
         concurrency: vec![64],
@@ -169,6 +160,21 @@ fn main() {
             RawClient::new(vec![cluster.pd.addr()])
                 .await
                 .expect("connect"),
+        );
+        // The first request to each region pays for the client's region lookup in PD and for
+        // waking the region; the runs below measure the steady state after it.
+        let step = keys / regions;
+        let c = client.clone();
+        let first = closed_loop_over(64, regions, move |n| {
+            let client = c.clone();
+            async move {
+                client.get(key(n * step)).await.expect("get");
+            }
+        })
+        .await;
+        println!(
+            "first get of each of {regions} regions (64 in flight): {:.1} s, {first}",
+            first.duration.as_secs_f64()
         );
         let value = vec![b'v'; flags.value_size];
         for &concurrency in &flags.concurrency {

@@ -60,14 +60,37 @@ impl LoadFlags {
     }
 }
 
+/// The number after `name` on the command line (a benchmark's own flag), or `default`.
+///
+/// # Panics
+///
+/// If what follows `name` is not a number.
+pub fn number_flag(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map_or(default, |v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name} takes a number, not {v:?}"))
+        })
+}
+
 /// Starts the cluster a load benchmark runs against, PD and three stores under `dir` from the
 /// binaries in `bin_dir`, and waits until every region has its three replicas.
 ///
 /// # Panics
 ///
 /// If the cluster does not come up: a benchmark is run by hand and stops with the reason.
+///
+/// `BENCH_TIKV_CONFIG=file` starts the stores with that config file, to compare settings.
 pub fn bench_cluster(bin_dir: &std::path::Path, dir: &std::path::Path) -> LocalCluster {
-    let cluster = LocalCluster::start(bin_dir, dir, 3, None, &[])
+    let config = std::env::var("BENCH_TIKV_CONFIG").ok();
+    let args: Vec<&str> = config
+        .iter()
+        .flat_map(|c| ["--config", c.as_str()])
+        .collect();
+    let cluster = LocalCluster::start(bin_dir, dir, 3, None, &args)
         .unwrap_or_else(|e| panic!("start cluster: {e}"));
     cluster
         .wait_for_replicas(3, Duration::from_secs(60))
@@ -135,19 +158,53 @@ where
     F: Fn(u64, u64) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = ()> + Send,
 {
+    let deadline = Instant::now() + duration;
+    let mut n = 0;
+    run_tasks(concurrency, move |task| {
+        let next = (Instant::now() < deadline).then(|| call(task, n));
+        n += 1;
+        next
+    })
+    .await
+}
+
+/// Makes the calls `call(0)` to `call(calls - 1)`, at most `concurrency` at a time. Must run
+/// inside a tokio runtime.
+///
+/// # Panics
+///
+/// If a task panics (a failed call in a benchmark).
+pub async fn closed_loop_over<F, Fut>(concurrency: usize, calls: u64, call: F) -> Latencies
+where
+    F: Fn(u64) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let taken = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    run_tasks(concurrency, move |_| {
+        let n = taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        (n < calls).then(|| call(n))
+    })
+    .await
+}
+
+/// Runs `concurrency` tasks, each with its own clone of `next_call`: task `t` awaits
+/// `next_call(t)`'s calls one at a time until it returns `None`, recording each call's latency.
+async fn run_tasks<N, Fut>(concurrency: usize, next_call: N) -> Latencies
+where
+    N: FnMut(u64) -> Option<Fut> + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
     let started = Instant::now();
-    let deadline = started + duration;
     let tasks: Vec<_> = (0..concurrency as u64)
         .map(|task| {
-            let call = call.clone();
+            let mut next_call = next_call.clone();
             tokio::spawn(async move {
                 let mut latencies = histogram();
-                let mut n = 0;
-                while Instant::now() < deadline {
+                loop {
                     let sent = Instant::now();
-                    call(task, n).await;
+                    let Some(call) = next_call(task) else { break };
+                    call.await;
                     latencies.saturating_record(sent.elapsed().as_micros() as u64);
-                    n += 1;
                 }
                 latencies
             })
@@ -192,6 +249,21 @@ mod tests {
         h.saturating_record(120_000_000);
         assert!(h.value_at_quantile(0.0) >= 4_990);
         assert!(h.max() >= 59_000_000);
+    }
+
+    #[tokio::test]
+    async fn closed_loop_over_makes_each_call_once() {
+        let made = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let m = made.clone();
+        let latencies = closed_loop_over(3, 10, move |n| {
+            let made = m.clone();
+            async move { made.lock().unwrap().push(n) }
+        })
+        .await;
+        assert_eq!(latencies.count(), 10);
+        let mut made = made.lock().unwrap().clone();
+        made.sort_unstable();
+        assert_eq!(made, (0..10).collect::<Vec<_>>());
     }
 
     #[tokio::test]
