@@ -1,7 +1,7 @@
 //! What every thread of a store may need to know about its regions: their ranges (to refuse a
 //! new peer that overlaps an existing one) and, for leaders, what a local read must check.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -70,6 +70,10 @@ pub struct StoreMeta {
     /// its predecessor served, so async commit brings `max_ts` past a fresh PD timestamp
     /// whenever this moves (see `storage::concurrency_manager`).
     pub leader_changes: u64,
+    /// Regions that a split applied here creates, whose peers the store has not created yet.
+    /// The split's apply already wrote their state, and the parent no longer covers their
+    /// range: a raft message for one of them is kept until the peer exists.
+    pub splitting: HashSet<RegionId>,
 }
 
 impl StoreMeta {

@@ -3,16 +3,20 @@
 //! catch up. Fail points are process-wide, so each test holds a `FailScenario`, which runs the
 //! tests one at a time.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use config_types::ReadableDuration;
 use kvproto::kvrpcpb;
+use kvproto::raft_serverpb::RaftMessage;
+use raft::eraftpb::MessageType;
 use raft_log_engine::RaftLogEngine;
 use raftstore::peer_storage::load_region_state;
 use raftstore::RouterHandle;
-use test_raftstore::{Cluster, ClusterConfig, Isolate};
+use test_raftstore::filter::message_type;
+use test_raftstore::{Cluster, ClusterConfig, Isolate, Verdict};
 
 /// Issue 9, bug 1. The split's apply batch wrote the new region's states; every store crashes
 /// before the new peer's raft log is written. Each must restart (the log restarts at the
@@ -379,4 +383,73 @@ fn stores_restart_after_a_crash_between_a_conf_change_and_raft() {
     cluster.wait_until(Duration::from_secs(20), "the added peer's data", || {
         cluster.stored_raw(ids[3], b"k2") == Some(b"v2".to_vec())
     });
+}
+
+/// Found by the client's multi-region suite. A follower store applied a split, narrowing the
+/// parent region, but had not created the new region's peer yet when the new leader's first
+/// vote requests came: it found the region's state written and no peer, took it for a peer
+/// stopped by a write failure, and dropped them. The new region then had no leader for an
+/// election timeout (10-20 s with TiKV's defaults), and the client gave up on it.
+///
+/// Every store is held between the split and the creation of its new peers; once both
+/// followers hold a narrowed parent, the leader goes on and campaigns, and when its first
+/// pre-vote requests have reached both followers, they go on too. Every later pre-vote
+/// request of the new region, from any store, is dropped: only those first requests, kept
+/// until the new peers exist, can elect a leader.
+#[test]
+fn vote_requests_reaching_a_split_before_its_new_peers_are_kept() {
+    let _scenario = fail::FailScenario::setup();
+    let cluster = Cluster::new(ClusterConfig::default());
+    cluster.start();
+    let parent = cluster.first_region_id();
+    let ids = cluster.store_ids();
+    let (a, followers) = (ids[0], [ids[1], ids[2]]);
+    cluster.must_transfer_leader(parent, a);
+    cluster.must_put(b"a", b"1");
+
+    let released = Arc::new(AtomicBool::new(false));
+    let asked: Arc<Mutex<HashSet<u64>>> = Arc::default();
+    let (filter_released, filter_asked) = (released.clone(), asked.clone());
+    cluster.add_filter(move |from: u64, to: u64, msg: &RaftMessage| {
+        if msg.region_id == parent || message_type(msg) != Some(MessageType::MsgRequestPreVote) {
+            return Verdict::Deliver;
+        }
+        if filter_released.load(Ordering::SeqCst) {
+            return Verdict::Drop;
+        }
+        if from == a {
+            filter_asked.lock().unwrap().insert(to);
+        }
+        Verdict::Deliver
+    });
+    let hold = |store_id: u64| format!("split_before_create_peers_{store_id}");
+    for store_id in ids.iter().copied() {
+        fail::cfg(hold(store_id), "pause").unwrap();
+    }
+    let regions = cluster.must_split(parent, b"m");
+    let new_region = regions.iter().find(|r| r.id != parent).unwrap().id;
+    for store_id in followers {
+        cluster.wait_until(
+            Duration::from_secs(10),
+            "a follower holding the narrowed parent",
+            || cluster.region_on_store(store_id, b"z").is_none(),
+        );
+    }
+    fail::remove(hold(a));
+    cluster.wait_until(
+        Duration::from_secs(10),
+        "the new region's first pre-votes at both followers",
+        || asked.lock().unwrap().len() == followers.len(),
+    );
+    released.store(true, Ordering::SeqCst);
+    for store_id in followers {
+        fail::remove(hold(store_id));
+    }
+    cluster.wait_until(
+        Duration::from_secs(10),
+        "the new region elected by its first pre-votes",
+        || cluster.leader_of(new_region).is_some(),
+    );
+    cluster.must_put(b"z", b"2");
+    assert_eq!(cluster.must_get(b"z"), Some(b"2".to_vec()));
 }

@@ -166,6 +166,11 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
                     if let Err(e) = self.create_split_peer(&region, campaign) {
                         error!(region_id = region.id, error = %e, "cannot create the peer of a split region");
                     }
+                    self.ctx
+                        .store_meta
+                        .lock()
+                        .splitting
+                        .remove(&RegionId(region.id));
                     // Delivered even if the peer existed already (a snapshot made it).
                     for msg in store
                         .pending_split_messages
@@ -301,11 +306,18 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
                 }
             }
         }
-        let overlapping = {
+        let (overlapping, splitting) = {
             let meta = self.ctx.store_meta.lock();
-            meta.overlapping_region(RegionId(region_id), &msg.start_key, &msg.end_key)
-                .map(|other| (other, meta.regions[&other].region_epoch.unwrap_or_default()))
+            let overlapping = meta
+                .overlapping_region(RegionId(region_id), &msg.start_key, &msg.end_key)
+                .map(|other| (other, meta.regions[&other].region_epoch.unwrap_or_default()));
+            (overlapping, meta.splitting.contains(&RegionId(region_id)))
         };
+        if splitting {
+            // A split applied here creates the peer (`StoreMsg::SplitRegions`, queued).
+            store.keep_for_pending_split(msg);
+            return Ok(());
+        }
         if let Some((other, epoch)) = overlapping {
             // From a split of `other` that this store has not applied yet (the message's
             // region is newer), which will create the peer: keep the message until then.

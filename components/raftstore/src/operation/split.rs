@@ -9,6 +9,7 @@ use kvproto::raft_cmdpb::{
 use kvproto::raft_serverpb::PeerState;
 use raft_log_engine::RaftLogEngine;
 use tracing::{info, warn};
+use types::RegionId;
 
 use crate::errors::{Error, Result};
 use crate::fsm::apply::{put_region_state, ApplyContext};
@@ -187,15 +188,25 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
         // One check proposes at most ten keys: measure the derived region again.
         self.fsm.peer.size_diff_hint = self.ctx.cfg.region_split_check_diff.0;
         self.fsm.peer.last_checked = None;
-        for region in &regions {
-            if region.id == region_id {
-                self.fsm.peer.set_region(region.clone());
-                self.ctx.store_meta.lock().set_region(region);
-            } else {
-                new_regions.push(region.clone());
+        {
+            // One lock: whoever sees the narrowed parent also sees the regions it gave away.
+            let mut meta = self.ctx.store_meta.lock();
+            for region in &regions {
+                if region.id == region_id {
+                    self.fsm.peer.set_region(region.clone());
+                    meta.set_region(region);
+                } else {
+                    meta.splitting.insert(RegionId(region.id));
+                    new_regions.push(region.clone());
+                }
             }
         }
         self.fsm.peer.update_read_delegate(self.ctx);
+        // Holds this store between the split and the creation of the new peers.
+        fail::fail_point!(&format!(
+            "split_before_create_peers_{}",
+            self.ctx.store_id.get()
+        ));
         // The new regions' peers must exist before their first raft message is routed.
         let _ = self.ctx.router.force_send_control(StoreMsg::SplitRegions {
             regions: new_regions,
