@@ -81,6 +81,6 @@ fn main() {
     println!(
         "{count} regions settled {:.1} s after the load ended ({:.0} new regions a second)",
         (changed - loaded).as_secs_f64(),
-        (count - at_load_end) as f64 / (changed - loaded).as_secs_f64().max(0.001)
+        count.saturating_sub(at_load_end) as f64 / (changed - loaded).as_secs_f64().max(0.001)
     );
 }

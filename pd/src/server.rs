@@ -318,8 +318,9 @@ async fn patrol_regions(state: Arc<PdState>) {
             Some(last) if regions.len() == PATROL_BATCH => last.region.end_key.clone(),
             _ => Vec::new(),
         };
-        let dispatches = state.operators.patrol(&state.cluster, &regions);
-        state.heartbeat_streams.push(dispatches);
+        let ids: Vec<u64> = regions.iter().map(|r| r.id()).collect();
+        let dispatches = state.operators.patrol(&state.cluster, &ids);
+        state.heartbeat_streams.push(state.cluster.id(), dispatches);
     }
 }
 

@@ -416,7 +416,9 @@ impl Pd for PdService {
                 let resp = match req {
                     Err(status) => Some(Err(status)),
                     Ok(req) => {
-                        if let Some(leader) = &req.leader {
+                        // Only a store of this cluster gets steps pushed on its stream.
+                        let cluster_ok = handler.check_cluster(req.header.as_ref()).is_ok();
+                        if let Some(leader) = req.leader.as_ref().filter(|_| cluster_ok) {
                             streams.register(leader.store_id, &sender);
                         }
                         handler.on_region_heartbeat(req).map(Ok)

@@ -92,17 +92,20 @@ impl OperatorController {
         self.next_step(&mut self.ops.lock(), cluster, region, now, true)
     }
 
-    /// One patrol batch: the steps due for `regions` (as the region tree holds them), each
-    /// with its leader's store: new operators' first steps, those of operators added through
-    /// the HTTP API, and steps pushed more than [`RESEND_AFTER`] ago without effect.
-    pub fn patrol(&self, cluster: &Cluster, regions: &[RegionInfo]) -> Vec<Dispatch> {
+    /// One patrol batch: the steps due for `region_ids`, each with its leader's store: new
+    /// operators' first steps, those of operators added through the HTTP API, and steps pushed
+    /// more than [`RESEND_AFTER`] ago without effect. Each region is read from the tree under
+    /// the operators' lock, as heartbeats leave it: a copy taken before could be older than a
+    /// heartbeat that finished an operator, and a checker would act on the old peers again.
+    pub fn patrol(&self, cluster: &Cluster, region_ids: &[u64]) -> Vec<Dispatch> {
         let now = cluster.now_ms();
         let mut ops = self.ops.lock();
-        regions
+        region_ids
             .iter()
-            .filter_map(|region| {
+            .filter_map(|&region_id| {
+                let region = cluster.region_by_id(region_id).ok()?;
                 let store_id = region.leader.as_ref()?.store_id;
-                let step = self.next_step(&mut ops, cluster, region, now, false)?;
+                let step = self.next_step(&mut ops, cluster, &region, now, false)?;
                 Some((store_id, step))
             })
             .collect()
@@ -233,15 +236,19 @@ impl HeartbeatStreams {
             .retain(|_, known| !known.same_channel(sender));
     }
 
-    /// Pushes each step to its store's stream; a store without one gets the step on its
-    /// leader's next heartbeat instead.
-    pub fn push(&self, dispatches: Vec<Dispatch>) {
+    /// Pushes each step, with the cluster's id in its header as in heartbeat answers, to its
+    /// store's stream; a store without one gets the step on its leader's next heartbeat.
+    pub fn push(&self, cluster_id: u64, dispatches: Vec<Dispatch>) {
         if dispatches.is_empty() {
             return;
         }
         let senders = self.senders.lock();
-        for (store_id, resp) in dispatches {
+        for (store_id, mut resp) in dispatches {
             if let Some(sender) = senders.get(&store_id) {
+                resp.header = Some(pdpb::ResponseHeader {
+                    cluster_id,
+                    error: None,
+                });
                 let _ = sender.send(Ok(resp));
             }
         }

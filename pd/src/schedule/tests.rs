@@ -559,21 +559,20 @@ fn the_patrol_pushes_new_steps_to_the_leader_and_resends_only_when_due() {
     let test = TestCluster::new(3);
     test.store_heartbeats(&[1, 2, 3]);
     let region = region_2(1, &[1]);
-    let info = RegionInfo {
-        region: region.clone(),
-        leader: Some(region.peers[0]),
-        ..RegionInfo::default()
-    };
-    test.cluster.region_heartbeat(info.clone()).unwrap();
-    let pushed = test.ops.patrol(&test.cluster, std::slice::from_ref(&info));
+    test.cluster
+        .region_heartbeat(RegionInfo {
+            region: region.clone(),
+            leader: Some(region.peers[0]),
+            ..RegionInfo::default()
+        })
+        .unwrap();
+    let pushed = test.ops.patrol(&test.cluster, &[2]);
     assert_eq!(pushed.len(), 1);
     assert_eq!(pushed[0].0, 1, "the step goes to the leader's store");
     let peer = added_peer(Some(pushed[0].1.clone()));
     assert_ne!(peer.store_id, 1);
     assert!(
-        test.ops
-            .patrol(&test.cluster, std::slice::from_ref(&info))
-            .is_empty(),
+        test.ops.patrol(&test.cluster, &[2]).is_empty(),
         "not pushed again before it is due"
     );
     assert!(
@@ -582,15 +581,29 @@ fn the_patrol_pushes_new_steps_to_the_leader_and_resends_only_when_due() {
     );
     test.advance(RESEND_AFTER.as_millis() as u64);
     test.store_heartbeats(&[1, 2, 3]);
-    let again = test.ops.patrol(&test.cluster, std::slice::from_ref(&info));
+    let again = test.ops.patrol(&test.cluster, &[2]);
     assert_eq!(
         added_peer(again.into_iter().next().map(|(_, resp)| resp)),
         peer,
         "the same step again once due"
     );
-    let leaderless = RegionInfo {
-        leader: None,
-        ..info
-    };
-    assert!(test.ops.patrol(&test.cluster, &[leaderless]).is_empty());
+    assert!(
+        test.ops.patrol(&test.cluster, &[99]).is_empty(),
+        "a region the tree does not hold gets nothing"
+    );
+
+    // The leader's heartbeat shows the learner: the addition is finished. The patrol reads
+    // the region from the tree, so it does not add a replica for the old peers again.
+    let mut with_learner = region.clone();
+    with_learner.region_epoch.as_mut().unwrap().conf_ver += 1;
+    with_learner.peers.push(peer);
+    test.heartbeat(&with_learner, 1);
+    for (_, resp) in test.ops.patrol(&test.cluster, &[2]) {
+        let change = resp.change_peer.expect("a conf change");
+        assert_ne!(
+            change.change_type,
+            pdpb::ConfChangeType::AddLearnerNode as i32,
+            "a second addition from a stale copy"
+        );
+    }
 }

@@ -605,6 +605,12 @@ fn spawn_purger<ER: RaftLogEngine>(
             })
 }
 
+/// Whether the store heartbeat is due at the ticker's `count`-th tick (counted from 1): at the
+/// first, so that PD hears from a store as soon as it starts, then every `every` ticks.
+fn store_heartbeat_due(count: u64, every: u64) -> bool {
+    count.saturating_sub(1).is_multiple_of(every)
+}
+
 fn sync_for_log_gc<EK: KvEngine>(kv: &EK) -> Result<()> {
     fail::fail_point!("sync_for_log_gc", |_| Err(Error::FailPoint(
         "sync_for_log_gc"
@@ -668,7 +674,7 @@ fn spawn_ticker<EK: KvEngine, ER: RaftLogEngine>(
                 if count.is_multiple_of(split_every) {
                     router.broadcast_normal(|| PeerMsg::Tick(PeerTick::SplitRegionCheck));
                 }
-                if count % store_every == 1 {
+                if store_heartbeat_due(count, store_every) {
                     let _ = router.force_send_control(StoreMsg::StoreHeartbeatTick);
                 }
                 if hibernate && count.is_multiple_of(liveness_every) {
@@ -705,5 +711,18 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftSystem<EK, ER> {
 impl<EK: KvEngine, ER: RaftLogEngine> Drop for RaftSystem<EK, ER> {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::store_heartbeat_due;
+
+    #[test]
+    fn the_store_heartbeat_is_due_at_the_first_tick_then_every_interval() {
+        // An interval of one tick (e.g. 1 s heartbeats with 1 s ticks) is every tick.
+        assert!((1..=5).all(|count| store_heartbeat_due(count, 1)));
+        let due: Vec<u64> = (1..=25).filter(|&c| store_heartbeat_due(c, 10)).collect();
+        assert_eq!(due, vec![1, 11, 21]);
     }
 }
