@@ -72,6 +72,14 @@ impl PdState {
     }
 }
 
+impl PdState {
+    /// Runs the checkers over `region_ids` and pushes the steps due to the leaders' stores.
+    pub fn patrol(&self, region_ids: &[u64]) {
+        let dispatches = self.operators.patrol(&self.cluster, region_ids);
+        self.heartbeat_streams.push(self.cluster.id(), dispatches);
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error(transparent)]
@@ -311,16 +319,11 @@ async fn patrol_regions(state: Arc<PdState>) {
     let mut next_key = Vec::new();
     loop {
         interval.tick().await;
-        let Ok(regions) = state.cluster.scan_regions(&next_key, &[], PATROL_BATCH) else {
+        let Ok((ids, next)) = state.cluster.region_ids_from(&next_key, PATROL_BATCH) else {
             continue; // Not bootstrapped yet.
         };
-        next_key = match regions.last() {
-            Some(last) if regions.len() == PATROL_BATCH => last.region.end_key.clone(),
-            _ => Vec::new(),
-        };
-        let ids: Vec<u64> = regions.iter().map(|r| r.id()).collect();
-        let dispatches = state.operators.patrol(&state.cluster, &ids);
-        state.heartbeat_streams.push(state.cluster.id(), dispatches);
+        next_key = next;
+        state.patrol(&ids);
     }
 }
 

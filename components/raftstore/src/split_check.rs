@@ -152,8 +152,9 @@ pub fn check_region<S: Iterable>(
 /// At most `limit` of `boundaries`, the keys that cut a region into segments of the split
 /// size: all of them when there are that few. Otherwise the region is cut into at most
 /// `limit + 1` parts of the same number of whole segments (the last part may have fewer),
-/// rather than into `limit` segments and a remainder holding the rest: each part that is still over the limits splits again after its
-/// own next check, so a bulk-loaded region splits in parallel instead of `limit` keys a round.
+/// rather than into `limit` segments and a remainder holding the rest: each part that is
+/// still over the limits splits again after its own next check, so a bulk-loaded region
+/// splits in parallel instead of `limit` keys a round.
 fn spread(boundaries: Vec<Vec<u8>>, limit: usize) -> Vec<Vec<u8>> {
     if boundaries.len() <= limit {
         return boundaries;

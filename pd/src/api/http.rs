@@ -397,8 +397,7 @@ async fn add_operator(State(state): AppState, body: axum::body::Bytes) -> ApiRes
         created_ms: state.cluster.now_ms(),
     })?;
     // To the leader at once, rather than with its next heartbeat.
-    let dispatches = state.operators.patrol(&state.cluster, &[info.id()]);
-    state.heartbeat_streams.push(state.cluster.id(), dispatches);
+    state.patrol(&[info.id()]);
     Ok(Json(Value::String("The operator is created.".into())))
 }
 

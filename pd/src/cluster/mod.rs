@@ -555,6 +555,23 @@ impl Cluster {
             .collect())
     }
 
+    /// The ids of up to `limit` regions from the one containing `start`, in key order, and
+    /// the end key of the last (empty when the tree ends there or holds no more).
+    ///
+    /// # Errors
+    ///
+    /// [`PdError::NotBootstrapped`].
+    pub fn region_ids_from(&self, start: &[u8], limit: usize) -> Result<(Vec<u64>, Vec<u8>)> {
+        self.check_bootstrapped()?;
+        let state = self.state.read();
+        let regions = state.regions.scan(start, &[], limit);
+        let next = match regions.last() {
+            Some(last) if regions.len() == limit => last.region.end_key.clone(),
+            _ => Vec::new(),
+        };
+        Ok((regions.iter().map(|r| r.id()).collect(), next))
+    }
+
     /// Returns the number of regions and, per store, `(region count, leader count)`.
     pub fn region_counts(&self) -> (usize, BTreeMap<u64, (u64, u64)>) {
         let state = self.state.read();
