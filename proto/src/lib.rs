@@ -3,7 +3,7 @@
 //! This crate owns two things:
 //!
 //! * a wire-compatible subset of TiKV's `kvproto` (`metapb`, `errorpb`,
-//!   `kvrpcpb`, `deadlock`, `pdpb`, `keyspacepb`, `tikvpb`), with field names, field
+//!   `kvrpcpb`, `debugpb`, `deadlock`, `pdpb`, `keyspacepb`, `tikvpb`), with field names, field
 //!   numbers and gRPC paths identical to upstream, so that the official
 //!   `tikv-client` crate can talk to our servers unchanged;
 //! * our internal store-to-store protocol and on-disk raftstore metadata
@@ -30,6 +30,12 @@ pub mod errorpb {
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
 pub mod kvrpcpb {
     tonic::include_proto!("kvrpcpb");
+}
+
+/// The Debug service tikv-ctl talks to: a store's own engine, bypassing raft.
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod debugpb {
+    tonic::include_proto!("debugpb");
 }
 
 /// The deadlock detector's service and its wait-for entries.

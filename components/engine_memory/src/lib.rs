@@ -111,6 +111,10 @@ impl KvEngine for MemoryEngine {
     fn flush(&self) -> Result<()> {
         Ok(())
     }
+
+    fn compact_range(&self, _: CfName, _: &[u8], _: &[u8], _: bool) -> Result<()> {
+        Ok(())
+    }
 }
 
 fn range_bounds<'a>(start: &'a [u8], end: &'a [u8]) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {

@@ -159,4 +159,19 @@ impl KvEngine for RocksEngine {
             .flush_cfs_opt(&handles, &rocksdb::FlushOptions::default())
             .map_err(engine_error)
     }
+
+    fn compact_range(&self, cf: CfName, start: &[u8], end: &[u8], bottommost: bool) -> Result<()> {
+        let handle = self.cf(cf)?;
+        let mut options = rocksdb::CompactOptions::default();
+        options.set_exclusive_manual_compaction(false);
+        options.set_bottommost_level_compaction(if bottommost {
+            rocksdb::BottommostLevelCompaction::Force
+        } else {
+            rocksdb::BottommostLevelCompaction::Skip
+        });
+        let bound = |key: &[u8]| (!key.is_empty()).then(|| key.to_vec());
+        self.db
+            .compact_range_cf_opt(handle, bound(start), bound(end), &options);
+        Ok(())
+    }
 }

@@ -30,4 +30,8 @@ pub trait KvEngine: Peekable + Iterable + Clone + Send + Sync + 'static {
 
     /// Flushes in-memory data to disk files (makes size estimates current). No-op in memory.
     fn flush(&self) -> Result<()>;
+
+    /// Compacts `[start, end)` of `cf` (empty bounds are open), rewriting it without deleted
+    /// and overwritten entries; with `bottommost`, the last level too. No-op in memory.
+    fn compact_range(&self, cf: CfName, start: &[u8], end: &[u8], bottommost: bool) -> Result<()>;
 }

@@ -24,6 +24,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use engine_rocks::{RocksConfig, RocksEngine};
 use kvproto::deadlock::deadlock_server::DeadlockServer;
+use kvproto::debugpb::debug_server::DebugServer;
 use kvproto::metapb;
 use kvproto::raft_serverpb::raft_transport_server::RaftTransportServer;
 use kvproto::tikvpb::tikv_server::TikvServer;
@@ -235,6 +236,16 @@ pub async fn run(
         pd.cluster_id(),
     ))
     .max_decoding_message_size(transport::MAX_RAFT_MESSAGE_SIZE);
+    let debug_service = DebugServer::new(service::debug::DebugService::new(
+        kv.clone(),
+        store_meta.clone(),
+        pd.cluster_id(),
+        match (config.storage.api_version, config.storage.enable_ttl) {
+            (2, _) => kvproto::kvrpcpb::ApiVersion::V2,
+            (_, true) => kvproto::kvrpcpb::ApiVersion::V1ttl,
+            _ => kvproto::kvrpcpb::ApiVersion::V1,
+        },
+    ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut grpc_stop = stop_rx.clone();
     let grpc = tokio::spawn(
@@ -242,6 +253,7 @@ pub async fn run(
             .add_service(kv_service)
             .add_service(raft_service)
             .add_service(deadlock_service)
+            .add_service(debug_service)
             .serve_with_incoming_shutdown(
                 // Small replies must not wait out Nagle and delayed ACKs (40 ms on Linux).
                 tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
