@@ -12,6 +12,7 @@
 //! | `GET`/`POST /pd/api/v1/operators` | running operators; add one |
 //! | `GET`/`POST /pd/api/v2/keyspaces`, `GET /pd/api/v2/keyspaces/{name}` | keyspaces |
 //! | `GET /pd/api/v1/version`, `/pd/api/v1/status`, `/metrics` | build info, Prometheus metrics |
+//! | `GET /dashboard` | the live cluster page (`dashboard.html`), which polls the paths above |
 //!
 //! Keys are upper-case hex, sizes of regions in MiB, as in PD. Errors are a JSON string with a
 //! 4xx/5xx status.
@@ -31,7 +32,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::{
-    cluster::{hex_upper, RegionInfo, StoreHealth, StoreInfo},
+    cluster::{decode_hex, hex_upper, RegionInfo, StoreHealth, StoreInfo},
     error::PdError,
     metrics,
     schedule::{Operator, OperatorStep},
@@ -95,6 +96,7 @@ pub fn router(state: Arc<PdState>) -> Router {
         .route("/pd/api/v1/version", get(version))
         .route("/pd/api/v1/status", get(status))
         .route("/metrics", get(render_metrics))
+        .route("/dashboard", get(dashboard))
         .with_state(state)
 }
 
@@ -251,16 +253,6 @@ async fn region_by_key(
     Ok(Json(region_json(&state.cluster.region_by_key(&key)?)))
 }
 
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 async fn cluster(State(state): AppState) -> ApiResult {
     let meta = state.cluster.cluster_meta()?;
     Ok(Json(
@@ -381,6 +373,21 @@ async fn add_operator(State(state): AppState, body: axum::body::Bytes) -> ApiRes
             if keys.is_empty() {
                 return Err(bad_request("split-region needs keys"));
             }
+            let region = &info.region;
+            let mut previous = &region.start_key;
+            for key in &keys {
+                if key <= previous || (!region.end_key.is_empty() && *key >= region.end_key) {
+                    return Err(bad_request(format!(
+                        "split key {} is not inside region {} [{}, {}) or not after the previous \
+                         key; give ascending keys strictly inside the region",
+                        hex_upper(key),
+                        region.id,
+                        hex_upper(&region.start_key),
+                        hex_upper(&region.end_key)
+                    )));
+                }
+                previous = key;
+            }
             OperatorStep::Split { keys }
         }
         other => {
@@ -459,6 +466,11 @@ async fn status(State(state): AppState) -> Json<Value> {
         "git_hash": "",
         "start_timestamp": state.start_time_secs,
     }))
+}
+
+/// The page is compiled into the binary: nothing to install or build beside pd-server.
+async fn dashboard() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("dashboard.html"))
 }
 
 async fn render_metrics(State(state): AppState) -> String {

@@ -815,5 +815,16 @@ pub fn hex_upper(key: &[u8]) -> String {
     key.iter().map(|b| format!("{b:02X}")).collect()
 }
 
+/// Parses hex of either case, as keys come to PD's API; `None` if it is not hex.
+pub fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests;
