@@ -27,6 +27,7 @@ pub mod error;
 pub mod kv;
 pub mod latch;
 pub mod lock_manager;
+pub mod metrics;
 pub mod mvcc;
 pub mod raw;
 pub mod split;

@@ -11,6 +11,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use kvproto::errorpb;
 use txn_types::{Key, TimeStamp};
@@ -20,7 +21,7 @@ use crate::concurrency_manager::ConcurrencyManager;
 use crate::kv::{Engine, WriteData};
 use crate::latch::Latches;
 use crate::lock_manager::{LockManager, Parked};
-use crate::{mvcc, Error, Result};
+use crate::{metrics, mvcc, Error, Result};
 
 /// Runs [`WriteCommand`]s. Cheap to clone; clones share latches and flow control.
 #[derive(Clone)]
@@ -103,13 +104,31 @@ impl<E: Engine> Scheduler<E> {
         .await
     }
 
-    /// Runs `cmd`; `on_error` sees a failed command's error while its latches are held.
+    /// Runs `cmd`; `on_error` sees a failed command's error while its latches are held. Counts
+    /// and times it by its tag.
     async fn execute<C: WriteCommand, P>(
         &self,
         cmd: C,
         on_error: impl FnOnce(&Error) -> Option<P>,
     ) -> std::result::Result<C::Output, (Error, Option<P>)> {
-        let _pending = self.admit(cmd.write_bytes()).map_err(|e| (e, None))?;
+        let started = Instant::now();
+        metrics::COMMANDS.with_label_values(&[C::TAG]).inc();
+        let result = self.execute_inner(cmd, on_error).await;
+        metrics::COMMAND_DURATION
+            .with_label_values(&[C::TAG])
+            .observe(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn execute_inner<C: WriteCommand, P>(
+        &self,
+        cmd: C,
+        on_error: impl FnOnce(&Error) -> Option<P>,
+    ) -> std::result::Result<C::Output, (Error, Option<P>)> {
+        let _pending = self.admit(cmd.write_bytes()).map_err(|e| {
+            metrics::TOO_BUSY.with_label_values(&[C::TAG]).inc();
+            (e, None)
+        })?;
         let ctx = cmd.ctx().clone();
         let mut keys: Vec<Vec<u8>> = cmd
             .latch_keys()
@@ -118,7 +137,11 @@ impl<E: Engine> Scheduler<E> {
             .collect();
         keys.sort_unstable();
         keys.dedup();
+        let waiting = Instant::now();
         let _latches = self.latches.acquire(keys.iter().map(Vec::as_slice)).await;
+        metrics::LATCH_WAIT_DURATION
+            .with_label_values(&[C::TAG])
+            .observe(waiting.elapsed().as_secs_f64());
         let snapshot = self
             .engine
             .async_snapshot(&ctx)
