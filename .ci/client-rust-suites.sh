@@ -153,7 +153,8 @@ test_pid=""
 start_cluster() {
   local kv_config=$1 pd_config=$2 args
   cluster_dir=$(mktemp -d "${TMPDIR:-/tmp}/client-rust-cluster.XXXXXX")
-  args=(--data-dir "$cluster_dir" --kv 3)
+  # Free ports rather than tiup's 2379 and 20160+: a playground may already run on this machine.
+  args=(--data-dir "$cluster_dir" --kv 3 --pd-port 0 --kv-port 0)
   [[ -z $kv_config ]] || args+=(--kv.config "$kv_config")
   [[ -z $pd_config ]] || args+=(--pd.config "$pd_config")
   echo "starting: playground ${args[*]}"

@@ -3,8 +3,10 @@
 
 pub mod baseline;
 pub mod chaos;
+pub mod ctl;
 pub mod load;
 pub mod process;
+pub mod ycsb;
 
 use std::fmt::Display;
 use std::future::Future;

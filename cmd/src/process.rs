@@ -29,6 +29,55 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The ports of a local cluster. `None` takes free ports (tests and benchmarks run many
+/// clusters side by side); the playground gives tiup's fixed ones.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ports {
+    /// PD's client port; its peer port is the next one.
+    pub pd: Option<u16>,
+    /// The first store's port; store `i` (from 0) listens on `tikv + i`.
+    pub tikv: Option<u16>,
+    /// The first store's status port, numbered as `tikv`.
+    pub tikv_status: Option<u16>,
+}
+
+impl Ports {
+    /// `tiup playground`'s: PD at 2379 (peers 2380), stores at 20160, 20161, ... with status
+    /// ports 20180, 20181, ...
+    pub const TIUP: Ports = Ports {
+        pd: Some(2379),
+        tikv: Some(20160),
+        tikv_status: Some(20180),
+    };
+
+    /// Every fixed port a cluster of `stores` stores would listen on, with what it is for.
+    pub fn fixed(&self, stores: usize) -> Vec<(u16, String)> {
+        let mut ports = Vec::new();
+        if let Some(pd) = self.pd {
+            ports.push((pd, "PD client port".to_string()));
+            ports.push((pd.saturating_add(1), "PD peer port".to_string()));
+        }
+        for i in 0..stores {
+            if let Some(port) = self.tikv_port(i) {
+                ports.push((port, format!("store {} port", i + 1)));
+            }
+            if let Some(port) = self.tikv_status_port(i) {
+                ports.push((port, format!("store {} status port", i + 1)));
+            }
+        }
+        ports
+    }
+
+    fn tikv_port(&self, index: usize) -> Option<u16> {
+        self.tikv.map(|base| base.saturating_add(index as u16))
+    }
+
+    fn tikv_status_port(&self, index: usize) -> Option<u16> {
+        self.tikv_status
+            .map(|base| base.saturating_add(index as u16))
+    }
+}
+
 /// Where a server process runs: the address it listens on, the network namespace it runs in
 /// (a name under `/var/run/netns`, as `ip netns` makes them), and extra environment variables.
 /// The default is loopback in this process's namespace.
@@ -223,6 +272,8 @@ pub struct PdProcess {
     process: ServerProcess,
     data_dir: PathBuf,
     port: u16,
+    /// Fixed peer port, or a free one at each start.
+    peer_port: Option<u16>,
     config: Option<PathBuf>,
 }
 
@@ -261,11 +312,28 @@ impl PdProcess {
         config: Option<&Path>,
         placement: Placement,
     ) -> Result<PdProcess, String> {
+        Self::start_on(binary, data_dir, config, placement, None)
+    }
+
+    /// As [`PdProcess::start_placed`], on the client port `port` (and the next one for peers)
+    /// when given.
+    ///
+    /// # Errors
+    ///
+    /// As [`PdProcess::start`].
+    pub fn start_on(
+        binary: &Path,
+        data_dir: &Path,
+        config: Option<&Path>,
+        placement: Placement,
+        port: Option<u16>,
+    ) -> Result<PdProcess, String> {
         let log_path = data_dir.with_extension("log");
         let mut pd = PdProcess {
             process: ServerProcess::new("pd-server", binary, placement, log_path),
             data_dir: data_dir.to_path_buf(),
-            port: free_port(),
+            port: port.unwrap_or_else(free_port),
+            peer_port: port.map(|p| p.saturating_add(1)),
             config: config.map(Path::to_path_buf),
         };
         pd.restart()?;
@@ -301,7 +369,12 @@ impl PdProcess {
             "--client-urls".into(),
             format!("http://{}", self.addr()).into(),
             "--peer-urls".into(),
-            format!("http://{}:{}", self.process.placement.host, free_port()).into(),
+            format!(
+                "http://{}:{}",
+                self.process.placement.host,
+                self.peer_port.unwrap_or_else(free_port)
+            )
+            .into(),
         ]);
         let addr = self.addr();
         self.process.start(args, || {
@@ -378,8 +451,7 @@ pub fn http_request(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
+    let response = read_response(&mut stream)?;
     let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "malformed HTTP response");
     let status = response
         .split(' ')
@@ -396,6 +468,31 @@ pub fn http_request(
         body.to_string()
     };
     Ok((status, body))
+}
+
+/// Reads an HTTP response: up to its `Content-Length` if it has one (some servers keep the
+/// connection open whatever the request asked), else to the end of the stream.
+fn read_response(stream: &mut TcpStream) -> std::io::Result<String> {
+    let mut response = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        if let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&response[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .and_then(|value| value.trim().parse::<usize>().ok());
+            if length.is_some_and(|length| response.len() >= end + 4 + length) {
+                break;
+            }
+        }
+        let read = stream.read(&mut chunk)?;
+        if read == 0 {
+            break;
+        }
+        response.extend_from_slice(&chunk[..read]);
+    }
+    String::from_utf8(response).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 /// `GET` shorthand for [`http_request`].
@@ -506,13 +603,37 @@ impl TikvProcess {
         extra_args: &[&str],
         placement: Placement,
     ) -> Result<TikvProcess, String> {
+        Self::start_on(
+            binary,
+            data_dir,
+            pd_addr,
+            extra_args,
+            placement,
+            (None, None),
+        )
+    }
+
+    /// As [`TikvProcess::start_placed`], on the given port and status port where they are
+    /// `Some`.
+    ///
+    /// # Errors
+    ///
+    /// As [`TikvProcess::start`].
+    pub fn start_on(
+        binary: &Path,
+        data_dir: &Path,
+        pd_addr: &str,
+        extra_args: &[&str],
+        placement: Placement,
+        (port, status_port): (Option<u16>, Option<u16>),
+    ) -> Result<TikvProcess, String> {
         let log_path = data_dir.with_extension("log");
         let mut tikv = TikvProcess {
             process: ServerProcess::new("tikv-server", binary, placement, log_path),
             data_dir: data_dir.to_path_buf(),
             pd_addr: pd_addr.to_string(),
-            port: free_port(),
-            status_port: free_port(),
+            port: port.unwrap_or_else(free_port),
+            status_port: status_port.unwrap_or_else(free_port),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
         };
         tikv.restart()?;
@@ -567,6 +688,7 @@ pub struct LocalCluster {
     dir: PathBuf,
     bin_dir: PathBuf,
     tikv_args: Vec<String>,
+    ports: Ports,
 }
 
 impl LocalCluster {
@@ -583,15 +705,37 @@ impl LocalCluster {
         pd_config: Option<&Path>,
         tikv_args: &[&str],
     ) -> Result<LocalCluster, String> {
+        Self::start_on(bin_dir, dir, stores, pd_config, tikv_args, Ports::default())
+    }
+
+    /// As [`LocalCluster::start`], on `ports`.
+    ///
+    /// # Errors
+    ///
+    /// As [`LocalCluster::start`].
+    pub fn start_on(
+        bin_dir: &Path,
+        dir: &Path,
+        stores: usize,
+        pd_config: Option<&Path>,
+        tikv_args: &[&str],
+        ports: Ports,
+    ) -> Result<LocalCluster, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-        let pd =
-            PdProcess::start_with_config(&bin_dir.join("pd-server"), &dir.join("pd"), pd_config)?;
+        let pd = PdProcess::start_on(
+            &bin_dir.join("pd-server"),
+            &dir.join("pd"),
+            pd_config,
+            Placement::default(),
+            ports.pd,
+        )?;
         let mut cluster = LocalCluster {
             pd,
             stores: Vec::new(),
             dir: dir.to_path_buf(),
             bin_dir: bin_dir.to_path_buf(),
             tikv_args: tikv_args.iter().map(|s| s.to_string()).collect(),
+            ports,
         };
         for _ in 0..stores {
             cluster.add_store()?;
@@ -644,13 +788,18 @@ impl LocalCluster {
     ///
     /// As [`TikvProcess::start`].
     pub fn add_store(&mut self) -> Result<(), String> {
-        let index = self.stores.len() + 1;
+        let index = self.stores.len();
         let args: Vec<&str> = self.tikv_args.iter().map(String::as_str).collect();
-        let store = TikvProcess::start(
+        let store = TikvProcess::start_on(
             &self.bin_dir.join("tikv-server"),
-            &self.dir.join(format!("tikv{index}")),
+            &self.dir.join(format!("tikv{}", index + 1)),
             &self.pd.addr(),
             &args,
+            Placement::default(),
+            (
+                self.ports.tikv_port(index),
+                self.ports.tikv_status_port(index),
+            ),
         )?;
         self.stores.push(store);
         Ok(())
