@@ -161,14 +161,28 @@ fn store_json(info: &StoreInfo, health: StoreHealth, counts: &BTreeMap<u64, (u64
             "state_name": store_state_name(info, health),
         },
         "status": {
-            "capacity": config_types::ReadableSize(stats.capacity).to_string(),
-            "available": config_types::ReadableSize(stats.available).to_string(),
-            "used_size": config_types::ReadableSize(stats.used_size).to_string(),
+            "capacity": byte_size(stats.capacity),
+            "available": byte_size(stats.available),
+            "used_size": byte_size(stats.used_size),
             "leader_count": leader_count,
             "region_count": region_count,
             "last_heartbeat_ts": info.last_heartbeat_ms,
         },
     })
+}
+
+/// Bytes as PD prints store sizes: the largest binary unit with at most one decimal
+/// (`251.9GiB`, `1MiB`, `512B`).
+fn byte_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    let text = format!("{value:.1}");
+    format!("{}{}", text.trim_end_matches(".0"), UNITS[unit])
 }
 
 async fn stores(State(state): AppState) -> ApiResult {
@@ -494,6 +508,15 @@ mod tests {
         assert_eq!(decode_hex("7"), None);
         assert_eq!(decode_hex("zz"), None);
         assert_eq!(decode_hex(""), Some(vec![]));
+    }
+
+    #[test]
+    fn store_sizes_read_as_pds() {
+        assert_eq!(byte_size(0), "0B");
+        assert_eq!(byte_size(512), "512B");
+        assert_eq!(byte_size(1 << 20), "1MiB");
+        assert_eq!(byte_size(270_553_174_016), "252GiB");
+        assert_eq!(byte_size(55_466_388_480), "51.7GiB");
     }
 
     #[test]
