@@ -322,10 +322,14 @@ pub fn keyspaces_table(keyspaces: &[Value]) -> String {
 /// Bits of a TSO timestamp below the physical milliseconds.
 pub const LOGICAL_BITS: u32 = 18;
 
+/// A timestamp's physical milliseconds and logical counter.
+pub fn decode_tso(ts: u64) -> (u64, u64) {
+    (ts >> LOGICAL_BITS, ts & ((1 << LOGICAL_BITS) - 1))
+}
+
 /// `tso TS`: the physical time (UTC) and logical counter of a timestamp, as pd-ctl prints them.
 pub fn tso_text(ts: u64) -> String {
-    let physical_ms = ts >> LOGICAL_BITS;
-    let logical = ts & ((1 << LOGICAL_BITS) - 1);
+    let (physical_ms, logical) = decode_tso(ts);
     format!(
         "system:  {}\nlogic:   {logical}\nphysical (unix ms): {physical_ms}\n",
         utc(physical_ms)
@@ -404,7 +408,8 @@ fn unescape(text: &str) -> Result<Vec<u8>> {
             Some(b'x') => {
                 let byte = text
                     .get(i + 2..i + 4)
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .and_then(decode_hex)
+                    .map(|bytes| bytes[0])
                     .ok_or_else(|| {
                         CtlError(format!(
                             "bad escape in key {text:?}: \\x needs two hex digits"
@@ -512,6 +517,8 @@ pub fn mvcc_json(key: &[u8], info: &kvrpcpb::MvccInfo) -> Value {
             "for_update_ts": lock.for_update_ts,
             "txn_size": lock.txn_size,
             "use_async_commit": lock.use_async_commit,
+            "secondaries": lock.secondaries.iter().map(|k| escape(k)).collect::<Vec<_>>(),
+            "rollback_ts": lock.rollback_ts,
         })),
         "writes": info.writes.iter().map(|w| json!({
             "type": op_name(w.r#type),
@@ -519,6 +526,7 @@ pub fn mvcc_json(key: &[u8], info: &kvrpcpb::MvccInfo) -> Value {
             "commit_ts": w.commit_ts,
             "short_value": escape(&w.short_value),
             "has_overlapped_rollback": w.has_overlapped_rollback,
+            "gc_fence": w.has_gc_fence.then_some(w.gc_fence),
         })).collect::<Vec<_>>(),
         "values": info.values.iter().map(|v| json!({
             "start_ts": v.start_ts,
@@ -545,7 +553,7 @@ pub fn raw_scan_output(kvs: &[kvrpcpb::KvPair], as_json: bool) -> String {
     out
 }
 
-/// How long a command waits for a store or PD that does not answer.
+/// How long a store command waits to connect to the store (PD calls wait 10 s for an answer).
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 #[cfg(test)]
@@ -570,6 +578,7 @@ mod tests {
         assert!(parse_key("6", KeyFormat::Hex).is_err());
         assert!(parse_key("\\q", KeyFormat::Raw).is_err());
         assert!(parse_key("\\x0", KeyFormat::Raw).is_err());
+        assert!(parse_key("\\x+f", KeyFormat::Raw).is_err());
         assert_eq!(escape(b"r\0a\""), "\"r\\x00a\\\"\"");
         assert_eq!(key_text("7200"), "7200 (\"r\\x00\")");
         assert_eq!(key_text(""), "\"\"");

@@ -51,6 +51,7 @@ impl Ports {
     };
 
     /// Every fixed port a cluster of `stores` stores would listen on, with what it is for.
+    /// (Two uses of one port show up as that port twice.)
     pub fn fixed(&self, stores: usize) -> Vec<(u16, String)> {
         let mut ports = Vec::new();
         if let Some(pd) = self.pd {

@@ -103,13 +103,15 @@ pub fn record_key(n: u64) -> Vec<u8> {
     format!("user{}", fnv1a(n)).into_bytes()
 }
 
+/// YCSB's `Utils.fnvhash64`: FNV-1a over the eight bytes of `n`, low byte first, made
+/// non-negative as a Java long.
 fn fnv1a(n: u64) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in n.to_le_bytes() {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    hash
+    (hash as i64).unsigned_abs()
 }
 
 /// Draws zipfian-distributed numbers in `[0, n)` with Gray et al.'s method ("Quickly
@@ -127,19 +129,27 @@ pub struct Zipfian {
 /// YCSB's default zipfian constant.
 pub const ZIPFIAN_CONSTANT: f64 = 0.99;
 
+/// YCSB's ScrambledZipfianGenerator draws from this many items and folds them onto the records
+/// with a hash, so that the popularity of a record does not depend on the record count...
+const SCRAMBLED_ITEM_COUNT: u64 = 10_000_000_000;
+/// ...with zeta(10^10, 0.99) precomputed, as YCSB does.
+const SCRAMBLED_ZETAN: f64 = 26.469_028_201_783_02;
+
+fn zeta(count: u64, theta: f64) -> f64 {
+    (1..=count).map(|i| 1.0 / (i as f64).powf(theta)).sum()
+}
+
 impl Zipfian {
+    /// Over `n` items; computing zeta(n) takes O(n).
     pub fn new(n: u64) -> Zipfian {
         let n = n.max(1);
+        Self::with_zetan(n, zeta(n, ZIPFIAN_CONSTANT))
+    }
+
+    fn with_zetan(n: u64, zetan: f64) -> Zipfian {
         let theta = ZIPFIAN_CONSTANT;
-        let zeta = |count: u64| {
-            (1..=count)
-                .map(|i| 1.0 / (i as f64).powf(theta))
-                .sum::<f64>()
-        };
-        let zetan = zeta(n);
-        let zeta2 = zeta(2);
         let alpha = 1.0 / (1.0 - theta);
-        let eta = (1.0 - (2.0 / n as f64).powf(1.0 - theta)) / (1.0 - zeta2 / zetan);
+        let eta = (1.0 - (2.0 / n as f64).powf(1.0 - theta)) / (1.0 - zeta(2, theta) / zetan);
         Zipfian {
             n,
             theta,
@@ -163,30 +173,75 @@ impl Zipfian {
     }
 }
 
-/// Chooses the record an operation reads or updates, among the `records` that exist.
+/// Chooses the record an operation reads or updates, among the records that exist.
 #[derive(Clone, Debug)]
 pub struct KeyChooser {
     distribution: Distribution,
-    zipfian: Zipfian,
+    zipfian: Option<Zipfian>,
 }
 
 impl KeyChooser {
+    /// `records` sizes the `latest` distribution (newest-first ranks over that many records).
     pub fn new(distribution: Distribution, records: u64) -> KeyChooser {
+        let zipfian = match distribution {
+            Distribution::Uniform => None,
+            Distribution::Zipfian => {
+                Some(Zipfian::with_zetan(SCRAMBLED_ITEM_COUNT, SCRAMBLED_ZETAN))
+            }
+            Distribution::Latest => Some(Zipfian::new(records)),
+        };
         KeyChooser {
             distribution,
-            zipfian: Zipfian::new(records),
+            zipfian,
         }
     }
 
     /// A record number below `records` (the count inserted so far).
     pub fn next(&self, rng: &mut impl Rng, records: u64) -> u64 {
         let records = records.max(1);
-        match self.distribution {
-            Distribution::Uniform => rng.gen_range(0..records),
-            // Scrambled: the popular items are spread over the key space.
-            Distribution::Zipfian => fnv1a(self.zipfian.next(rng)) % records,
-            Distribution::Latest => records - 1 - self.zipfian.next(rng) % records,
+        match (&self.zipfian, self.distribution) {
+            (Some(zipfian), Distribution::Zipfian) => fnv1a(zipfian.next(rng)) % records,
+            (Some(zipfian), Distribution::Latest) => records - 1 - zipfian.next(rng) % records,
+            _ => rng.gen_range(0..records),
         }
+    }
+}
+
+/// Which records exist: the count loaded plus the inserts acknowledged so far without a gap, as
+/// YCSB's AcknowledgedCounterGenerator, so that reads only pick records whose insert finished.
+#[derive(Debug)]
+pub struct InsertCounter {
+    next: std::sync::atomic::AtomicU64,
+    acknowledged: std::sync::Mutex<(u64, std::collections::BTreeSet<u64>)>,
+}
+
+impl InsertCounter {
+    /// `existing` records, 0 to `existing - 1`, are there already.
+    pub fn new(existing: u64) -> InsertCounter {
+        InsertCounter {
+            next: std::sync::atomic::AtomicU64::new(existing),
+            acknowledged: std::sync::Mutex::new((existing, Default::default())),
+        }
+    }
+
+    /// The record number of the next insert.
+    pub fn next_insert(&self) -> u64 {
+        self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records that the insert of `record` finished.
+    pub fn acknowledge(&self, record: u64) {
+        let mut guard = self.acknowledged.lock().expect("insert counter lock");
+        let (limit, done) = &mut *guard;
+        done.insert(record);
+        while done.remove(limit) {
+            *limit += 1;
+        }
+    }
+
+    /// How many records exist without a gap: reads choose below this.
+    pub fn existing(&self) -> u64 {
+        self.acknowledged.lock().expect("insert counter lock").0
     }
 }
 
@@ -253,6 +308,10 @@ impl Stats {
             .values()
             .map(|s| s.latency_us.len() + s.errors)
             .sum()
+    }
+
+    pub fn errors(&self) -> u64 {
+        self.ops.values().map(|s| s.errors).sum()
     }
 
     pub fn summaries(&self, elapsed: Duration) -> Vec<Summary> {
@@ -381,6 +440,16 @@ mod tests {
             top > 20_000 / 4,
             "the first 1% of items get far more than 1%: {top}"
         );
+        // Scrambled as YCSB's: the hottest record gets a few percent of 10,000 records' draws.
+        let scrambled = KeyChooser::new(Distribution::Zipfian, 10_000);
+        let mut counts = std::collections::HashMap::new();
+        for _ in 0..100_000 {
+            *counts
+                .entry(scrambled.next(&mut rng, 10_000))
+                .or_insert(0u32) += 1;
+        }
+        let hottest = counts.values().max().copied().unwrap_or(0);
+        assert!((1_000..8_000).contains(&hottest), "{hottest}");
         let latest = KeyChooser::new(Distribution::Latest, 1000);
         let recent = (0..1000)
             .filter(|_| latest.next(&mut rng, 500) >= 490)
@@ -388,6 +457,23 @@ mod tests {
         assert!(recent > 250, "{recent}");
         let uniform = KeyChooser::new(Distribution::Uniform, 1000);
         assert!((0..1000).all(|_| uniform.next(&mut rng, 10) < 10));
+    }
+
+    #[test]
+    fn reads_see_only_inserts_acknowledged_without_a_gap() {
+        let counter = InsertCounter::new(10);
+        let (a, b, c) = (
+            counter.next_insert(),
+            counter.next_insert(),
+            counter.next_insert(),
+        );
+        assert_eq!((a, b, c), (10, 11, 12));
+        counter.acknowledge(b);
+        assert_eq!(counter.existing(), 10, "record 10 is not written yet");
+        counter.acknowledge(a);
+        assert_eq!(counter.existing(), 12);
+        counter.acknowledge(c);
+        assert_eq!(counter.existing(), 13);
     }
 
     #[test]

@@ -173,8 +173,18 @@ fn ctl_commands_against_a_running_cluster() {
     });
     let leader = cluster.stores[cluster.store_index(target).unwrap()].addr();
     let leader = leader.as_str();
-    let mvcc = ctl_ok(pd, &["--host", leader, "mvcc", "--key", "ctl-key"]);
-    assert_eq!(mvcc.matches("write type: Put").count(), 2, "{mvcc}");
+    // The leader applied both commits before answering them; wait anyway, in case PD moved
+    // the leader meanwhile and the store is a follower still applying.
+    let mut mvcc = String::new();
+    wait_until(
+        "both versions on the store",
+        Duration::from_secs(10),
+        || {
+            mvcc = ctl_ok(pd, &["--host", leader, "mvcc", "--key", "ctl-key"]);
+            mvcc.matches("write type: Put").count() == 2
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}: {mvcc}"));
     assert!(mvcc.contains("short_value: \"v2\""), "{mvcc}");
     let mvcc_json = ctl_json(pd, &["--host", leader, "mvcc", "--key", "ctl-key"]);
     assert_eq!(mvcc_json["writes"].as_array().unwrap().len(), 2);
@@ -228,7 +238,8 @@ fn ctl_commands_against_a_running_cluster() {
 }
 
 /// Every metric the Grafana dashboard in `etc/` queries is one the servers export, except those
-/// that appear only once their event happened (no sample before).
+/// that appear only once their event happened (no sample before). A labelled metric appears
+/// only once a label was used: this runs after the test's transactions, operators and reads.
 fn dashboard_metrics_are_exported(cluster: &LocalCluster) {
     const ONLY_AFTER_EVENTS: &[&str] = &[
         "tikv_scheduler_too_busy_total",
@@ -244,7 +255,7 @@ fn dashboard_metrics_are_exported(cluster: &LocalCluster) {
             let expr = target["expr"].as_str().unwrap();
             for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
                 if word.starts_with("tikv_") || word.starts_with("pd_") {
-                    wanted.insert(word.trim_end_matches("_bucket").to_string());
+                    wanted.insert(word.to_string());
                 }
             }
         }
@@ -263,7 +274,14 @@ fn dashboard_metrics_are_exported(cluster: &LocalCluster) {
     let missing: Vec<&String> = wanted
         .iter()
         .filter(|name| !ONLY_AFTER_EVENTS.contains(&name.as_str()))
-        .filter(|name| !exported.contains(&format!("# TYPE {name} ")))
+        .filter(|name| {
+            // A histogram's series are its family's name with _bucket, _count or _sum.
+            let histogram = ["_bucket", "_count", "_sum"].iter().any(|suffix| {
+                name.strip_suffix(suffix)
+                    .is_some_and(|family| exported.contains(&format!("# TYPE {family} histogram")))
+            });
+            !histogram && !exported.contains(&format!("# TYPE {name} "))
+        })
         .collect();
     assert!(
         missing.is_empty(),
@@ -271,24 +289,37 @@ fn dashboard_metrics_are_exported(cluster: &LocalCluster) {
     );
 }
 
+/// Runs the playground with `args`, expecting it to refuse to start; returns its stderr.
+fn playground_refusal(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_playground"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "playground {args:?} started");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn playground_refuses_a_taken_port() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_playground"))
-        .args(["--pd-port", &port.to_string(), "--kv-port", "0"])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let port_text = port.to_string();
+    let stderr = playground_refusal(dir.path(), &["--pd-port", &port_text, "--kv-port", "0"]);
     assert!(
         stderr.contains(&format!("PD client port 127.0.0.1:{port} is not available")),
         "{stderr}"
     );
     assert!(stderr.contains("--pd-port"), "{stderr}");
+
+    // 21 stores from 20160: the 21st store's port is the first one's status port.
+    let stderr = playground_refusal(dir.path(), &["--kv", "21", "--pd-port", "0"]);
+    assert!(
+        stderr.contains("store 1 status port and store 21 port would both be 127.0.0.1:20180"),
+        "{stderr}"
+    );
 }
 
 /// A chromedriver process and one headless Chromium session, spoken to over WebDriver's
@@ -313,16 +344,16 @@ impl Browser {
                      chromium-driver (apt-get install -y chromium chromium-driver)"
                 )
             });
-        let addr = format!("127.0.0.1:{port}");
-        wait_until("chromedriver to serve", Duration::from_secs(30), || {
-            cmd::process::http_get(&addr, "/status").is_ok_and(|(status, _)| status == 200)
-        })
-        .unwrap();
+        // Made first, so that a failure below kills chromedriver when the browser drops.
         let mut browser = Browser {
             driver,
-            addr,
+            addr: format!("127.0.0.1:{port}"),
             session: String::new(),
         };
+        wait_until("chromedriver to serve", Duration::from_secs(30), || {
+            cmd::process::http_get(&browser.addr, "/status").is_ok_and(|(status, _)| status == 200)
+        })
+        .unwrap();
         let created = browser.call(
             "POST",
             "/session",
@@ -455,6 +486,7 @@ fn dashboard_renders_the_cluster_in_a_browser() {
     let stores = ctl_json(&pd, &["store"]);
     let page = browser.eval(
         "return {
+            clusterId: document.getElementById('cluster-id').textContent,
             regions: document.getElementById('region-count').textContent,
             stores: document.getElementById('store-count').textContent,
             rows: [...document.querySelectorAll('#stores tbody tr')].map(r => ({
@@ -470,6 +502,14 @@ fn dashboard_renders_the_cluster_in_a_browser() {
     );
     assert_eq!(page["regions"], regions["count"].to_string());
     assert_eq!(page["stores"], "3");
+    let (_, members) = cmd::process::http_get(&pd, "/pd/api/v1/members").unwrap();
+    let members: Value = serde_json::from_str(&members).unwrap();
+    let cluster_id = members["header"]["cluster_id"].as_u64().unwrap();
+    assert_eq!(
+        page["clusterId"],
+        cluster_id.to_string(),
+        "exact, not rounded to a double"
+    );
     assert_eq!(page["tableRows"], regions_after_split);
     for store in stores["stores"].as_array().unwrap() {
         let id = store["store"]["id"].to_string();

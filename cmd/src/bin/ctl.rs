@@ -289,8 +289,7 @@ fn run(flags: &Flags) -> Result<String, CtlError> {
             show(flags, answer, |_| "Success!\n".to_string())
         }
         Command::Tso { ts } => {
-            let physical = ts >> ctl::LOGICAL_BITS;
-            let logical = ts & ((1 << ctl::LOGICAL_BITS) - 1);
+            let (physical, logical) = ctl::decode_tso(*ts);
             let value = json!({
                 "physical_ms": physical,
                 "logical": logical,
@@ -349,14 +348,13 @@ fn run_store_command(flags: &Flags, command: &Command) -> Result<String, CtlErro
             Ok(if key.is_empty() {
                 key
             } else {
-                [b"z".as_slice(), &key].concat()
+                keys::data_key(&key)
             })
         };
         match command {
             Command::Mvcc { key, format } => {
                 let raw = ctl::parse_key(key, *format)?;
-                let mut data = b"z".to_vec();
-                codec::memcomparable::encode_into(&raw, &mut data);
+                let data = keys::data_key(&codec::memcomparable::encode(&raw));
                 let mut stream = client
                     .scan_mvcc(debugpb::ScanMvccRequest {
                         from_key: data.clone(),
@@ -391,8 +389,16 @@ fn run_store_command(flags: &Flags, command: &Command) -> Result<String, CtlErro
                 let kvs = client
                     .raw_scan(debugpb::RawScanRequest {
                         cf: cf.clone(),
-                        from_key: if from.is_empty() { b"z".to_vec() } else { from },
-                        to_key: if to.is_empty() { b"{".to_vec() } else { to },
+                        from_key: if from.is_empty() {
+                            keys::DATA_MIN_KEY.to_vec()
+                        } else {
+                            from
+                        },
+                        to_key: if to.is_empty() {
+                            keys::DATA_MAX_KEY.to_vec()
+                        } else {
+                            to
+                        },
                         limit: *limit,
                     })
                     .await

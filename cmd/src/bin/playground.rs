@@ -33,11 +33,11 @@ struct Flags {
     #[arg(long, visible_alias = "kv", default_value_t = 3)]
     stores: usize,
     /// PD's client port (its peer port is the next one); 0 takes free ports.
-    #[arg(long = "pd-port", default_value_t = 2379)]
+    #[arg(long = "pd-port", default_value_t = Ports::TIUP.pd.unwrap_or_default())]
     pd_port: u16,
     /// The first store's port (the next stores take the ports after it, their status ports
     /// start 20 higher); 0 takes free ports.
-    #[arg(long = "kv-port", default_value_t = 20160)]
+    #[arg(long = "kv-port", default_value_t = Ports::TIUP.tikv.unwrap_or_default())]
     kv_port: u16,
     /// Config file for every store (tikv-server --config).
     #[arg(long = "kv.config", visible_alias = "kv-config", value_name = "FILE")]
@@ -59,16 +59,32 @@ impl Flags {
 
     fn ports(&self) -> Ports {
         let fixed = |port: u16| (port != 0).then_some(port);
+        let status_offset = STATUS_OFFSET.unwrap_or_default();
         Ports {
             pd: fixed(self.pd_port),
             tikv: fixed(self.kv_port),
-            tikv_status: fixed(self.kv_port).map(|port| port.saturating_add(20)),
+            tikv_status: fixed(self.kv_port).map(|port| port.saturating_add(status_offset)),
         }
     }
 }
 
-/// Returns an error naming the first of `ports` that another process holds on loopback.
+/// How far above a store's port its status port is: 20, as tiup's 20160 and 20180.
+const STATUS_OFFSET: Option<u16> = match (Ports::TIUP.tikv, Ports::TIUP.tikv_status) {
+    (Some(port), Some(status)) => Some(status - port),
+    _ => None,
+};
+
+/// Returns an error naming the first of `ports` that two servers would share, or that another
+/// process holds on loopback.
 fn check_ports_free(ports: &[(u16, String)]) -> Result<(), String> {
+    for (i, (port, what)) in ports.iter().enumerate() {
+        if let Some((_, other)) = ports[..i].iter().find(|(p, _)| p == port) {
+            return Err(format!(
+                "{other} and {what} would both be 127.0.0.1:{port}; choose ports further apart \
+                 with --pd-port / --kv-port (store i takes --kv-port + i, its status port 20 more)"
+            ));
+        }
+    }
     for (port, what) in ports {
         if let Err(e) = std::net::TcpListener::bind(("127.0.0.1", *port)) {
             return Err(format!(

@@ -2,10 +2,13 @@
 //! runs them against TiKV.
 //!
 //! ```text
-//! ycsb load --db raw --records 100000                        # insert the records
-//! ycsb run  --db raw --workload a --duration 30 --threads 64 # then the workload's mix
-//! ycsb run  --db txn --workload f --operations 100000
+//! ycsb load --db raw --records 100000                  # insert the records
+//! ycsb run  --db raw --records 100000 --workload a --duration 30 --threads 64
+//! ycsb run  --db txn --records 100000 --workload f --operations 100000
 //! ```
+//!
+//! As go-ycsb's `recordcount`, `--records` must be the same in both phases: the run phase reads
+//! records 0..records.
 //!
 //! Prints a progress line every second and, at the end, throughput and latency percentiles
 //! per operation. `--db raw` uses the raw API, `--db txn` optimistic transactions (one
@@ -17,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use cmd::ycsb::{self, Distribution, KeyChooser, Op, Stats, Workload};
+use cmd::ycsb::{self, Distribution, InsertCounter, KeyChooser, Op, Stats, Workload};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tikv_client::{Config, RawClient, TransactionClient};
@@ -52,12 +55,13 @@ struct Options {
     /// Core workload a, b, c, d, e or f.
     #[arg(long, default_value = "a")]
     workload: char,
-    /// Records loaded (and the key space the run phase reads).
+    /// Records loaded, and the records the run phase reads: give the load phase's count.
     #[arg(long, default_value_t = 10_000)]
     records: u64,
-    /// Operations of the run phase (the load phase inserts `records`).
-    #[arg(long, default_value_t = 10_000)]
-    operations: u64,
+    /// Operations of the run phase (the load phase inserts `records`) [default: 10000, or
+    /// unlimited with --duration].
+    #[arg(long)]
+    operations: Option<u64>,
     /// Stop after this many seconds even if operations remain.
     #[arg(long)]
     duration: Option<u64>,
@@ -157,12 +161,15 @@ impl Client {
 /// What the clients share: the next operation number, the records inserted, the statistics.
 struct Shared {
     issued: AtomicU64,
-    inserted: AtomicU64,
+    inserts: InsertCounter,
     stats: Mutex<Stats>,
     errors_shown: AtomicU64,
 }
 
 const ERRORS_SHOWN: u64 = 5;
+
+/// Run-phase operations without --operations or --duration.
+const DEFAULT_OPERATIONS: u64 = 10_000;
 
 /// What every client task runs with.
 struct Job {
@@ -187,10 +194,11 @@ async fn client_loop(job: Arc<Job>, seed: u64) {
     } = &*job;
     let (load, deadline) = (*load, *deadline);
     let mut rng = StdRng::seed_from_u64(seed);
-    let total = if load {
-        options.records
-    } else {
-        options.operations
+    let total = match (load, options.operations, options.duration) {
+        (true, _, _) => options.records,
+        (false, Some(operations), _) => operations,
+        (false, None, Some(_)) => u64::MAX,
+        (false, None, None) => DEFAULT_OPERATIONS,
     };
     loop {
         if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -206,9 +214,8 @@ async fn client_loop(job: Arc<Job>, seed: u64) {
             workload.next_op(&mut rng)
         };
         let record = match op {
-            Op::Insert if load => n,
-            Op::Insert => shared.inserted.fetch_add(1, Ordering::Relaxed),
-            _ => chooser.next(&mut rng, shared.inserted.load(Ordering::Relaxed)),
+            Op::Insert => shared.inserts.next_insert(),
+            _ => chooser.next(&mut rng, shared.inserts.existing()),
         };
         let mut value = vec![0u8; options.value_size];
         rng.fill(value.as_mut_slice());
@@ -218,6 +225,9 @@ async fn client_loop(job: Arc<Job>, seed: u64) {
             .execute(op, ycsb::record_key(record), value, scan_length)
             .await;
         let latency = started.elapsed();
+        if op == Op::Insert && result.is_ok() {
+            shared.inserts.acknowledge(record);
+        }
         if let Err(e) = &result {
             if shared.errors_shown.fetch_add(1, Ordering::Relaxed) < ERRORS_SHOWN {
                 eprintln!("{} failed: {e}", op.name());
@@ -236,14 +246,18 @@ async fn run(load: bool, options: Options) -> Result<Stats, String> {
     let distribution = options.distribution.unwrap_or(workload.distribution);
     let chooser = KeyChooser::new(distribution, options.records);
     let client = Client::connect(&options).await?;
-    let operations = match load {
-        true => String::new(),
-        false => format!(", {} operations", options.operations),
+    let operations = match (load, options.operations, options.duration) {
+        (true, _, _) | (false, None, Some(_)) => String::new(),
+        (false, Some(n), _) => format!(", {n} operations"),
+        (false, None, None) => format!(", {DEFAULT_OPERATIONS} operations"),
     };
+    let duration = options
+        .duration
+        .map_or(String::new(), |s| format!(" for at most {s} s"));
     let distribution_name = format!("{distribution:?}").to_lowercase();
     println!(
-        "{} workload {} over {:?} with {} threads: {} records{operations}, {distribution_name} \
-         distribution, {}-byte values",
+        "{} workload {} over {:?} with {} threads{duration}: {} records{operations}, \
+         {distribution_name} distribution, {}-byte values",
         if load { "load" } else { "run" },
         workload.name,
         options.db,
@@ -257,7 +271,7 @@ async fn run(load: bool, options: Options) -> Result<Stats, String> {
         client,
         shared: Shared {
             issued: AtomicU64::new(0),
-            inserted: AtomicU64::new(if load { 0 } else { options.records }),
+            inserts: InsertCounter::new(if load { 0 } else { options.records }),
             stats: Mutex::new(Stats::default()),
             errors_shown: AtomicU64::new(0),
         },
@@ -313,9 +327,13 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(load, options)) {
-        Ok(stats) if stats.total() > 0 => ExitCode::SUCCESS,
-        Ok(_) => {
+        Ok(stats) if stats.total() > stats.errors() => ExitCode::SUCCESS,
+        Ok(stats) if stats.total() == 0 => {
             eprintln!("ycsb: no operation ran");
+            ExitCode::FAILURE
+        }
+        Ok(_) => {
+            eprintln!("ycsb: every operation failed");
             ExitCode::FAILURE
         }
         Err(e) => {

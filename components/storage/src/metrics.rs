@@ -19,21 +19,7 @@ fn histogram_by_type(name: &str, help: &str) -> HistogramVec {
     register(HistogramVec::new(opts, &["type"]).expect("valid metric"))
 }
 
-/// Write commands the scheduler ran, by command (`prewrite`, `commit`, ...).
-pub static COMMANDS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    register(
-        IntCounterVec::new(
-            Opts::new(
-                "tikv_scheduler_commands_total",
-                "Scheduler write commands, by command",
-            ),
-            &["type"],
-        )
-        .expect("valid metric"),
-    )
-});
-
-/// From admission to the command's answer, by command.
+/// From admission to the command's answer, by command (its `_count` counts the commands).
 pub static COMMAND_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
     histogram_by_type(
         "tikv_scheduler_command_duration_seconds",

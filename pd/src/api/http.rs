@@ -507,6 +507,7 @@ mod tests {
         );
         assert_eq!(decode_hex("7"), None);
         assert_eq!(decode_hex("zz"), None);
+        assert_eq!(decode_hex("+f"), None);
         assert_eq!(decode_hex(""), Some(vec![]));
     }
 

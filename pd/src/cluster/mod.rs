@@ -817,7 +817,8 @@ pub fn hex_upper(key: &[u8]) -> String {
 
 /// Parses hex of either case, as keys come to PD's API; `None` if it is not hex.
 pub fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
+    // `from_str_radix` alone would take a sign: "+f" is not a hex byte.
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len())

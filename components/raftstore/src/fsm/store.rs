@@ -45,7 +45,8 @@ pub struct StoreFsm<EK: KvEngine, ER: RaftLogEngine> {
     /// Raft messages for regions that a split this store has not applied yet will create,
     /// delivered when it does: the new region's first vote requests arrive before that, and
     /// dropping them would leave the region without a leader for an election timeout.
-    pending_split_messages: HashMap<u64, Vec<RaftMessage>>,
+    /// Each region's messages with when the first was kept.
+    pending_split_messages: HashMap<u64, (Instant, Vec<RaftMessage>)>,
     _engines: PhantomData<fn() -> (EK, ER)>,
 }
 
@@ -55,19 +56,39 @@ const MAX_PENDING_REGIONS: usize = 1024;
 
 impl<EK: KvEngine, ER: RaftLogEngine> StoreFsm<EK, ER> {
     /// Keeps a message for a region that a split this store has not applied yet will create,
-    /// within the bounds on how many are kept.
-    fn keep_for_pending_split(&mut self, msg: RaftMessage) {
-        if self.pending_split_messages.len() >= MAX_PENDING_REGIONS {
-            self.pending_split_messages.clear();
+    /// within the bounds on how many are kept. When the regions are at their bound, the oldest
+    /// region's messages make room: a split that never applies here (its parent moved away
+    /// first) or whose peer came another way leaves messages nobody takes, and they must not
+    /// crowd out the next splits'.
+    fn keep_for_pending_split(&mut self, msg: RaftMessage, now: Instant) {
+        if self.pending_split_messages.len() >= MAX_PENDING_REGIONS
+            && !self.pending_split_messages.contains_key(&msg.region_id)
+        {
+            let oldest = self
+                .pending_split_messages
+                .iter()
+                .min_by_key(|(_, (kept_at, _))| *kept_at)
+                .map(|(region_id, _)| *region_id);
+            if let Some(oldest) = oldest {
+                self.pending_split_messages.remove(&oldest);
+            }
         }
-        let pending = self
+        let (_, pending) = self
             .pending_split_messages
             .entry(msg.region_id)
-            .or_default();
+            .or_insert_with(|| (now, Vec::new()));
         if pending.len() >= MAX_PENDING_MESSAGES_PER_REGION {
             pending.remove(0);
         }
         pending.push(msg);
+    }
+
+    /// The messages kept for `region_id`, oldest first, to deliver before any newer one.
+    fn take_pending_split_messages(&mut self, region_id: u64) -> Vec<RaftMessage> {
+        self.pending_split_messages
+            .remove(&region_id)
+            .map(|(_, messages)| messages)
+            .unwrap_or_default()
     }
 }
 
@@ -172,11 +193,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
                         .splitting
                         .remove(&RegionId(region.id));
                     // Delivered even if the peer existed already (a snapshot made it).
-                    for msg in store
-                        .pending_split_messages
-                        .remove(&region.id)
-                        .unwrap_or_default()
-                    {
+                    for msg in store.take_pending_split_messages(region.id) {
                         let _ = self
                             .ctx
                             .router
@@ -274,11 +291,17 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
         }
         let region_id = msg.region_id;
         if self.ctx.router.mailbox(region_id).is_some() {
-            // Created meanwhile; deliver.
-            let _ = self
-                .ctx
-                .router
-                .force_send(region_id, PeerMsg::RaftMessage(Box::new(msg)));
+            // Created meanwhile (by a snapshot, say): deliver, after what was kept for it.
+            for msg in store
+                .take_pending_split_messages(region_id)
+                .into_iter()
+                .chain([msg])
+            {
+                let _ = self
+                    .ctx
+                    .router
+                    .force_send(region_id, PeerMsg::RaftMessage(Box::new(msg)));
+            }
             return Ok(());
         }
         let Some(to_peer) = msg.to_peer else {
@@ -315,7 +338,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
         };
         if splitting {
             // A split applied here creates the peer (`StoreMsg::SplitRegions`, queued).
-            store.keep_for_pending_split(msg);
+            store.keep_for_pending_split(msg, Instant::now());
             return Ok(());
         }
         if let Some((other, epoch)) = overlapping {
@@ -327,7 +350,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
                     overlaps = other.get(),
                     "message for a region a pending split creates; kept"
                 );
-                store.keep_for_pending_split(msg);
+                store.keep_for_pending_split(msg, Instant::now());
             }
             return Ok(());
         }
@@ -716,7 +739,45 @@ impl<EK: KvEngine, ER: RaftLogEngine> Drop for RaftSystem<EK, ER> {
 
 #[cfg(test)]
 mod tests {
-    use super::store_heartbeat_due;
+    use super::*;
+
+    #[test]
+    fn at_the_pending_split_bound_the_oldest_regions_messages_make_room() {
+        let (_tx, receiver) = crossbeam::channel::unbounded();
+        let mut store: StoreFsm<engine_memory::MemoryEngine, raft_log_engine::RaftEngineLog> =
+            StoreFsm {
+                receiver,
+                pending_split_messages: HashMap::new(),
+                _engines: PhantomData,
+            };
+        let message = |region_id: u64| RaftMessage {
+            region_id,
+            ..Default::default()
+        };
+        let start = Instant::now();
+        for region_id in 0..MAX_PENDING_REGIONS as u64 {
+            let kept_at = start + Duration::from_millis(region_id);
+            store.keep_for_pending_split(message(region_id), kept_at);
+        }
+        let later = start + Duration::from_secs(60);
+        store.keep_for_pending_split(message(u64::MAX), later);
+        assert_eq!(store.pending_split_messages.len(), MAX_PENDING_REGIONS);
+        assert!(store.pending_split_messages.contains_key(&u64::MAX));
+        assert!(
+            !store.pending_split_messages.contains_key(&0),
+            "the oldest went"
+        );
+        // A region already kept takes more messages, up to its own bound (oldest dropped).
+        for _ in 0..MAX_PENDING_MESSAGES_PER_REGION + 1 {
+            store.keep_for_pending_split(message(1), later);
+        }
+        assert_eq!(store.pending_split_messages.len(), MAX_PENDING_REGIONS);
+        assert_eq!(
+            store.take_pending_split_messages(1).len(),
+            MAX_PENDING_MESSAGES_PER_REGION
+        );
+        assert!(store.take_pending_split_messages(1).is_empty());
+    }
 
     #[test]
     fn the_store_heartbeat_is_due_at_the_first_tick_then_every_interval() {

@@ -18,9 +18,18 @@ use types::RegionId;
 /// At most this many keys per scan, whatever the request's limit (0 asks for this many).
 pub const MAX_SCAN_KEYS: usize = 10_000;
 
+/// At most this many bytes of keys and values per scan: a raw scan stops there, an MVCC scan
+/// that needs more (a key with very many versions) fails and asks for a narrower one.
+pub const MAX_SCAN_BYTES: usize = 16 << 20;
+
+/// Scans, compactions and region measurements running at once; more wait. They read or
+/// rewrite whole ranges and must not starve the store.
+const CONCURRENT_TASKS: usize = 2;
+
 /// What the service reads: the data engine and which regions this store holds.
 pub struct DebugService<E: KvEngine> {
     engine: E,
+    tasks: Arc<tokio::sync::Semaphore>,
     store_meta: Arc<Mutex<StoreMeta>>,
     cluster_id: u64,
     api_version: kvrpcpb::ApiVersion,
@@ -35,21 +44,32 @@ impl<E: KvEngine> DebugService<E> {
     ) -> Self {
         DebugService {
             engine,
+            tasks: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_TASKS)),
             store_meta,
             cluster_id,
             api_version,
         }
     }
 
-    /// Runs engine work off the async threads: scans and compactions can take long.
+    /// Runs engine work off the async threads, at most [`CONCURRENT_TASKS`] at once: scans and
+    /// compactions can take long.
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(E) -> Result<T, Status> + Send + 'static,
     ) -> Result<T, Status> {
-        let engine = self.engine.clone();
-        tokio::task::spawn_blocking(move || f(engine))
+        let permit = self
+            .tasks
+            .clone()
+            .acquire_owned()
             .await
-            .map_err(|e| Status::internal(format!("debug task failed: {e}")))?
+            .map_err(|_| Status::unavailable("the store is shutting down"))?;
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f(engine)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("debug task failed: {e}")))?
     }
 }
 
@@ -75,6 +95,13 @@ fn check_kv_db(db: i32) -> Result<(), Status> {
     }
 }
 
+fn check_range(from: &[u8], to: &[u8]) -> Result<(), Status> {
+    if !to.is_empty() && from > to {
+        return Err(Status::invalid_argument("from_key is after to_key"));
+    }
+    Ok(())
+}
+
 fn limit(requested: u64) -> usize {
     match usize::try_from(requested) {
         Ok(0) | Err(_) => MAX_SCAN_KEYS,
@@ -94,13 +121,13 @@ fn write_op(write_type: WriteType) -> kvrpcpb::Op {
 /// Scans `cf` of `view` over `[from, to)` and calls `f(user_key, key, value)` for each entry,
 /// where the user key is the data key without its timestamp if `with_ts`; stops once `limit`
 /// distinct user keys were seen. Entries of `with_ts` CFs too short for a timestamp (raw data
-/// in the default CF) are skipped.
+/// in the default CF) are skipped. Fails once the entries passed to `f` exceed `budget` bytes.
 fn scan_user_keys(
     view: &impl Iterable,
     cf: CfName,
     (from, to): (&[u8], &[u8]),
     with_ts: bool,
-    limit: usize,
+    (limit, budget): (usize, &mut usize),
     mut f: impl FnMut(&[u8], &[u8], &[u8]) -> Result<(), Status>,
 ) -> Result<(), Status> {
     let mut seen = 0;
@@ -122,6 +149,14 @@ fn scan_user_keys(
             seen += 1;
             last = user_key.to_vec();
         }
+        let Some(left) = budget.checked_sub(key.len() + value.len()) else {
+            failed = Some(Status::resource_exhausted(format!(
+                "the versions in range take more than {MAX_SCAN_BYTES} bytes; scan a narrower \
+                 range or fewer keys"
+            )));
+            return Ok(false);
+        };
+        *budget = left;
         match f(user_key, key, value) {
             Ok(()) => Ok(true),
             Err(status) => {
@@ -153,12 +188,13 @@ pub fn scan_mvcc(
     // The first `limit` keys of the union are among the first `limit` keys of each CF.
     let mut infos: BTreeMap<Vec<u8>, kvrpcpb::MvccInfo> = BTreeMap::new();
     let range = (from, to);
+    let mut budget = MAX_SCAN_BYTES;
     scan_user_keys(
         view,
         CF_LOCK,
         range,
         false,
-        limit,
+        (limit, &mut budget),
         |user_key, key, value| {
             let lock = Lock::parse(value).map_err(|e| corrupt("lock", key, e))?;
             infos.entry(user_key.to_vec()).or_default().lock = Some(kvrpcpb::MvccLock {
@@ -182,7 +218,7 @@ pub fn scan_mvcc(
         CF_WRITE,
         range,
         true,
-        limit,
+        (limit, &mut budget),
         |user_key, key, value| {
             let (_, commit_ts) =
                 Key::split_on_ts_for(key).map_err(|e| corrupt("write key", key, e))?;
@@ -209,7 +245,7 @@ pub fn scan_mvcc(
         CF_DEFAULT,
         range,
         true,
-        limit,
+        (limit, &mut budget),
         |user_key, key, value| {
             let (_, start_ts) =
                 Key::split_on_ts_for(key).map_err(|e| corrupt("value key", key, e))?;
@@ -338,9 +374,7 @@ impl<E: KvEngine> Debug for DebugService<E> {
         request: Request<debugpb::ScanMvccRequest>,
     ) -> Result<Response<Self::ScanMvccStream>, Status> {
         let req = request.into_inner();
-        if !req.to_key.is_empty() && req.from_key > req.to_key {
-            return Err(Status::invalid_argument("from_key is after to_key"));
-        }
+        check_range(&req.from_key, &req.to_key)?;
         let infos = self
             .blocking(move |engine| {
                 scan_mvcc(
@@ -363,6 +397,7 @@ impl<E: KvEngine> Debug for DebugService<E> {
         Ok(Response::new(tokio_stream::iter(responses)))
     }
 
+    /// `threads` is not used: the engine's own background threads do the work.
     async fn compact(
         &self,
         request: Request<debugpb::CompactRequest>,
@@ -370,11 +405,10 @@ impl<E: KvEngine> Debug for DebugService<E> {
         let req = request.into_inner();
         check_kv_db(req.db)?;
         let cf = data_cf(&req.cf)?;
-        if !req.to_key.is_empty() && req.from_key > req.to_key {
-            return Err(Status::invalid_argument("from_key is after to_key"));
-        }
+        check_range(&req.from_key, &req.to_key)?;
+        // Nothing here has a compaction filter, so IfHaveCompactionFilter skips it too.
         let bottommost =
-            req.bottommost_level_compaction != debugpb::BottommostLevelCompaction::Skip as i32;
+            req.bottommost_level_compaction == debugpb::BottommostLevelCompaction::Force as i32;
         self.blocking(move |engine| {
             engine
                 .compact_range(cf, &req.from_key, &req.to_key, bottommost)
@@ -429,13 +463,11 @@ impl<E: KvEngine> Debug for DebugService<E> {
     ) -> Result<Response<debugpb::RawScanResponse>, Status> {
         let req = request.into_inner();
         let cf = data_cf(&req.cf)?;
-        if !req.to_key.is_empty() && req.from_key > req.to_key {
-            return Err(Status::invalid_argument("from_key is after to_key"));
-        }
+        check_range(&req.from_key, &req.to_key)?;
         let limit = limit(req.limit);
         let kvs = self
             .blocking(move |engine| {
-                let mut kvs = Vec::new();
+                let (mut kvs, mut bytes) = (Vec::new(), 0);
                 engine
                     .snapshot()
                     .scan(cf, &req.from_key, &req.to_key, |key, value| {
@@ -444,7 +476,8 @@ impl<E: KvEngine> Debug for DebugService<E> {
                             value: value.to_vec(),
                             ..Default::default()
                         });
-                        Ok(kvs.len() < limit)
+                        bytes += key.len() + value.len();
+                        Ok(kvs.len() < limit && bytes < MAX_SCAN_BYTES)
                     })
                     .map_err(engine_status)?;
                 Ok(kvs)

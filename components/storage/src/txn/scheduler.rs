@@ -112,7 +112,6 @@ impl<E: Engine> Scheduler<E> {
         on_error: impl FnOnce(&Error) -> Option<P>,
     ) -> std::result::Result<C::Output, (Error, Option<P>)> {
         let started = Instant::now();
-        metrics::COMMANDS.with_label_values(&[C::TAG]).inc();
         let result = self.execute_inner(cmd, on_error).await;
         metrics::COMMAND_DURATION
             .with_label_values(&[C::TAG])
