@@ -6,13 +6,17 @@
 //! `region-split-keys` keys) and the leader asks PD to split there, the same path PD's own
 //! split operators take. A region created by a split is checked at its leader's next check
 //! tick, so the parts of a bulk-loaded region split further in parallel.
+//!
+//! Sizes count every data column family. Keys count, as TiKV's keys checker does, only the
+//! commit records in the write column family (one per version of a transactional key): raw
+//! key-value data, which lives in the default column family, splits by size alone.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use config_types::ReadableSize;
 use crossbeam::channel::{self, Sender};
-use engine_traits::{EngineIterator, IterOptions, Iterable, KvEngine, SeekKey, DATA_CFS};
+use engine_traits::{EngineIterator, IterOptions, Iterable, KvEngine, SeekKey, CF_WRITE, DATA_CFS};
 use kvproto::metapb;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
@@ -27,7 +31,9 @@ pub struct SplitCheckConfig {
     pub region_max_size: ReadableSize,
     /// Size of the regions a split produces. Default `"96MiB"`.
     pub region_split_size: ReadableSize,
-    /// A region with more keys than this is split. Default 1,440,000.
+    /// A region with more keys than this is split. Default 1,440,000. Keys are the versions
+    /// of transactional keys (the write CF's entries), as TiKV counts them; raw data splits by
+    /// size only.
     pub region_max_keys: u64,
     /// Keys in the regions a split produces. Default 960,000.
     pub region_split_keys: u64,
@@ -92,7 +98,7 @@ pub struct CheckResult {
 }
 
 /// Measures `region` and finds its split keys: scans every data column family of `snapshot`
-/// in key order, counting key and value bytes.
+/// in key order, counting key and value bytes of all and the entries of the write CF.
 ///
 /// # Errors
 ///
@@ -105,10 +111,12 @@ pub fn check_region<S: Iterable>(
     let start = keys::data_key(&region.start_key);
     let end = keys::data_end_key(&region.end_key);
     let mut iters = Vec::with_capacity(DATA_CFS.len());
+    let mut counts_keys = Vec::with_capacity(DATA_CFS.len());
     for cf in DATA_CFS {
         let mut it = snapshot.iterator_opt(cf, IterOptions::range(&start, &end))?;
         if it.seek(SeekKey::Start)? {
             iters.push(it);
+            counts_keys.push(*cf == CF_WRITE);
         }
     }
     let (mut size, mut keys) = (0u64, 0u64);
@@ -131,12 +139,14 @@ pub fn check_region<S: Iterable>(
             segment_size = 0;
             segment_keys = 0;
         }
+        let key = u64::from(counts_keys[next]);
         size += entry;
-        keys += 1;
+        keys += key;
         segment_size += entry;
-        segment_keys += 1;
+        segment_keys += key;
         if !it.next()? {
             iters.swap_remove(next);
+            counts_keys.swap_remove(next);
         }
     }
     if size <= cfg.region_max_size.0 && keys <= cfg.region_max_keys {
@@ -365,7 +375,7 @@ mod tests {
     #[test]
     fn key_limits_split_too() {
         let engine = MemoryEngine::new();
-        fill(&engine, CF_DEFAULT, 100, 1);
+        fill(&engine, CF_WRITE, 100, 1);
         let cfg = key_config(50, 20);
         let keys = split_keys_of(&engine.snapshot(), &region(b"", b""), &cfg).unwrap();
         let expected: Vec<Vec<u8>> = ["k020", "k040", "k060", "k080"]
@@ -380,7 +390,7 @@ mod tests {
         let engine = MemoryEngine::new();
         // 500 keys, a segment every 20: 24 boundaries, 25 segments. Ten keys at most cut
         // them into parts of 3 segments (60 keys), the last one shorter.
-        fill(&engine, CF_DEFAULT, 500, 1);
+        fill(&engine, CF_WRITE, 500, 1);
         let cfg = key_config(100, 20);
         let keys = split_keys_of(&engine.snapshot(), &region(b"", b""), &cfg).unwrap();
         let expected: Vec<Vec<u8>> = (1..=8)
@@ -410,8 +420,36 @@ mod tests {
             &config(10_000, 5_000),
         );
         let result = result.unwrap();
-        assert_eq!((result.size, result.keys), (10_000, 100));
+        assert_eq!(
+            (result.size, result.keys),
+            (10_000, 0),
+            "raw data has no commit records"
+        );
         assert!(result.split_keys.is_empty());
+        fill(&engine, CF_WRITE, 10, 5);
+        let result = check_region(
+            &engine.snapshot(),
+            &region(b"", b""),
+            &config(1 << 20, 1 << 20),
+        );
+        assert_eq!(result.unwrap().keys, 10);
+    }
+
+    /// TiKV's keys checker counts commit records only: raw data splits by size alone, however
+    /// many keys it has.
+    #[test]
+    fn raw_data_splits_by_size_not_by_keys() {
+        let engine = MemoryEngine::new();
+        fill(&engine, CF_DEFAULT, 500, 1);
+        let cfg = key_config(100, 20);
+        assert_eq!(
+            split_keys_of(&engine.snapshot(), &region(b"", b""), &cfg).unwrap(),
+            Vec::<Vec<u8>>::new()
+        );
+        fill(&engine, CF_WRITE, 500, 1);
+        assert!(!split_keys_of(&engine.snapshot(), &region(b"", b""), &cfg)
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

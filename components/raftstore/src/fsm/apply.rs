@@ -130,6 +130,8 @@ pub(crate) struct ApplyContext<EK: KvEngine> {
     pub(crate) results: Vec<ExecResult>,
     pub(crate) written_bytes: u64,
     pub(crate) written_keys: u64,
+    /// Of `written_keys`, those in the write CF: what the split checker counts as keys.
+    pub(crate) written_commit_keys: u64,
     /// Whether any entry was applied: even an entry that writes nothing (a new leader's empty
     /// entry) moves the applied index, which reads and the raft side wait for.
     pub(crate) applied_any: bool,
@@ -143,6 +145,7 @@ impl<EK: KvEngine> ApplyContext<EK> {
             results: Vec::new(),
             written_bytes: 0,
             written_keys: 0,
+            written_commit_keys: 0,
             applied_any: false,
         }
     }
@@ -322,6 +325,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> ApplyPoller<EK, ER> {
             exec_results: ctx.results,
             written_bytes: ctx.written_bytes,
             written_keys: ctx.written_keys,
+            written_commit_keys: ctx.written_commit_keys,
         };
         if self
             .router
@@ -563,6 +567,7 @@ fn exec_write<EK: KvEngine>(write: Write<'_>, ctx: &mut ApplyContext<EK>) -> Res
                 .put_cf(cf, &keys::data_key(&put.key), &put.value)?;
             ctx.written_bytes += (put.key.len() + put.value.len()) as u64;
             ctx.written_keys += 1;
+            ctx.written_commit_keys += u64::from(cf == engine_traits::CF_WRITE);
         }
         Write::Delete { cf, delete } => {
             ctx.batch.delete_cf(cf, &keys::data_key(&delete.key))?;

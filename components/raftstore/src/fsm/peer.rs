@@ -251,7 +251,7 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
     fn on_apply_res(&mut self, res: crate::msg::ApplyRes) {
         self.fsm.peer.written_bytes += res.written_bytes;
         self.fsm.peer.size_diff_hint += res.written_bytes;
-        self.fsm.peer.keys_diff_hint += res.written_keys;
+        self.fsm.peer.keys_diff_hint += res.written_commit_keys;
         self.fsm.peer.written_keys += res.written_keys;
         for result in res.exec_results {
             match result {

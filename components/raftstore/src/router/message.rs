@@ -152,6 +152,8 @@ pub struct ApplyRes {
     /// Raft entry bytes and keys written, for statistics.
     pub written_bytes: u64,
     pub written_keys: u64,
+    /// Of the keys, those in the write CF (commit records): the keys split checks count.
+    pub written_commit_keys: u64,
 }
 
 /// Messages of a peer FSM.
