@@ -129,7 +129,12 @@ pub fn check_region<S: Iterable>(
         // Transactional keys carry a timestamp: split between user keys, never between the
         // versions of one key, so that a key's versions stay in one region.
         let split_key = txn_types::strip_timestamp_if_exists(keys::origin_key(it.key()));
-        if (segment_size >= cfg.region_split_size.0 || segment_keys >= cfg.region_split_keys)
+        // By keys, a segment ends at the next commit record, not at the value or lock of the
+        // key whose commit record filled it (they sort with that key): each part then holds
+        // `region-split-keys` commit records, as TiKV's.
+        let key = u64::from(counts_keys[next]);
+        if (segment_size >= cfg.region_split_size.0
+            || (key == 1 && segment_keys >= cfg.region_split_keys))
             && split_key > region.start_key.as_slice()
             && splits
                 .last()
@@ -139,7 +144,6 @@ pub fn check_region<S: Iterable>(
             segment_size = 0;
             segment_keys = 0;
         }
-        let key = u64::from(counts_keys[next]);
         size += entry;
         keys += key;
         segment_size += entry;
@@ -433,6 +437,37 @@ mod tests {
             &config(1 << 20, 1 << 20),
         );
         assert_eq!(result.unwrap().keys, 10);
+    }
+
+    /// Each part holds `region-split-keys` commit records even when values live in the default
+    /// CF and sort right after their commit record.
+    #[test]
+    fn key_splits_count_whole_commit_records() {
+        let engine = MemoryEngine::new();
+        let mut batch = engine.write_batch();
+        for i in 0..30u64 {
+            let key = txn_types::Key::from_raw(format!("k{i:03}").as_bytes());
+            let commit = key.clone().append_ts(txn_types::TimeStamp::new(20));
+            let value = key.append_ts(txn_types::TimeStamp::new(10));
+            batch
+                .put_cf(CF_WRITE, &keys::data_key(commit.as_encoded()), b"w")
+                .unwrap();
+            batch
+                .put_cf(
+                    CF_DEFAULT,
+                    &keys::data_key(value.as_encoded()),
+                    b"long value",
+                )
+                .unwrap();
+        }
+        batch.write_opt(WriteOptions::default()).unwrap();
+        let keys =
+            split_keys_of(&engine.snapshot(), &region(b"", b""), &key_config(20, 10)).unwrap();
+        let expected: Vec<Vec<u8>> = [10, 20]
+            .iter()
+            .map(|i| txn_types::Key::from_raw(format!("k{i:03}").as_bytes()).into_encoded())
+            .collect();
+        assert_eq!(keys, expected);
     }
 
     /// TiKV's keys checker counts commit records only: raw data splits by size alone, however

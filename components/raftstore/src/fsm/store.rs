@@ -376,10 +376,17 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
         let (peer_mailbox, apply_mailbox) =
             PeerFsm::replicate(&self.ctx, region_id, to_peer, tombstone)?;
         self.register((peer_mailbox, apply_mailbox, region_id));
-        let _ = self
-            .ctx
-            .router
-            .force_send(region_id, PeerMsg::RaftMessage(Box::new(msg)));
+        // Messages kept for the region before this one go first, as if they had come now.
+        for msg in store
+            .take_pending_split_messages(region_id)
+            .into_iter()
+            .chain([msg])
+        {
+            let _ = self
+                .ctx
+                .router
+                .force_send(region_id, PeerMsg::RaftMessage(Box::new(msg)));
+        }
         Ok(())
     }
 

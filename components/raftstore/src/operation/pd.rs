@@ -75,13 +75,21 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
         if peer.approximate_stale || peer.written_bytes > 0 || peer.written_keys > 0 {
             let start = keys::data_key(&region.start_key);
             let end = keys::data_end_key(&region.end_key);
-            if let Ok(stats) =
-                self.ctx
-                    .kv
-                    .approximate_range_stats(engine_traits::CF_DEFAULT, &start, &end)
-            {
-                peer.approximate_size = stats.size;
-                peer.approximate_keys = stats.keys;
+            // As TiKV reports them: the size of every data CF, the keys of the write CF
+            // (commit records; raw data has none).
+            let stats: engine_traits::Result<Vec<_>> = engine_traits::DATA_CFS
+                .iter()
+                .map(|cf| {
+                    let stats = self.ctx.kv.approximate_range_stats(cf, &start, &end)?;
+                    Ok((*cf, stats))
+                })
+                .collect();
+            if let Ok(stats) = stats {
+                peer.approximate_size = stats.iter().map(|(_, s)| s.size).sum();
+                peer.approximate_keys = stats
+                    .iter()
+                    .find(|(cf, _)| *cf == engine_traits::CF_WRITE)
+                    .map_or(0, |(_, s)| s.keys);
                 peer.approximate_stale = false;
             }
         }
