@@ -193,12 +193,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
                         .splitting
                         .remove(&RegionId(region.id));
                     // Delivered even if the peer existed already (a snapshot made it).
-                    for msg in store.take_pending_split_messages(region.id) {
-                        let _ = self
-                            .ctx
-                            .router
-                            .force_send(region.id, PeerMsg::RaftMessage(Box::new(msg)));
-                    }
+                    self.deliver_kept(store, region.id, None);
                 }
             }
             StoreMsg::PeerDestroyed { region_id, peer_id } => {
@@ -292,16 +287,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
         let region_id = msg.region_id;
         if self.ctx.router.mailbox(region_id).is_some() {
             // Created meanwhile (by a snapshot, say): deliver, after what was kept for it.
-            for msg in store
-                .take_pending_split_messages(region_id)
-                .into_iter()
-                .chain([msg])
-            {
-                let _ = self
-                    .ctx
-                    .router
-                    .force_send(region_id, PeerMsg::RaftMessage(Box::new(msg)));
-            }
+            self.deliver_kept(store, region_id, Some(msg));
             return Ok(());
         }
         let Some(to_peer) = msg.to_peer else {
@@ -377,17 +363,22 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
             PeerFsm::replicate(&self.ctx, region_id, to_peer, tombstone)?;
         self.register((peer_mailbox, apply_mailbox, region_id));
         // Messages kept for the region before this one go first, as if they had come now.
+        self.deliver_kept(store, region_id, Some(msg));
+        Ok(())
+    }
+
+    /// Sends the peer of `region_id` the messages kept for it, oldest first, then `msg`.
+    fn deliver_kept(&self, store: &mut StoreFsm<EK, ER>, region_id: u64, msg: Option<RaftMessage>) {
         for msg in store
             .take_pending_split_messages(region_id)
             .into_iter()
-            .chain([msg])
+            .chain(msg)
         {
             let _ = self
                 .ctx
                 .router
                 .force_send(region_id, PeerMsg::RaftMessage(Box::new(msg)));
         }
-        Ok(())
     }
 
     fn create_split_peer(&mut self, region: &metapb::Region, campaign: bool) -> Result<()> {
