@@ -70,6 +70,8 @@ pub struct ApplyFsm<EK: KvEngine> {
     pub(crate) pending: VecDeque<Proposal<EK::Snapshot>>,
     pub(crate) receiver: Receiver<ApplyMsg<EK::Snapshot>>,
     pub(crate) stopped: bool,
+    /// This replica's own removal is applied: the entries after it are not applied here.
+    pub(crate) removed: bool,
 }
 
 impl<EK: KvEngine> Fsm for ApplyFsm<EK> {
@@ -96,6 +98,7 @@ impl<EK: KvEngine> ApplyFsm<EK> {
             pending: VecDeque::new(),
             receiver,
             stopped: false,
+            removed: false,
         };
         (BasicMailbox::new(sender, Box::new(fsm)), region_id)
     }
@@ -246,6 +249,11 @@ impl<EK: KvEngine, ER: RaftLogEngine> ApplyPoller<EK, ER> {
                 for entry in task.entries {
                     if entry.index <= fsm.apply_state.applied_index {
                         continue;
+                    }
+                    if fsm.removed {
+                        // Entries after this replica's own removal are not its business, and
+                        // its data is about to be deleted; applying them could write it back.
+                        break;
                     }
                     if let Err(e) = apply_entry(fsm, &entry, ctx, &self.kv) {
                         // An entry that cannot be applied would make replicas diverge; stop

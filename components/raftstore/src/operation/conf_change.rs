@@ -198,6 +198,7 @@ pub(crate) fn exec_change_peer<EK: KvEngine>(
         return error_response(e, term);
     }
     info!(region_id = region.id, change = ?change.change_type(), peer_id = peer.id, store_id = peer.store_id, conf_ver, "conf change applied");
+    fsm.removed = state == PeerState::Tombstone;
     fsm.region = region.clone();
     ctx.results.push(ExecResult::ChangePeer {
         conf_change,

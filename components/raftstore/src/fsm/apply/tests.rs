@@ -280,6 +280,7 @@ impl Harness {
             pending: VecDeque::new(),
             receiver,
             stopped: false,
+            removed: false,
         };
         Harness {
             kv,
@@ -769,4 +770,28 @@ fn removing_this_stores_peer_tombstones_the_region() {
     assert!(region.peers.iter().all(|p| p.id != PEER_ID));
     assert_eq!(region.region_epoch, Some(epoch(2, 2)));
     h.assert_applied(FIRST_INDEX, TERM);
+}
+
+/// Entries after the one removing this replica are not applied: the peer is about to delete
+/// the region's data, which a later write must not bring back.
+#[test]
+fn entries_after_this_replicas_removal_are_not_applied() {
+    let mut h = Harness::new();
+    let removal = change_peer_entry(
+        FIRST_INDEX,
+        h.epoch(),
+        ChangePeerType::RemoveNode,
+        peer(PEER_ID, 1),
+    );
+    let mut epoch_after = h.epoch();
+    epoch_after.conf_ver += 1;
+    let later = write_command(epoch_after, vec![put(CF_DEFAULT, b"c", b"late")]);
+    h.apply(
+        vec![removal, command_entry(FIRST_INDEX + 1, &later)],
+        vec![],
+    );
+
+    assert_eq!(h.get(CF_DEFAULT, b"c"), None);
+    h.assert_applied(FIRST_INDEX, TERM);
+    assert_eq!(h.persisted_region(REGION_ID).0, PeerState::Tombstone);
 }
