@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use parking_lot::RwLock;
+use protobuf::Message as _;
 use raft::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft::{GetEntriesContext, RaftState, Storage, StorageError};
 use types::RegionId;
@@ -10,7 +11,8 @@ use types::RegionId;
 use crate::engine::{MetaKey, RaftLogBatch, RaftLogEngine};
 use crate::{Error, Result};
 
-/// What the storage keeps in memory; always equal to what is on disk after a write returns.
+/// What the storage keeps in memory; equal to what is on disk after a write returns, except
+/// for `unwritten`.
 #[derive(Clone, Debug, Default)]
 struct State {
     hard_state: HardState,
@@ -20,6 +22,20 @@ struct State {
     truncated: SnapshotMetadata,
     last_index: u64,
     last_term: u64,
+    /// Entries staged with [`RaftLogStorage::stage_append_visible`] in a batch not yet
+    /// written: served from here (and counted in `last_index`) until `finish_append`; the
+    /// engine's entries from their first index on are stale meanwhile.
+    unwritten: Vec<Entry>,
+}
+
+impl State {
+    /// The unwritten entry at `index`, if any.
+    fn unwritten(&self, index: u64) -> Option<&Entry> {
+        let first = self.unwritten.first()?.index;
+        index
+            .checked_sub(first)
+            .and_then(|offset| self.unwritten.get(offset as usize))
+    }
 }
 
 impl State {
@@ -228,9 +244,33 @@ impl<E: RaftLogEngine> RaftLogStorage<E> {
         })
     }
 
+    /// As [`RaftLogStorage::stage_append`], but the entries are readable at once, before the
+    /// batch is written: raft-rs's `advance_append_async`, used when another thread writes
+    /// the batch, drops them from its unstable log and reads them from here. At most one
+    /// such append may be unfinished.
+    ///
+    /// # Errors
+    /// As [`RaftLogStorage::append`].
+    pub fn stage_append_visible(
+        &self,
+        entries: &[Entry],
+        hard_state: Option<&HardState>,
+        batch: &mut E::Batch,
+    ) -> Result<StagedAppend> {
+        let staged = self.stage_append(entries, hard_state, batch)?;
+        if let Some((index, term)) = staged.last {
+            let mut state = self.state.write();
+            state.unwritten = entries.to_vec();
+            state.last_index = index;
+            state.last_term = term;
+        }
+        Ok(staged)
+    }
+
     /// Makes a staged append visible, once the batch it was staged into is written.
     pub fn finish_append(&self, staged: StagedAppend) {
         let mut state = self.state.write();
+        state.unwritten.clear();
         if let Some((index, term)) = staged.last {
             state.last_index = index;
             state.last_term = term;
@@ -337,8 +377,27 @@ impl<E: RaftLogEngine> Storage for RaftLogStorage<E> {
         }
         let mut entries = Vec::with_capacity(high.saturating_sub(low) as usize);
         let max_size = max_size.into().filter(|m| *m != raft::NO_LIMIT);
-        self.engine
-            .fetch_entries(self.region, low, high, max_size, &mut entries)?;
+        let state = self.state.read();
+        let stored_high = state.unwritten.first().map_or(high, |e| e.index.min(high));
+        if low < stored_high {
+            self.engine
+                .fetch_entries(self.region, low, stored_high, max_size, &mut entries)?;
+            if entries.len() < (stored_high - low) as usize {
+                return Ok(entries);
+            }
+        }
+        let mut total: u64 = entries.iter().map(|e| u64::from(e.compute_size())).sum();
+        for index in low.max(stored_high)..high {
+            let entry = state.unwritten(index).ok_or(Error::MissingEntry {
+                region: self.region,
+                index,
+            })?;
+            if !crate::engine::within_size(total, entry, max_size, entries.len()) {
+                break;
+            }
+            total += u64::from(entry.compute_size());
+            entries.push(entry.clone());
+        }
         Ok(entries)
     }
 
@@ -356,6 +415,9 @@ impl<E: RaftLogEngine> Storage for RaftLogStorage<E> {
             }
             if idx == state.last_index {
                 return Ok(state.last_term);
+            }
+            if let Some(entry) = state.unwritten(idx) {
+                return Ok(entry.term);
             }
         }
         match self.engine.entry(self.region, idx)? {

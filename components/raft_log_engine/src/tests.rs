@@ -325,6 +325,40 @@ macro_rules! storage_tests {
                 assert_eq!(engine.regions().unwrap(), vec![RegionId(1), RegionId(2)]);
             }
 
+            /// For the store writer: staged entries are readable before the batch is written,
+            /// replacing the stored tail they overwrite, and stay so once it is.
+            #[test]
+            fn visibly_staged_entries_are_read_before_the_write() {
+                let dir = tempfile::tempdir().unwrap();
+                let engine = $open(&dir);
+                let log = RaftLogStorage::open(engine.clone(), RegionId(1)).unwrap();
+                log.append(&entries(1..5, 1), None, true).unwrap();
+                let mut batch = engine.new_batch();
+                // A new leader's entries replace 3 and 4 and add 5.
+                let staged = log
+                    .stage_append_visible(&entries(3..6, 2), None, &mut batch)
+                    .unwrap();
+                let expected: Vec<Entry> = entries(1..3, 1)
+                    .into_iter()
+                    .chain(entries(3..6, 2))
+                    .collect();
+                assert_eq!(log.last_index().unwrap(), 5);
+                assert_eq!(log.term(2).unwrap(), 1);
+                assert_eq!(log.term(4).unwrap(), 2);
+                assert_eq!(log.entries(1, 6, None, ctx()).unwrap(), expected);
+                assert_eq!(log.entries(4, 6, None, ctx()).unwrap(), expected[3..]);
+                let one_entry = u64::from(protobuf::Message::compute_size(&expected[0]));
+                assert_eq!(
+                    log.entries(1, 6, Some(one_entry * 3), ctx()).unwrap(),
+                    expected[..3],
+                    "the size limit counts stored and unwritten entries together"
+                );
+                engine.write(&mut batch, true).unwrap();
+                log.finish_append(staged);
+                assert_eq!(log.entries(1, 6, None, ctx()).unwrap(), expected);
+                assert_eq!(log.term(4).unwrap(), 2);
+            }
+
             #[test]
             fn staged_appends_of_many_regions_share_one_write() {
                 let dir = tempfile::tempdir().unwrap();

@@ -45,6 +45,10 @@ pub struct Config {
     pub store_pool_size: usize,
     /// Apply poller threads. Default 2.
     pub apply_pool_size: usize,
+    /// Threads writing raft logs for the raft pollers (TiKV's store writers): 0 makes each
+    /// poller write and sync its round's batch itself; 1 hands it to a writer thread, which
+    /// syncs whatever queued meanwhile at once, while the poller goes on. Default 0.
+    pub store_io_pool_size: usize,
     /// Let idle regions stop ticking (TiKV's hibernate regions): a leader whose region had no
     /// activity for an election timeout, with every follower caught up, puts the replicas to
     /// sleep until a message, a request or a silent store wakes them. Default true.
@@ -71,6 +75,7 @@ impl Default for Config {
             raft_engine_purge_interval: ReadableDuration::secs(10),
             store_pool_size: 2,
             apply_pool_size: 2,
+            store_io_pool_size: 0,
             hibernate_regions: true,
         }
     }
@@ -101,6 +106,13 @@ impl Config {
         }
         if self.store_pool_size == 0 || self.apply_pool_size == 0 {
             return Err("raftstore pool sizes must be at least 1".into());
+        }
+        if self.store_io_pool_size > 1 {
+            return Err(format!(
+                "raftstore.store-io-pool-size = {} is not supported: use 0 (pollers write their \
+                 own raft logs) or 1 (one writer thread)",
+                self.store_io_pool_size
+            ));
         }
         Ok(())
     }

@@ -74,6 +74,9 @@ pub enum Error {
         region_id: RegionId,
         store_id: StoreId,
     },
+    /// The store writer could not write a raft log batch.
+    #[error("raft log write failed: {0}")]
+    PersistFailed(String),
     /// A thread of the store could not be started.
     #[error("cannot start {what}: {reason}")]
     Start { what: &'static str, reason: String },

@@ -37,6 +37,7 @@ pub mod region_snapshot;
 pub mod router;
 pub mod split_check;
 pub mod store_meta;
+mod store_writer;
 pub mod transport;
 pub mod util;
 

@@ -26,6 +26,8 @@ pub struct PeerFsm<EK: KvEngine, ER: RaftLogEngine> {
     pub(crate) receiver: Receiver<PeerMsg<EK::Snapshot>>,
     pub(crate) mailbox: Option<BasicMailbox<PeerFsm<EK, ER>>>,
     pub(crate) stopped: bool,
+    /// Destroy the peer (cleaning its data) once its ready in the store writer is written.
+    pub(crate) destroy_after_persist: bool,
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> Fsm for PeerFsm<EK, ER> {
@@ -77,8 +79,13 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
             }
             return;
         }
-        // A sleeping replica wakes for anything but a tick; a raft message decides below.
-        if !matches!(msg, PeerMsg::Tick(_) | PeerMsg::RaftMessage(_)) {
+        // A sleeping replica wakes for anything but a tick or the store writer's answer (not
+        // activity: a ready staged as the region fell asleep is answered after); a raft
+        // message decides below.
+        if !matches!(
+            msg,
+            PeerMsg::Tick(_) | PeerMsg::RaftMessage(_) | PeerMsg::Persisted { .. }
+        ) {
             self.fsm.peer.wake_up(self.ctx);
         }
         match msg {
@@ -128,6 +135,7 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
             } => self.on_split_check_result(region_epoch, result),
             PeerMsg::ApplyStopped => self.fsm.peer.on_apply_stopped(self.ctx),
             PeerMsg::WakeUp => {}
+            PeerMsg::Persisted { peer_id, error } => self.on_persisted(peer_id, error),
             PeerMsg::Campaign => {
                 if let Err(e) = self.fsm.peer.raft_group.campaign() {
                     warn!(region_id = self.fsm.region_id(), error = %e, "campaign failed");
@@ -137,14 +145,33 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
     }
 
     /// Handles raft's ready after a batch of messages, staging what must be persisted in the
-    /// round's raft log batch.
-    pub fn collect_ready(&mut self, batch: &mut ER::Batch) {
+    /// round's raft log batch. Returns whether a ready was staged.
+    pub fn collect_ready(&mut self, batch: &mut ER::Batch) -> bool {
         if self.fsm.stopped {
-            return;
+            return false;
         }
         self.fsm.peer.propose_pending_writes(self.ctx);
+        if self.fsm.peer.has_unpersisted_ready() {
+            // One ready in flight at a time; the next waits for the writer's answer.
+            return false;
+        }
         if let Err(e) = self.fsm.peer.handle_ready(self.ctx, batch) {
             self.on_persist_failed(&e);
+        }
+        self.fsm.peer.has_unpersisted_ready()
+    }
+
+    /// The store writer wrote this peer's staged ready (or failed to).
+    fn on_persisted(&mut self, peer_id: PeerId, error: Option<String>) {
+        if peer_id != self.fsm.peer.peer_id() || !self.fsm.peer.has_unpersisted_ready() {
+            return;
+        }
+        match error {
+            None => self.on_ready_persisted(),
+            Some(reason) => self.on_persist_failed(&Error::PersistFailed(reason)),
+        }
+        if std::mem::take(&mut self.fsm.destroy_after_persist) && !self.fsm.stopped {
+            self.destroy(true);
         }
     }
 

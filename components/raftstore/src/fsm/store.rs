@@ -20,7 +20,7 @@ use protobuf::Message as _;
 use raft::eraftpb;
 use raft_log_engine::RaftLogEngine;
 use tracing::{debug, error, info, warn};
-use types::{RegionId, StoreId};
+use types::{PeerId, RegionId, StoreId};
 
 use crate::config::Config;
 use crate::errors::{Error, Result};
@@ -35,6 +35,7 @@ use crate::pd::{PdScheduler, PdTask};
 use crate::peer_storage::{load_all_region_states, load_region_state, SnapGenerator};
 use crate::split_check::{SplitCheckConfig, SplitChecker};
 use crate::store_meta::StoreMeta;
+use crate::store_writer::{self, WriteTask, WriterSender};
 use crate::transport::Transport;
 use crate::util;
 
@@ -106,8 +107,12 @@ const MAX_MESSAGES_PER_ROUND: usize = 256;
 pub struct RaftPoller<EK: KvEngine, ER: RaftLogEngine> {
     ctx: PollContext<EK, ER>,
     /// The round's raft log writes, of every peer with a ready: written with one sync in
-    /// `end` (group commit, TiKV's per-poll `write_batch`).
+    /// `end` (group commit, TiKV's per-poll `write_batch`), or handed to the store writer.
     log_batch: ER::Batch,
+    /// The store writer, with `store-io-pool-size = 1`.
+    writer: Option<WriterSender<ER>>,
+    /// The peers that staged a ready in `log_batch` this round.
+    staged: Vec<(RegionId, PeerId)>,
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> PollHandler<PeerFsm<EK, ER>, StoreFsm<EK, ER>>
@@ -139,7 +144,10 @@ impl<EK: KvEngine, ER: RaftLogEngine> PollHandler<PeerFsm<EK, ER>, StoreFsm<EK, 
         for msg in messages {
             delegate.handle_msg(msg);
         }
-        delegate.collect_ready(&mut self.log_batch);
+        if delegate.collect_ready(&mut self.log_batch) {
+            let peer = &delegate.fsm.peer;
+            self.staged.push((peer.region_id, peer.peer_id()));
+        }
         if handled == MAX_MESSAGES_PER_ROUND {
             HandleResult::KeepProcessing
         } else {
@@ -148,6 +156,21 @@ impl<EK: KvEngine, ER: RaftLogEngine> PollHandler<PeerFsm<EK, ER>, StoreFsm<EK, 
     }
 
     fn end(&mut self, normals: &mut [Option<NormalFsm<PeerFsm<EK, ER>>>]) {
+        if self.staged.is_empty() {
+            return;
+        }
+        let peers = std::mem::take(&mut self.staged);
+        if let Some(writer) = &self.writer {
+            let batch = std::mem::replace(&mut self.log_batch, self.ctx.raft.new_batch());
+            let task = WriteTask {
+                batch,
+                peers,
+                queued_at: Instant::now(),
+            };
+            // The writer outlives the pollers; a failed send means the store is stopping.
+            let _ = writer.send(task);
+            return;
+        }
         let mut waiting = normals
             .iter_mut()
             .flatten()
@@ -415,6 +438,7 @@ type BasicPair<EK, ER> = (
 
 struct RaftPollerBuilder<EK: KvEngine, ER: RaftLogEngine> {
     ctx: PollContext<EK, ER>,
+    writer: Option<WriterSender<ER>>,
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> HandlerBuilder<PeerFsm<EK, ER>, StoreFsm<EK, ER>>
@@ -426,6 +450,8 @@ impl<EK: KvEngine, ER: RaftLogEngine> HandlerBuilder<PeerFsm<EK, ER>, StoreFsm<E
         RaftPoller {
             ctx: self.ctx.clone(),
             log_batch: self.ctx.raft.new_batch(),
+            writer: self.writer.clone(),
+            staged: Vec::new(),
         }
     }
 }
@@ -448,6 +474,8 @@ pub struct RaftSystem<EK: KvEngine, ER: RaftLogEngine> {
     stop_ticker: Option<Sender<()>>,
     ticker: Option<JoinHandle<()>>,
     purger: Option<JoinHandle<()>>,
+    /// Stops once the raft pollers, which hold its senders, are gone.
+    writer: Option<JoinHandle<()>>,
     hibernation: Arc<Hibernation>,
 }
 
@@ -571,8 +599,14 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftSystemBuilder<EK, ER> {
                 what: "apply pollers",
                 reason: e.to_string(),
             })?;
+        let (writer, writer_thread) = if cfg.store_io_pool_size > 0 {
+            let (sender, thread) = store_writer::spawn(deps.raft.clone(), router.clone())?;
+            (Some(sender), Some(thread))
+        } else {
+            (None, None)
+        };
         raft_system
-            .spawn("raftstore", RaftPollerBuilder { ctx })
+            .spawn("raftstore", RaftPollerBuilder { ctx, writer })
             .map_err(|e| Error::Start {
                 what: "raft pollers",
                 reason: e.to_string(),
@@ -593,6 +627,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftSystemBuilder<EK, ER> {
             stop_ticker: Some(stop_ticker),
             ticker: Some(ticker),
             purger: Some(purger),
+            writer: writer_thread,
             hibernation: store_hibernation,
         })
     }
@@ -725,6 +760,9 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftSystem<EK, ER> {
             let _ = thread.join();
         }
         self.raft_system.shutdown();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
         self.apply_system.shutdown();
     }
 }

@@ -115,6 +115,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsm<EK, ER> {
             receiver,
             mailbox: None,
             stopped: false,
+            destroy_after_persist: false,
         };
         Ok((BasicMailbox::new(sender, Box::new(fsm)), apply_mailbox))
     }
@@ -168,6 +169,14 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
     /// Removes this peer: answers what is pending, marks it tombstone, deletes its data (when
     /// `clean`) and raft log, and stops the FSM.
     pub fn destroy(&mut self, clean: bool) {
+        if clean && self.fsm.peer.has_unpersisted_ready() {
+            // The store writer still holds this peer's ready: clearing the log now could be
+            // overtaken by that write. Destroyed once told it is written; nothing is proposed
+            // meanwhile.
+            self.fsm.peer.pending_remove = true;
+            self.fsm.destroy_after_persist = true;
+            return;
+        }
         let peer = &mut self.fsm.peer;
         let region_id = peer.region_id;
         let peer_id = peer.peer_id();

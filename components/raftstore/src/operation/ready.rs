@@ -21,7 +21,12 @@ use crate::peer::{Peer, ReadyOutcome, PROPOSAL_CONTEXT_SPLIT};
 /// A ready whose entries and hard state are staged in the poll round's shared raft log batch:
 /// what is left to do once that batch is written and synced.
 pub(crate) struct UnpersistedReady {
-    ready: Ready,
+    /// The ready, advanced once the write returns; `None` when it was handed to the store
+    /// writer, which needs it advanced at once (`advance_append_async`).
+    ready: Option<Ready>,
+    /// Of a ready handed to the store writer: its number and the messages that wait for it.
+    number: u64,
+    persisted_messages: Vec<eraftpb::Message>,
     staged: StagedAppend,
     outcome: ReadyOutcome,
     snapshot_index: Option<u64>,
@@ -70,17 +75,33 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         // A confirmed read index at or below the applied index is answered now, not when the
         // next tick or apply result comes by (an idle region's reads waited a whole tick).
         self.process_reads(ctx);
-        let staged =
-            self.raft_group
-                .store()
-                .raft_log
-                .stage_append(ready.entries(), ready.hs(), batch)?;
-        self.unpersisted = Some(UnpersistedReady {
-            ready,
-            staged,
-            outcome,
-            snapshot_index,
-        });
+        let log = &self.raft_group.store().raft_log;
+        if ctx.cfg.store_io_pool_size == 0 {
+            let staged = log.stage_append(ready.entries(), ready.hs(), batch)?;
+            self.unpersisted = Some(UnpersistedReady {
+                ready: Some(ready),
+                number: 0,
+                persisted_messages: Vec::new(),
+                staged,
+                outcome,
+                snapshot_index,
+            });
+        } else {
+            // The store writer writes the batch while raft goes on: the entries must be
+            // readable from the storage before raft-rs drops them from its unstable log.
+            let staged = log.stage_append_visible(ready.entries(), ready.hs(), batch)?;
+            let number = ready.number();
+            let persisted_messages = ready.take_persisted_messages();
+            self.raft_group.advance_append_async(ready);
+            self.unpersisted = Some(UnpersistedReady {
+                ready: None,
+                number,
+                persisted_messages,
+                staged,
+                outcome,
+                snapshot_index,
+            });
+        }
         Ok(())
     }
 
@@ -94,7 +115,9 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
     /// raft-rs, and hands entries committed meanwhile to apply.
     pub fn on_ready_persisted(&mut self, ctx: &PollContext<EK, ER>) -> ReadyOutcome {
         let Some(UnpersistedReady {
-            mut ready,
+            ready,
+            number,
+            persisted_messages,
             staged,
             outcome,
             snapshot_index,
@@ -103,6 +126,18 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             return ReadyOutcome::default();
         };
         self.raft_group.store().raft_log.finish_append(staged);
+        let Some(mut ready) = ready else {
+            // Advanced when handed over; what it unblocks comes with the next ready.
+            self.send_messages(ctx, persisted_messages);
+            self.raft_group.on_persist_ready(number);
+            if let Some(index) = snapshot_index {
+                self.raft_group.advance_apply_to(index);
+            }
+            if outcome.role_changed {
+                self.on_role_changed(ctx);
+            }
+            return outcome;
+        };
         self.send_messages(ctx, ready.take_persisted_messages());
         // Not `advance`: it would tell raft that every committed entry handed out is applied,
         // while the apply FSM applies them later. raft learns the applied index from

@@ -201,6 +201,11 @@ pub enum PeerMsg<S: Snapshot> {
     ApplyStopped,
     /// Resume ticking if hibernating: another store went silent.
     WakeUp,
+    /// The store writer wrote the peer's staged ready (`peer_id`'s), durably unless `error`.
+    Persisted {
+        peer_id: PeerId,
+        error: Option<String>,
+    },
 }
 
 impl<S: Snapshot> fmt::Debug for PeerMsg<S> {
@@ -234,6 +239,9 @@ impl<S: Snapshot> fmt::Debug for PeerMsg<S> {
             PeerMsg::Campaign => f.write_str("Campaign"),
             PeerMsg::ApplyStopped => f.write_str("ApplyStopped"),
             PeerMsg::WakeUp => f.write_str("WakeUp"),
+            PeerMsg::Persisted { peer_id, error } => {
+                write!(f, "Persisted({peer_id}, error {error:?})")
+            }
         }
     }
 }
