@@ -21,15 +21,25 @@ use crate::peer::{Peer, ReadyOutcome, PROPOSAL_CONTEXT_SPLIT};
 /// A ready whose entries and hard state are staged in the poll round's shared raft log batch:
 /// what is left to do once that batch is written and synced.
 pub(crate) struct UnpersistedReady {
-    /// The ready, advanced once the write returns; `None` when it was handed to the store
-    /// writer, which needs it advanced at once (`advance_append_async`).
-    ready: Option<Ready>,
-    /// Of a ready handed to the store writer: its number and the messages that wait for it.
-    number: u64,
-    persisted_messages: Vec<eraftpb::Message>,
+    awaiting: Awaiting,
     staged: StagedAppend,
     outcome: ReadyOutcome,
     snapshot_index: Option<u64>,
+}
+
+/// How raft-rs waits for the write.
+// One per peer with a ready in flight, never moved in bulk: boxing the ready would add an
+// allocation per ready on the write path.
+#[allow(clippy::large_enum_variant)]
+enum Awaiting {
+    /// The poller writes the batch itself: the ready is advanced once the write returns.
+    Poller(Ready),
+    /// The store writer writes it while raft goes on: the ready was advanced at once
+    /// (`advance_append_async`); its number and the messages that wait for the write remain.
+    Writer {
+        number: u64,
+        persisted_messages: Vec<eraftpb::Message>,
+    },
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
@@ -76,32 +86,26 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         // next tick or apply result comes by (an idle region's reads waited a whole tick).
         self.process_reads(ctx);
         let log = &self.raft_group.store().raft_log;
-        if ctx.cfg.store_io_pool_size == 0 {
+        let (awaiting, staged) = if ctx.cfg.store_io_pool_size == 0 {
             let staged = log.stage_append(ready.entries(), ready.hs(), batch)?;
-            self.unpersisted = Some(UnpersistedReady {
-                ready: Some(ready),
-                number: 0,
-                persisted_messages: Vec::new(),
-                staged,
-                outcome,
-                snapshot_index,
-            });
+            (Awaiting::Poller(ready), staged)
         } else {
-            // The store writer writes the batch while raft goes on: the entries must be
-            // readable from the storage before raft-rs drops them from its unstable log.
+            // The entries must be readable from the storage before raft-rs drops them from
+            // its unstable log.
             let staged = log.stage_append_visible(ready.entries(), ready.hs(), batch)?;
-            let number = ready.number();
-            let persisted_messages = ready.take_persisted_messages();
+            let awaiting = Awaiting::Writer {
+                number: ready.number(),
+                persisted_messages: ready.take_persisted_messages(),
+            };
             self.raft_group.advance_append_async(ready);
-            self.unpersisted = Some(UnpersistedReady {
-                ready: None,
-                number,
-                persisted_messages,
-                staged,
-                outcome,
-                snapshot_index,
-            });
-        }
+            (awaiting, staged)
+        };
+        self.unpersisted = Some(UnpersistedReady {
+            awaiting,
+            staged,
+            outcome,
+            snapshot_index,
+        });
         Ok(())
     }
 
@@ -115,9 +119,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
     /// raft-rs, and hands entries committed meanwhile to apply.
     pub fn on_ready_persisted(&mut self, ctx: &PollContext<EK, ER>) -> ReadyOutcome {
         let Some(UnpersistedReady {
-            ready,
-            number,
-            persisted_messages,
+            awaiting,
             staged,
             outcome,
             snapshot_index,
@@ -126,29 +128,32 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             return ReadyOutcome::default();
         };
         self.raft_group.store().raft_log.finish_append(staged);
-        let Some(mut ready) = ready else {
-            // Advanced when handed over; what it unblocks comes with the next ready.
-            self.send_messages(ctx, persisted_messages);
-            self.raft_group.on_persist_ready(number);
-            if let Some(index) = snapshot_index {
-                self.raft_group.advance_apply_to(index);
+        match awaiting {
+            Awaiting::Poller(mut ready) => {
+                self.send_messages(ctx, ready.take_persisted_messages());
+                // Not `advance`: it would tell raft that every committed entry handed out is
+                // applied, while the apply FSM applies them later. raft learns the applied
+                // index from `on_applied` (and here, for a snapshot, which is applied in place).
+                let mut light = self.raft_group.advance_append(ready);
+                if let Some(index) = snapshot_index {
+                    self.raft_group.advance_apply_to(index);
+                }
+                self.send_messages(ctx, light.take_messages());
+                let committed = light.take_committed_entries();
+                self.hand_to_apply(ctx, committed);
             }
-            if outcome.role_changed {
-                self.on_role_changed(ctx);
+            Awaiting::Writer {
+                number,
+                persisted_messages,
+            } => {
+                // What the write unblocks comes with the next ready.
+                self.send_messages(ctx, persisted_messages);
+                self.raft_group.on_persist_ready(number);
+                if let Some(index) = snapshot_index {
+                    self.raft_group.advance_apply_to(index);
+                }
             }
-            return outcome;
-        };
-        self.send_messages(ctx, ready.take_persisted_messages());
-        // Not `advance`: it would tell raft that every committed entry handed out is applied,
-        // while the apply FSM applies them later. raft learns the applied index from
-        // `on_applied` (and here, for a snapshot, which is applied in place).
-        let mut light = self.raft_group.advance_append(ready);
-        if let Some(index) = snapshot_index {
-            self.raft_group.advance_apply_to(index);
         }
-        self.send_messages(ctx, light.take_messages());
-        let committed = light.take_committed_entries();
-        self.hand_to_apply(ctx, committed);
         if outcome.role_changed {
             self.on_role_changed(ctx);
         }
