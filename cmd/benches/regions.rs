@@ -108,6 +108,11 @@ fn settled_regions(pd: &str, replicas: usize) -> usize {
         })
 }
 
+/// Server CPU (PD and the stores) per operation, in microseconds.
+fn cpu_us_per_op(cpu_seconds: f64, ops: u64) -> f64 {
+    cpu_seconds * 1e6 / ops.max(1) as f64
+}
+
 fn main() {
     let regions = number_flag("--regions", 10_000);
     let flags = LoadFlags::parse(LoadFlags {
@@ -180,12 +185,15 @@ fn main() {
         for &concurrency in &flags.concurrency {
             let (c, v) = (client.clone(), value.clone());
             let spread = move |task: u64, n: u64| key((n * 7919 + task * 104_729) % keys);
+            let cpu_before = cpu_seconds(&pids);
             let puts = closed_loop(concurrency, flags.duration(), move |task, n| {
                 let (client, value) = (c.clone(), v.clone());
                 async move { client.put(spread(task, n), value).await.expect("put") }
             })
             .await;
+            let put_cpu = cpu_us_per_op(cpu_seconds(&pids) - cpu_before, puts.count());
             let c = client.clone();
+            let cpu_before = cpu_seconds(&pids);
             let gets = closed_loop(concurrency, flags.duration(), move |task, n| {
                 let client = c.clone();
                 async move {
@@ -193,12 +201,13 @@ fn main() {
                 }
             })
             .await;
+            let get_cpu = cpu_us_per_op(cpu_seconds(&pids) - cpu_before, gets.count());
             let shape = format!(
                 "({concurrency} in flight, {} B values, {} s, {total} regions)",
                 flags.value_size, flags.seconds
             );
-            println!("raw put {puts}  {shape}");
-            println!("raw get {gets}  {shape}");
+            println!("raw put {puts}  {put_cpu:.0} µs CPU/op {shape}");
+            println!("raw get {gets}  {get_cpu:.0} µs CPU/op {shape}");
         }
     });
 }

@@ -95,6 +95,9 @@ pub struct Peer<EK: KvEngine, ER: RaftLogEngine> {
     pub(crate) pending_writes: Option<PendingWrites<EK::Snapshot>>,
     /// Whether the replica sleeps, and a leader's progress towards sleeping.
     pub(crate) hibernate: HibernateState,
+    /// While this leader has applied less than this index, it tells followers of every commit
+    /// at once instead of with its next append or heartbeat (see [`Peer::bcast_commit_until`]).
+    pub(crate) last_urgent_index: Option<u64>,
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
@@ -135,6 +138,11 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             check_quorum: true,
             pre_vote: true,
             read_only_option: ReadOnlyOption::Safe,
+            // Followers learn of a commit with the leader's next append or heartbeat, not from
+            // a message of its own: with one small write per region at a time that halves the
+            // messages and follower readies per write. `bcast_commit_until` lifts it where a
+            // follower must apply soon.
+            skip_bcast_commit: true,
             ..Default::default()
         };
         let logger = raft_logger(RegionId(region.id), PeerId(peer.id));
@@ -170,6 +178,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             read_cell: Arc::default(),
             pending_writes: None,
             hibernate: HibernateState::default(),
+            last_urgent_index: None,
         };
         p.refresh_peer_cache();
         Ok(p)

@@ -250,8 +250,16 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
                 callback.invoke_with_response(ok_response(self.term()));
                 Ok(())
             }
-            AdminCmdType::ChangePeer => self.propose_conf_change(request, callback),
-            AdminCmdType::BatchSplit => self.propose_write(ctx, request, callback),
+            AdminCmdType::ChangePeer => {
+                self.propose_conf_change(request, callback)?;
+                self.bcast_commit_until(self.raft_group.raft.raft_log.last_index());
+                Ok(())
+            }
+            AdminCmdType::BatchSplit => {
+                self.propose_write(ctx, request, callback)?;
+                self.bcast_commit_until(self.raft_group.raft.raft_log.last_index());
+                Ok(())
+            }
             AdminCmdType::CompactLog | AdminCmdType::InvalidAdmin => Err((
                 Error::InvalidRequest(format!("unsupported admin command {:?}", admin.cmd_type())),
                 callback,

@@ -174,6 +174,8 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
                 self.peer_heartbeats.insert(PeerId(peer.id), now);
             }
             ctx.store_meta.lock().leader_changes += 1;
+            // A read on the old leader may wait for its followers to apply this term's entries.
+            self.bcast_commit_until(self.raft_group.raft.raft_log.last_index());
         } else {
             let leader = self.leader();
             let region_id = self.region_id;
@@ -285,6 +287,14 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         }
     }
 
+    /// Tells followers of every commit at once until this peer has applied `index`: what a
+    /// split or a membership change creates on the followers' stores, or what a read on a new
+    /// leader waits for, should not wait for the next heartbeat.
+    pub(crate) fn bcast_commit_until(&mut self, index: u64) {
+        self.last_urgent_index = Some(self.last_urgent_index.map_or(index, |i| i.max(index)));
+        self.raft_group.skip_bcast_commit(false);
+    }
+
     /// Follows the apply FSM's progress.
     pub fn on_applied(&mut self, ctx: &PollContext<EK, ER>, apply_state: &RaftApplyState) {
         if apply_state.applied_index > self.applied_index {
@@ -297,6 +307,13 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             .is_some_and(|index| index <= self.applied_index)
         {
             self.pending_split_index = None;
+        }
+        if self
+            .last_urgent_index
+            .is_some_and(|index| index <= self.applied_index)
+        {
+            self.last_urgent_index = None;
+            self.raft_group.skip_bcast_commit(true);
         }
         self.process_reads(ctx);
         if self.is_leader() {
