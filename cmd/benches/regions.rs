@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use cmd::baseline::cpu_seconds;
 use cmd::load::{bench_cluster, bench_dir, closed_loop, closed_loop_over, number_flag, LoadFlags};
-use cmd::process::{pd_region_of, pd_regions, pd_store_address, wait_until, LocalCluster};
+use cmd::process::{
+    pd_leader_counts, pd_region_of, pd_regions, pd_store_address, wait_until, LocalCluster,
+};
 use kvproto::tikvpb::tikv_client::TikvClient;
 use kvproto::{kvrpcpb, metapb};
 use tikv_client::RawClient;
@@ -141,6 +143,27 @@ fn main() {
     let total = pd_regions(&pd)
         .and_then(|r| r["count"].as_u64())
         .unwrap_or(0);
+    // PD's leader balancer spreads the leaderships, all on one store after the splits; wait
+    // until they are balanced, or have not moved for 10 s (the balancer is off).
+    let balancing = Instant::now();
+    let mut last = (Vec::new(), Instant::now());
+    let settled = || {
+        let counts = pd_leader_counts(&pd).unwrap_or_default();
+        let (most, fewest) = (counts.iter().max(), counts.iter().min());
+        let balanced = counts.len() == 3 && most.zip(fewest).is_some_and(|(m, f)| m - f <= 2);
+        if counts != last.0 {
+            last = (counts, Instant::now());
+        }
+        balanced || last.1.elapsed() > Duration::from_secs(10)
+    };
+    if let Err(e) = wait_until("the leaders to settle", Duration::from_secs(600), settled) {
+        eprintln!("{e}; measuring anyway");
+    }
+    eprintln!(
+        "leaders per store after {:.1} s: {:?}",
+        balancing.elapsed().as_secs_f64(),
+        pd_leader_counts(&pd).unwrap_or_default()
+    );
     eprintln!("{total} regions settled; waiting for them to hibernate");
     let hibernated = || cluster.metric_total("tikv_raftstore_hibernated_peer_state", "hibernated");
     let all = (total * 3) as f64;

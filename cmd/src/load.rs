@@ -90,7 +90,8 @@ pub fn bench_cluster(bin_dir: &std::path::Path, dir: &std::path::Path) -> LocalC
         .iter()
         .flat_map(|c| ["--config", c.as_str()])
         .collect();
-    let cluster = LocalCluster::start(bin_dir, dir, 3, None, &args)
+    let pd_config = std::env::var_os("BENCH_PD_CONFIG").map(std::path::PathBuf::from);
+    let cluster = LocalCluster::start(bin_dir, dir, 3, pd_config.as_deref(), &args)
         .unwrap_or_else(|e| panic!("start cluster: {e}"));
     cluster
         .wait_for_replicas(3, Duration::from_secs(60))

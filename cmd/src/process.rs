@@ -523,6 +523,20 @@ pub fn pd_region_of(pd: &str, key: &[u8]) -> Option<serde_json::Value> {
     pd_json(pd, &format!("/pd/api/v1/region/key/{hex}?format=hex"))
 }
 
+/// A PD config that turns PD's leader balancer off, for tests that place leaders themselves
+/// (a balancer could move them back before the test looks).
+pub const PD_WITHOUT_LEADER_BALANCE: &str = "[schedule]\nleader-schedule-limit = 0\n";
+
+/// How many regions each store leads, as the PD at `pd` shows them (`/pd/api/v1/stores`).
+pub fn pd_leader_counts(pd: &str) -> Option<Vec<u64>> {
+    let stores = pd_json(pd, "/pd/api/v1/stores")?;
+    stores["stores"]
+        .as_array()?
+        .iter()
+        .map(|s| s["status"]["leader_count"].as_u64())
+        .collect()
+}
+
 /// The address the PD at `pd` has for store `store_id`.
 pub fn pd_store_address(pd: &str, store_id: u64) -> Option<String> {
     let store = pd_json(pd, &format!("/pd/api/v1/store/{store_id}"))?;

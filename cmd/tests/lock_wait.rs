@@ -6,7 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cmd::process::{http_request, pd_region_of, wait_until, LocalCluster};
+use cmd::process::{
+    http_request, pd_region_of, wait_until, LocalCluster, PD_WITHOUT_LEADER_BALANCE,
+};
 use tikv_client::{Timestamp, TimestampExt, Transaction, TransactionClient, TransactionOptions};
 
 /// TiKV's defaults, written out.
@@ -20,11 +22,13 @@ fn bin_dir() -> &'static Path {
 }
 
 fn start_cluster(dir: &Path) -> LocalCluster {
+    // The test keeps a region's leader off the deadlock detector's store; PD's leader
+    // balancer must not move it back.
     LocalCluster::start_configured(
         bin_dir(),
         dir,
         3,
-        None,
+        Some(PD_WITHOUT_LEADER_BALANCE),
         TIKV_CONFIG,
         Duration::from_secs(90),
     )

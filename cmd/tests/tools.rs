@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use cmd::process::{wait_until, LocalCluster};
+use cmd::process::{wait_until, LocalCluster, PD_WITHOUT_LEADER_BALANCE};
 use serde_json::Value;
 use tikv_client::TransactionClient;
 
@@ -16,9 +16,12 @@ fn bin_dir() -> &'static Path {
         .expect("binaries live in a directory")
 }
 
-/// PD and three stores, every region with its three replicas.
+/// PD and three stores, every region with its three replicas. PD's leader balancer is off:
+/// the tests move leaders themselves and read the leaders' stores.
 fn start_cluster(dir: &Path) -> LocalCluster {
-    let cluster = LocalCluster::start(bin_dir(), dir, 3, None, &[]).unwrap();
+    let pd_config = dir.join("pd.toml");
+    std::fs::write(&pd_config, PD_WITHOUT_LEADER_BALANCE).unwrap();
+    let cluster = LocalCluster::start(bin_dir(), dir, 3, Some(&pd_config), &[]).unwrap();
     cluster
         .wait_for_replicas(3, Duration::from_secs(60))
         .unwrap();

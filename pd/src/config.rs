@@ -96,6 +96,8 @@ pub struct ScheduleConfig {
     /// acts on a region without waiting for its leader's next heartbeat. Default `"100ms"`
     /// (PD's is 10ms): a pass over 10,000 regions in 8 s.
     pub patrol_region_interval: ReadableDuration,
+    /// Leadership transfers the leader balancer runs at once; 0 turns it off. Default 4 (PD's).
+    pub leader_schedule_limit: u64,
 }
 
 impl Default for ScheduleConfig {
@@ -103,6 +105,7 @@ impl Default for ScheduleConfig {
         ScheduleConfig {
             max_store_down_time: ReadableDuration::minutes(30),
             patrol_region_interval: ReadableDuration::millis(100),
+            leader_schedule_limit: 4,
         }
     }
 }

@@ -261,6 +261,7 @@ impl Server {
         let state = self.state;
         let renewer = tokio::spawn(renew_tso_window(state.clone()));
         let patrol = tokio::spawn(patrol_regions(state.clone()));
+        let balancer = tokio::spawn(balance_leaders(state.clone()));
         let routes =
             tonic::service::Routes::new(PdServer::new(api::grpc::PdService::new(state.clone())))
                 .add_service(KeyspaceServer::new(api::grpc::KeyspaceService::new(
@@ -304,6 +305,7 @@ impl Server {
         }
         renewer.abort();
         patrol.abort();
+        balancer.abort();
         result
     }
 }
@@ -324,6 +326,29 @@ async fn patrol_regions(state: Arc<PdState>) {
         };
         next_key = next;
         state.patrol(&ids);
+    }
+}
+
+/// How soon the leader balancer runs again while leaders are unbalanced, and at most how long
+/// it waits while they are balanced (PD's `min-` and `max-schedule-interval`); between the two
+/// the wait doubles with every pass that finds the leaders balanced.
+const MIN_SCHEDULE_INTERVAL: Duration = Duration::from_millis(10);
+const MAX_SCHEDULE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// PD's balance-leader scheduler: moves leaderships until every Up store leads about as many
+/// regions as the others; see `schedule/leader_balancer.rs`.
+async fn balance_leaders(state: Arc<PdState>) {
+    let mut cursor = Vec::new();
+    let mut wait = MIN_SCHEDULE_INTERVAL;
+    loop {
+        tokio::time::sleep(wait).await;
+        let (dispatches, unbalanced) = state.operators.balance_leaders(&state.cluster, &mut cursor);
+        state.heartbeat_streams.push(state.cluster.id(), dispatches);
+        wait = if unbalanced {
+            MIN_SCHEDULE_INTERVAL
+        } else {
+            (wait * 2).min(MAX_SCHEDULE_INTERVAL)
+        };
     }
 }
 

@@ -8,7 +8,7 @@
 pub mod keyspace;
 pub mod region_tree;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -570,6 +570,12 @@ impl Cluster {
             _ => Vec::new(),
         };
         Ok((regions.iter().map(|r| r.id()).collect(), next))
+    }
+
+    /// How many regions each store leads, as the regions' heartbeats last showed; stores
+    /// leading none may be missing.
+    pub fn leader_counts(&self) -> HashMap<u64, u64> {
+        self.state.read().regions.leader_counts().clone()
     }
 
     /// Returns the number of regions and, per store, `(region count, leader count)`.

@@ -73,6 +73,8 @@ pub enum UpdateOutcome {
 pub struct RegionTree {
     by_start: BTreeMap<Vec<u8>, u64>,
     regions: HashMap<u64, RegionInfo>,
+    /// How many regions each store leads, as their leaders last reported.
+    leaders: HashMap<u64, u64>,
 }
 
 impl RegionTree {
@@ -125,6 +127,11 @@ impl RegionTree {
             .take_while(|info| end.is_empty() || info.region.start_key.as_slice() < end)
             .take(limit)
             .collect()
+    }
+
+    /// How many regions each store leads; stores leading none may be missing.
+    pub fn leader_counts(&self) -> &HashMap<u64, u64> {
+        &self.leaders
     }
 
     /// Returns all regions in key order.
@@ -188,6 +195,9 @@ impl RegionTree {
         }
         self.by_start
             .insert(info.region.start_key.clone(), info.id());
+        if let Some(leader) = &info.leader {
+            *self.leaders.entry(leader.store_id).or_default() += 1;
+        }
         self.regions.insert(info.id(), info);
         if meta_changed || !removed.is_empty() {
             UpdateOutcome::MetaChanged { removed }
@@ -200,6 +210,14 @@ impl RegionTree {
         let info = self.regions.remove(&id)?;
         if self.by_start.get(&info.region.start_key) == Some(&id) {
             self.by_start.remove(&info.region.start_key);
+        }
+        if let Some(leader) = &info.leader {
+            if let Some(count) = self.leaders.get_mut(&leader.store_id) {
+                *count -= 1;
+                if *count == 0 {
+                    self.leaders.remove(&leader.store_id);
+                }
+            }
         }
         Some(info)
     }
@@ -378,5 +396,32 @@ mod tests {
             [(2, "".into(), "f".into()), (3, "f".into(), "".into())]
         );
         assert_eq!(tree.len(), 2);
+    }
+
+    fn led_from(mut info: RegionInfo, store_id: u64) -> RegionInfo {
+        info.leader = Some(metapb::Peer {
+            id: info.id() * 10 + store_id,
+            store_id,
+            ..Default::default()
+        });
+        info
+    }
+
+    #[test]
+    fn leader_counts_follow_heartbeats_and_splits() {
+        let mut tree = RegionTree::default();
+        tree.update(led_from(region(2, "", "", 1, 1), 1));
+        assert_eq!(tree.leader_counts(), &HashMap::from([(1, 1)]));
+        // The leadership moved.
+        tree.update(led_from(region(2, "", "", 1, 1), 2));
+        assert_eq!(tree.leader_counts(), &HashMap::from([(2, 1)]));
+        // A split: the new regions replace the old one; a stale report changes nothing.
+        tree.update(led_from(region(2, "", "m", 1, 2), 2));
+        tree.update(led_from(region(3, "m", "", 1, 2), 3));
+        assert!(matches!(
+            tree.update(led_from(region(2, "", "", 1, 1), 1)),
+            UpdateOutcome::Stale { .. }
+        ));
+        assert_eq!(tree.leader_counts(), &HashMap::from([(2, 1), (3, 1)]));
     }
 }

@@ -120,7 +120,7 @@ max-days = 28
 interval = "15s"
 [schedule]
 max-store-down-time = "1h"
-leader-schedule-limit = 4
+leader-schedule-limit = 8
 [[schedule.schedulers]]
 type = "evict-leader"
 args = ["1"]
@@ -160,6 +160,7 @@ read-base-cost = 0.25
         config.schedule.max_store_down_time,
         ReadableDuration::minutes(60)
     );
+    assert_eq!(config.schedule.leader_schedule_limit, 8);
     assert_eq!(config.replication.max_replicas, 5);
     assert_eq!(config.replication.location_labels, ["zone", "host"]);
     assert_eq!(
@@ -180,7 +181,6 @@ read-base-cost = 0.25
             "replication-mode.dr-auto-sync.label-key",
             "replication-mode.replication-mode",
             "replication.strictly-match-label",
-            "schedule.leader-schedule-limit",
             "schedule.schedulers",
             "schedule.store-limit.1.add-peer",
             "security.cacert-path",

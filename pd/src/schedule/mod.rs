@@ -4,7 +4,9 @@
 //! leadership or split at given keys. Operators come from checkers and from the HTTP API. On
 //! each heartbeat of a region without a running operator the checkers run in PD's order: the
 //! keyspace checker (`keyspace_checker.rs`) splits regions at keyspace boundaries, then the
-//! replica checker (`replica_checker.rs`) keeps max-replicas replicas on live stores. While an
+//! replica checker (`replica_checker.rs`) keeps max-replicas replicas on live stores. The
+//! leader balancer (`leader_balancer.rs`) runs on its own, as PD's schedulers do, and moves
+//! leaderships to the stores leading the fewest regions. While an
 //! operator is running, every heartbeat of its region either shows the goal reached (the
 //! operator finishes), or gets the step again, as PD re-dispatches on heartbeats, until the
 //! operator times out.
@@ -15,6 +17,7 @@
 //! through the HTTP API, are pushed to the leader's store on its heartbeat stream at once.
 
 mod keyspace_checker;
+mod leader_balancer;
 mod operator;
 mod replica_checker;
 
@@ -25,6 +28,7 @@ use kvproto::pdpb;
 use parking_lot::Mutex;
 use tracing::info;
 
+use leader_balancer::LeaderBalancer;
 pub use operator::{Operator, OperatorStep, OperatorView};
 
 use crate::cluster::{Cluster, RegionInfo};
@@ -67,6 +71,31 @@ impl Ops {
 
 /// A step for a region's leader, and the store the leader is on.
 pub type Dispatch = (u64, pdpb::RegionHeartbeatResponse);
+
+/// Regions the leader balancer looks at per pass.
+pub const BALANCE_BATCH: usize = 256;
+
+/// Runs `op` from now on; returns its first step for the region's leader.
+fn start(
+    ops: &mut Ops,
+    op: Operator,
+    leader: Option<kvproto::metapb::Peer>,
+    now: u64,
+) -> pdpb::RegionHeartbeatResponse {
+    info!(
+        region_id = op.region_id,
+        op = %op.describe(),
+        reason = op.reason,
+        "operator created"
+    );
+    metrics::OPERATORS
+        .with_label_values(&[op.kind(), "create"])
+        .inc();
+    let resp = op.to_response(leader);
+    ops.sent_ms.insert(op.region_id, now);
+    ops.running.insert(op.region_id, op);
+    resp
+}
 
 impl OperatorController {
     /// Returns a controller with no operators whose checkers follow `config`.
@@ -147,19 +176,53 @@ impl OperatorController {
             let max_down = self.config.max_store_down_time.0;
             replica_checker::check_replicas(cluster, region, max_down, &ops.running, now)
         })?;
-        info!(
-            region_id = op.region_id,
-            op = %op.describe(),
-            reason = op.reason,
-            "operator created"
-        );
-        metrics::OPERATORS
-            .with_label_values(&[op.kind(), "create"])
-            .inc();
-        let resp = op.to_response(region.leader);
-        ops.running.insert(region_id, op);
-        ops.sent_ms.insert(region_id, now);
-        Some(resp)
+        Some(start(ops, op, region.leader, now))
+    }
+
+    /// One pass of the leader balancer (`leader_balancer.rs`): looks at the next
+    /// [`BALANCE_BATCH`] regions from `cursor`, which it advances (wrapping around at the end
+    /// of the tree), for leaderships to move. Returns the transfers to push to the leaders'
+    /// stores, and whether the leaders are still unbalanced (another pass is due soon).
+    pub fn balance_leaders(
+        &self,
+        cluster: &Cluster,
+        cursor: &mut Vec<u8>,
+    ) -> (Vec<Dispatch>, bool) {
+        let limit = self.config.leader_schedule_limit as usize;
+        if limit == 0 {
+            return (Vec::new(), false);
+        }
+        let now = cluster.now_ms();
+        let mut ops = self.ops.lock();
+        let max_down = self.config.max_store_down_time.0;
+        let mut balancer = LeaderBalancer::new(cluster, &ops.running, limit, max_down, now);
+        if balancer.is_balanced() {
+            return (Vec::new(), false);
+        }
+        if balancer.is_full() {
+            return (Vec::new(), true);
+        }
+        let Ok((region_ids, next)) = cluster.region_ids_from(cursor, BALANCE_BATCH) else {
+            return (Vec::new(), false);
+        };
+        *cursor = next;
+        let mut dispatches = Vec::new();
+        for region_id in region_ids {
+            if ops.running.contains_key(&region_id) {
+                continue;
+            }
+            let Ok(region) = cluster.region_by_id(region_id) else {
+                continue;
+            };
+            let (Some(leader), Some(op)) = (region.leader, balancer.check(&region)) else {
+                continue;
+            };
+            dispatches.push((leader.store_id, start(&mut ops, op, region.leader, now)));
+            if balancer.is_full() {
+                break;
+            }
+        }
+        (dispatches, true)
     }
 
     /// Adds an operator from the HTTP API, replacing none: a region runs one at a time.

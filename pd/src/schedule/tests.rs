@@ -607,3 +607,108 @@ fn the_patrol_pushes_new_steps_to_the_leader_and_resends_only_when_due() {
         );
     }
 }
+
+/// Regions `10..10 + count` over `["a0", "a1")`, `["a1", "a2")`, ..., each with a peer on
+/// stores 1, 2 and 3, led from store 1 (as regions split from one region are).
+fn led_from_store_1(test: &TestCluster, count: u64, pending: bool) -> Vec<metapb::Region> {
+    (0..count)
+        .map(|i| {
+            let (start, end) = (format!("a{i:02}"), format!("a{:02}", i + 1));
+            let region = region_on(10 + i, (start.as_bytes(), end.as_bytes()), 1, &[1, 2, 3]);
+            test.cluster
+                .region_heartbeat(RegionInfo {
+                    region: region.clone(),
+                    leader: Some(region.peers[0]),
+                    pending_peers: if pending {
+                        vec![region.peers[2]]
+                    } else {
+                        Vec::new()
+                    },
+                    ..RegionInfo::default()
+                })
+                .unwrap();
+            region
+        })
+        .collect()
+}
+
+fn transfer_target(resp: &pdpb::RegionHeartbeatResponse) -> metapb::Peer {
+    resp.transfer_leader
+        .as_ref()
+        .and_then(|t| t.peer)
+        .expect("a leader transfer")
+}
+
+#[test]
+fn leaders_move_to_the_stores_leading_the_fewest_regions() {
+    let test = TestCluster::new(3);
+    test.store_heartbeats(&[1, 2, 3]);
+    let regions = led_from_store_1(&test, 9, false);
+    let mut cursor = Vec::new();
+    let (first, unbalanced) = test.ops.balance_leaders(&test.cluster, &mut cursor);
+    assert!(unbalanced);
+    assert_eq!(first.len(), 4, "leader-schedule-limit transfers at once");
+    let targets: Vec<u64> = first
+        .iter()
+        .map(|(store, resp)| {
+            assert_eq!(*store, 1, "the step goes to the leader's store");
+            transfer_target(resp).store_id
+        })
+        .collect();
+    assert_eq!(
+        targets,
+        [2, 3, 2, 3],
+        "each to the store leading the fewest"
+    );
+    assert!(
+        test.ops
+            .balance_leaders(&test.cluster, &mut cursor)
+            .0
+            .is_empty(),
+        "no more while the limit's transfers run"
+    );
+
+    // Each region's new leader heartbeats; the balancer goes on until it is done.
+    let mut pending = first;
+    for _ in 0..10 {
+        for (_, resp) in &pending {
+            let region = regions.iter().find(|r| r.id == resp.region_id).unwrap();
+            test.heartbeat(region, transfer_target(resp).store_id);
+        }
+        let (next, unbalanced) = test.ops.balance_leaders(&test.cluster, &mut cursor);
+        if !unbalanced {
+            assert!(next.is_empty());
+            break;
+        }
+        pending = next;
+    }
+    let counts = test.cluster.leader_counts();
+    assert_eq!(
+        [1, 2, 3].map(|s| counts.get(&s).copied().unwrap_or(0)),
+        [3, 3, 3]
+    );
+    assert!(test.ops.list().is_empty(), "every transfer finished");
+}
+
+#[test]
+fn regions_with_pending_peers_keep_their_leaders() {
+    let test = TestCluster::new(3);
+    test.store_heartbeats(&[1, 2, 3]);
+    led_from_store_1(&test, 6, true);
+    let (dispatches, unbalanced) = test.ops.balance_leaders(&test.cluster, &mut Vec::new());
+    assert!(unbalanced);
+    assert!(dispatches.is_empty());
+}
+
+#[test]
+fn a_leader_schedule_limit_of_zero_turns_the_balancer_off() {
+    let mut test = TestCluster::new(3);
+    test.ops = OperatorController::new(ScheduleConfig {
+        leader_schedule_limit: 0,
+        ..ScheduleConfig::default()
+    });
+    test.store_heartbeats(&[1, 2, 3]);
+    led_from_store_1(&test, 6, false);
+    let (dispatches, unbalanced) = test.ops.balance_leaders(&test.cluster, &mut Vec::new());
+    assert!(!unbalanced && dispatches.is_empty());
+}
