@@ -117,6 +117,11 @@ impl Config {
         Ok(())
     }
 
+    /// How often a leader heartbeats its followers.
+    pub fn raft_heartbeat_interval(&self) -> Duration {
+        self.raft_base_tick_interval.0 * self.raft_heartbeat_ticks as u32
+    }
+
     pub fn election_timeout(&self) -> Duration {
         self.raft_base_tick_interval.0 * self.raft_election_timeout_ticks as u32
     }

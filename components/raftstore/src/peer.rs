@@ -98,6 +98,9 @@ pub struct Peer<EK: KvEngine, ER: RaftLogEngine> {
     /// While this leader has applied less than this index, it tells followers of every commit
     /// at once instead of with its next append or heartbeat (see [`Peer::bcast_commit_until`]).
     pub(crate) last_urgent_index: Option<u64>,
+    /// A leadership transfer refused because its target was silent (most likely asleep with
+    /// the region), and when it was asked: retried if the target answers soon.
+    pub(crate) pending_transfer: Option<(metapb::Peer, Instant)>,
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
@@ -179,6 +182,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             pending_writes: None,
             hibernate: HibernateState::default(),
             last_urgent_index: None,
+            pending_transfer: None,
         };
         p.refresh_peer_cache();
         Ok(p)
@@ -209,6 +213,11 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
     }
 
     pub fn set_region(&mut self, region: metapb::Region) {
+        // This replica's own record follows the region's: a promoted learner speaks, and
+        // reports itself to PD, as the voter it now is.
+        if let Some(me) = region.peers.iter().find(|p| p.id == self.peer.id) {
+            self.peer = *me;
+        }
         self.region = Arc::new(region);
         self.approximate_stale = true;
         self.refresh_peer_cache();

@@ -487,45 +487,56 @@ impl Cluster {
     /// that peer leads.
     pub fn must_transfer_leader(&self, region_id: u64, store_id: u64) {
         self.wait_until(Duration::from_secs(20), "the leader transfer", || {
-            let Some(leader) = self.leader_of(region_id) else {
-                return false;
-            };
-            if leader.store_id == store_id {
+            if self
+                .leader_of(region_id)
+                .is_some_and(|l| l.store_id == store_id)
+            {
                 return true;
             }
-            let Some(region) = self.region_by_id_on(leader.store_id, region_id) else {
-                return false;
-            };
-            let Some(target) = region.peers.iter().find(|p| p.store_id == store_id) else {
-                panic!("region {region_id} has no peer on store {store_id}");
-            };
-            let request = RaftCmdRequest {
-                header: Some(RaftRequestHeader {
-                    region_id,
-                    peer: Some(leader),
-                    region_epoch: region.region_epoch,
-                    term: 0,
-                }),
-                requests: Vec::new(),
-                admin_request: Some(AdminRequest {
-                    cmd_type: AdminCmdType::TransferLeader as i32,
-                    transfer_leader: Some(TransferLeaderRequest {
-                        peer: Some(*target),
-                    }),
-                    ..Default::default()
-                }),
-            };
-            if let Some(router) = self.router(leader.store_id) {
-                let callback = Callback::Write(Box::new(|_| {}));
-                router.send_peer(
-                    RegionId(region_id),
-                    PeerMsg::RaftCommand(Box::new(RaftCommand::new(request, callback))),
-                );
-            }
+            self.ask_transfer_leader(region_id, store_id);
             std::thread::sleep(Duration::from_millis(50));
             self.leader_of(region_id)
                 .is_some_and(|l| l.store_id == store_id)
         });
+    }
+
+    /// Asks the region's current leader, once, to hand its leadership to its peer on
+    /// `store_id`; returns whether there was a leader to ask.
+    pub fn ask_transfer_leader(&self, region_id: u64, store_id: u64) -> bool {
+        let Some(leader) = self.leader_of(region_id) else {
+            return false;
+        };
+        let Some(region) = self.region_by_id_on(leader.store_id, region_id) else {
+            return false;
+        };
+        let Some(target) = region.peers.iter().find(|p| p.store_id == store_id) else {
+            panic!("region {region_id} has no peer on store {store_id}");
+        };
+        let request = RaftCmdRequest {
+            header: Some(RaftRequestHeader {
+                region_id,
+                peer: Some(leader),
+                region_epoch: region.region_epoch,
+                term: 0,
+            }),
+            requests: Vec::new(),
+            admin_request: Some(AdminRequest {
+                cmd_type: AdminCmdType::TransferLeader as i32,
+                transfer_leader: Some(TransferLeaderRequest {
+                    peer: Some(*target),
+                }),
+                ..Default::default()
+            }),
+        };
+        let Some(router) = self.router(leader.store_id) else {
+            return false;
+        };
+        let callback = Callback::Write(Box::new(|_| {}));
+        router.send_peer(
+            RegionId(region_id),
+            PeerMsg::RaftCommand(Box::new(RaftCommand::new(request, callback))),
+        );
+        true
     }
 
     /// Splits the region at `key` through its leader; returns every region the split made.

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use kvproto::metapb::PeerRole;
 use test_raftstore::{Cluster, ClusterConfig};
 
 /// Issue 9, bug 10. A new replica joins as a learner: it gets the data, but a write still
@@ -57,4 +58,30 @@ fn a_learner_catches_up_without_counting_toward_the_quorum() {
         "the promoted replica's data",
         || cluster.stored_raw(ids[3], b"k") == Some(b"v3".to_vec()),
     );
+}
+
+/// A promoted replica is a voter in what it says about itself: leading, it reports itself to PD
+/// as a voter, and the peers it talks to record it as one. It used to keep the learner role it
+/// was created with, so PD (and the clients PD answers) saw a learner lead the region.
+#[test]
+fn a_promoted_replica_leads_as_a_voter() {
+    let cluster = Cluster::new(ClusterConfig::with_spare_store());
+    cluster.start();
+    let region_id = cluster.first_region_id();
+    let ids = cluster.store_ids();
+    cluster.must_put(b"k", b"v1");
+    let learner = cluster.must_add_learner(region_id, ids[3]);
+    cluster.wait_until(Duration::from_secs(10), "the learner's data", || {
+        cluster.stored_raw(ids[3], b"k") == Some(b"v1".to_vec())
+    });
+    let voter = cluster.must_promote(region_id, learner);
+    cluster.must_transfer_leader(region_id, ids[3]);
+    cluster.must_put(b"k", b"v2");
+    let pd_leader = || cluster.pd.region_by_id(region_id).and_then(|r| r.leader);
+    cluster.wait_until(
+        Duration::from_secs(10),
+        "PD to hear from the new leader",
+        || pd_leader().is_some_and(|l| l.id == voter.id),
+    );
+    assert_eq!(pd_leader().map(|l| l.role), Some(PeerRole::Voter as i32));
 }

@@ -4,6 +4,7 @@
 //!
 //! Counting the moves of running transfers, it moves a region's leadership to the voter whose
 //! store leads the fewest regions when that store leads at least two fewer than the leader's.
+//! Only stores that are Up and sent a heartbeat within the last 20 s count.
 //! At most `leader-schedule-limit` transfers run at once (0 turns the balancer off). A region
 //! with a learner, a down or a pending peer keeps its leader: it is the replica checker's.
 
@@ -12,6 +13,10 @@ use std::time::Duration;
 
 use super::{Operator, OperatorStep};
 use crate::cluster::{Cluster, RegionInfo, StoreHealth};
+
+/// A store silent this long is left out, as PD's disconnected stores are: it may have died,
+/// and a transfer to a dead replica stops the region's writes until the transfer times out.
+const DISCONNECTED_AFTER_MS: u64 = 20_000;
 
 /// One scheduling pass's view of the leader counts.
 pub(super) struct LeaderBalancer {
@@ -36,7 +41,10 @@ impl LeaderBalancer {
             .stores(true)
             .unwrap_or_default()
             .iter()
-            .filter(|s| s.health(now, start_ms, max_store_down_time) == StoreHealth::Up)
+            .filter(|s| {
+                s.health(now, start_ms, max_store_down_time) == StoreHealth::Up
+                    && now.saturating_sub(s.last_heartbeat_ms) <= DISCONNECTED_AFTER_MS
+            })
             .map(|s| (s.id(), leaders.get(&s.id()).copied().unwrap_or(0) as i64))
             .collect();
         let mut transfers = 0;

@@ -712,3 +712,27 @@ fn a_leader_schedule_limit_of_zero_turns_the_balancer_off() {
     let (dispatches, unbalanced) = test.ops.balance_leaders(&test.cluster, &mut Vec::new());
     assert!(!unbalanced && dispatches.is_empty());
 }
+
+#[test]
+fn a_store_silent_for_20_s_gets_no_leaders() {
+    let mut test = TestCluster::new(3);
+    test.ops = OperatorController::new(ScheduleConfig {
+        max_store_down_time: ReadableDuration::minutes(60),
+        ..ScheduleConfig::default()
+    });
+    test.store_heartbeats(&[1, 2, 3]);
+    led_from_store_1(&test, 6, false);
+    // Store 3 died a moment ago: not down yet, but silent longer than PD's disconnect time.
+    test.advance(21_000);
+    test.store_heartbeats(&[1, 2]);
+    let (dispatches, unbalanced) = test.ops.balance_leaders(&test.cluster, &mut Vec::new());
+    assert!(unbalanced);
+    assert!(!dispatches.is_empty());
+    for (_, resp) in &dispatches {
+        assert_eq!(
+            transfer_target(resp).store_id,
+            2,
+            "a transfer to the silent store"
+        );
+    }
+}

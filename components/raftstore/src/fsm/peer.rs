@@ -247,6 +247,11 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
         if answer_from_pending && !self.fsm.peer.is_pending(PeerId(from.id)) {
             self.heartbeat_pd();
         }
+        if let Some(target) = self.fsm.peer.take_due_transfer(self.ctx, PeerId(from.id)) {
+            self.fsm
+                .peer
+                .propose_transfer_leader(self.ctx, Some(target));
+        }
     }
 
     fn on_tick(&mut self, tick: PeerTick) {
