@@ -329,10 +329,13 @@ async fn patrol_regions(state: Arc<PdState>) {
     }
 }
 
-/// How soon the leader balancer runs again while leaders are unbalanced, and at most how long
-/// it waits while they are balanced (PD's `min-` and `max-schedule-interval`); between the two
-/// the wait doubles with every pass that finds the leaders balanced.
+/// How soon the leader balancer runs again after a pass that started transfers, and at most how
+/// long it waits while leaders are balanced (PD's `min-` and `max-schedule-interval`). A pass that
+/// starts nothing doubles the wait: up to `UNBALANCED_MAX_INTERVAL` while leaders are unbalanced
+/// (running transfers fill the limit, or no region can move yet: a new store holds no replica),
+/// so that PD does not rescan the region tree every 10 ms for moves that are not there.
 const MIN_SCHEDULE_INTERVAL: Duration = Duration::from_millis(10);
+const UNBALANCED_MAX_INTERVAL: Duration = Duration::from_millis(100);
 const MAX_SCHEDULE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// PD's balance-leader scheduler: moves leaderships until every Up store leads about as many
@@ -343,12 +346,14 @@ async fn balance_leaders(state: Arc<PdState>) {
     loop {
         tokio::time::sleep(wait).await;
         let (dispatches, unbalanced) = state.operators.balance_leaders(&state.cluster, &mut cursor);
-        state.heartbeat_streams.push(state.cluster.id(), dispatches);
-        wait = if unbalanced {
+        wait = if !dispatches.is_empty() {
             MIN_SCHEDULE_INTERVAL
+        } else if unbalanced {
+            (wait * 2).min(UNBALANCED_MAX_INTERVAL)
         } else {
             (wait * 2).min(MAX_SCHEDULE_INTERVAL)
         };
+        state.heartbeat_streams.push(state.cluster.id(), dispatches);
     }
 }
 

@@ -586,9 +586,9 @@ impl Cluster {
             for peer in &info.region.peers {
                 per_store.entry(peer.store_id).or_default().0 += 1;
             }
-            if let Some(leader) = &info.leader {
-                per_store.entry(leader.store_id).or_default().1 += 1;
-            }
+        }
+        for (store_id, leaders) in state.regions.leader_counts() {
+            per_store.entry(*store_id).or_default().1 = *leaders;
         }
         (state.regions.len(), per_store)
     }

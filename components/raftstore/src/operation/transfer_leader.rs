@@ -1,11 +1,11 @@
 //! Leadership transfer.
 
-use engine_traits::KvEngine;
-use kvproto::metapb;
-use raft_log_engine::RaftLogEngine;
 use std::time::Instant;
 
+use engine_traits::KvEngine;
+use kvproto::metapb;
 use raft::ProgressState;
+use raft_log_engine::RaftLogEngine;
 use tracing::info;
 use types::PeerId;
 
