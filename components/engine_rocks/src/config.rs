@@ -10,6 +10,18 @@ pub struct RocksConfig {
     pub max_background_jobs: i32,
     /// Shared block cache. Default 256 MiB.
     pub block_cache_size: usize,
+    /// Memtables a column family may hold, the one taking writes included, before writes
+    /// stall for a flush. Default 5, as TiKV's `default` and `write` column families
+    /// (RocksDB's own default of 2 stalls writes whenever one flush runs long).
+    pub max_write_buffer_number: i32,
+    /// SST files written by flushes and compactions are synced every this many bytes, so the
+    /// kernel never holds hundreds of MiB of their dirty pages and then writes them back in
+    /// one burst that stalls every other sync on the disk (the raft log's). Default 1 MiB, as
+    /// TiKV's `rocksdb.bytes-per-sync`.
+    pub bytes_per_sync: u64,
+    /// The same for the write-ahead log. Default 512 KiB, as TiKV's
+    /// `rocksdb.wal-bytes-per-sync`.
+    pub wal_bytes_per_sync: u64,
 }
 
 impl Default for RocksConfig {
@@ -18,6 +30,9 @@ impl Default for RocksConfig {
             write_buffer_size: 128 << 20,
             max_background_jobs: 4,
             block_cache_size: 256 << 20,
+            max_write_buffer_number: 5,
+            bytes_per_sync: 1 << 20,
+            wal_bytes_per_sync: 512 << 10,
         }
     }
 }

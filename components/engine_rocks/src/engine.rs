@@ -28,6 +28,8 @@ impl RocksEngine {
         db_opts.create_missing_column_families(true);
         let jobs = cfg.max_background_jobs.min(num_cores()).max(2);
         db_opts.set_max_background_jobs(jobs);
+        db_opts.set_bytes_per_sync(cfg.bytes_per_sync);
+        db_opts.set_wal_bytes_per_sync(cfg.wal_bytes_per_sync);
         let cache = Cache::new_lru_cache(cfg.block_cache_size);
         let descriptors = ALL_CFS
             .iter()
@@ -80,6 +82,7 @@ fn num_cores() -> i32 {
 fn cf_options(cfg: &RocksConfig, cache: &Cache) -> Options {
     let mut opts = Options::default();
     opts.set_write_buffer_size(cfg.write_buffer_size);
+    opts.set_max_write_buffer_number(cfg.max_write_buffer_number);
     // As TiKV: fresh data in levels 0 and 1 stays uncompressed (cheap to write and to compact),
     // lz4 in the middle, zstd at the bottom where most data lives.
     use DBCompressionType::{Lz4, None as NoCompression, Zstd};

@@ -28,6 +28,7 @@ pub struct Config {
     pub coprocessor: raftstore::SplitCheckConfig,
     pub pessimistic_txn: PessimisticTxnConfig,
     pub gc: GcConfig,
+    pub rocksdb: RocksDbConfig,
     pub log: LogConfig,
 }
 
@@ -143,6 +144,45 @@ impl Default for GcConfig {
     }
 }
 
+/// `[rocksdb]`: the data engine's RocksDB options this store implements (TiKV's others are
+/// accepted and reported as ignored).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RocksDbConfig {
+    /// Background flush and compaction threads, at least 2 and at most the number of cores.
+    /// Default 4.
+    pub max_background_jobs: i32,
+    /// Files written by flushes and compactions are synced every this many bytes, so their
+    /// dirty pages never pile up and then reach the disk in one burst that stalls the raft
+    /// log's syncs; `"0"` leaves it to the kernel. Default `"1MiB"`, as in TiKV.
+    pub bytes_per_sync: ReadableSize,
+    /// The same for RocksDB's write-ahead log. Default `"512KiB"`, as in TiKV.
+    pub wal_bytes_per_sync: ReadableSize,
+}
+
+impl Default for RocksDbConfig {
+    fn default() -> Self {
+        let engine = engine_rocks::RocksConfig::default();
+        RocksDbConfig {
+            max_background_jobs: engine.max_background_jobs,
+            bytes_per_sync: ReadableSize(engine.bytes_per_sync),
+            wal_bytes_per_sync: ReadableSize(engine.wal_bytes_per_sync),
+        }
+    }
+}
+
+impl RocksDbConfig {
+    /// The engine's options: these keys over the engine's defaults.
+    pub fn engine(&self) -> engine_rocks::RocksConfig {
+        engine_rocks::RocksConfig {
+            max_background_jobs: self.max_background_jobs,
+            bytes_per_sync: self.bytes_per_sync.0,
+            wal_bytes_per_sync: self.wal_bytes_per_sync.0,
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct PdConfig {
@@ -217,6 +257,9 @@ impl Config {
         }
         if self.gc.batch_keys == 0 {
             return Err("gc.batch-keys must not be 0".into());
+        }
+        if self.rocksdb.max_background_jobs < 1 {
+            return Err("rocksdb.max-background-jobs must be at least 1".into());
         }
         self.raftstore.validate()?;
         self.coprocessor.validate()

@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use engine_rocks::{RocksConfig, RocksEngine};
+use engine_rocks::RocksEngine;
 use kvproto::deadlock::deadlock_server::DeadlockServer;
 use kvproto::debugpb::debug_server::DebugServer;
 use kvproto::metapb;
@@ -120,7 +120,7 @@ pub async fn run(
     let data_dir = config.storage.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| ServerError::Data(format!("create {}: {e}", data_dir.display())))?;
-    let kv = RocksEngine::open(&data_dir.join("db"), &RocksConfig::default())
+    let kv = RocksEngine::open(&data_dir.join("db"), &config.rocksdb.engine())
         .map_err(|e| ServerError::Data(format!("open {}: {e}", data_dir.join("db").display())))?;
     let raft = RaftEngineLog::open(&RaftEngineConfig::new(data_dir.join("raft"))).map_err(|e| {
         ServerError::Data(format!(

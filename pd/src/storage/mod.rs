@@ -95,6 +95,7 @@ pub fn open_rocks(dir: &Path) -> StorageResult<EngineMetaStore<engine_rocks::Roc
         write_buffer_size: 16 << 20,
         max_background_jobs: 2,
         block_cache_size: 32 << 20,
+        ..Default::default()
     };
     let engine = engine_rocks::RocksEngine::open(dir, &config).map_err(|e| StorageError::Open {
         path: dir.to_path_buf(),
