@@ -64,6 +64,14 @@ pub static APPEND_LOG_DURATION: LazyLock<Histogram> = LazyLock::new(|| {
     )
 });
 
+/// From a command being sent to its peer to the peer taking it from its mailbox to propose.
+pub static REQUEST_WAIT_DURATION: LazyLock<Histogram> = LazyLock::new(|| {
+    duration_histogram(
+        "tikv_raftstore_request_wait_time_duration_secs",
+        "Bucketed histogram of the time commands wait in their peer's mailbox",
+    )
+});
+
 /// From a proposal to its entry being committed (seen by the leader).
 pub static COMMIT_LOG_DURATION: LazyLock<Histogram> = LazyLock::new(|| {
     duration_histogram(

@@ -93,6 +93,8 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
             PeerMsg::RaftCommand(cmd) => {
                 self.fsm.peer.note_activity();
                 let cmd = *cmd;
+                crate::metrics::REQUEST_WAIT_DURATION
+                    .observe(cmd.send_time.elapsed().as_secs_f64());
                 self.fsm.peer.propose(self.ctx, cmd.request, cmd.callback);
             }
             PeerMsg::Tick(tick) => self.on_tick(tick),

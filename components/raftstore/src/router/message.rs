@@ -1,6 +1,7 @@
 //! Messages of the raft and apply pollers, and the callbacks that answer proposals.
 
 use std::fmt;
+use std::time::Instant;
 
 use engine_traits::Snapshot;
 use kvproto::raft_cmdpb::{RaftCmdRequest, RaftCmdResponse};
@@ -113,11 +114,17 @@ pub fn error_response(error: Error, term: u64) -> RaftCmdResponse {
 pub struct RaftCommand<S: Snapshot> {
     pub request: RaftCmdRequest,
     pub callback: Callback<S>,
+    /// When the command was sent to the peer, for the time it waits in the mailbox.
+    pub send_time: Instant,
 }
 
 impl<S: Snapshot> RaftCommand<S> {
     pub fn new(request: RaftCmdRequest, callback: Callback<S>) -> Self {
-        RaftCommand { request, callback }
+        RaftCommand {
+            request,
+            callback,
+            send_time: Instant::now(),
+        }
     }
 }
 
