@@ -14,10 +14,9 @@ pub struct RocksConfig {
     /// stall for a flush. Default 5, as TiKV's `default` and `write` column families
     /// (RocksDB's own default of 2 stalls writes whenever one flush runs long).
     pub max_write_buffer_number: i32,
-    /// SST files written by flushes and compactions are synced every this many bytes, so the
-    /// kernel never holds hundreds of MiB of their dirty pages and then writes them back in
-    /// one burst that stalls every other sync on the disk (the raft log's). Default 1 MiB, as
-    /// TiKV's `rocksdb.bytes-per-sync`.
+    /// SST files written by flushes and compactions are synced every this many bytes rather
+    /// than left to the kernel's writeback. Default 1 MiB, as TiKV's `rocksdb.bytes-per-sync`
+    /// (no measurable effect on the compare bench; see ARCHITECTURE.md).
     pub bytes_per_sync: u64,
     /// The same for the write-ahead log. Default 512 KiB, as TiKV's
     /// `rocksdb.wal-bytes-per-sync`.

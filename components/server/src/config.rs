@@ -152,9 +152,8 @@ pub struct RocksDbConfig {
     /// Background flush and compaction threads, at least 2 and at most the number of cores.
     /// Default 4.
     pub max_background_jobs: i32,
-    /// Files written by flushes and compactions are synced every this many bytes, so their
-    /// dirty pages never pile up and then reach the disk in one burst that stalls the raft
-    /// log's syncs; `"0"` leaves it to the kernel. Default `"1MiB"`, as in TiKV.
+    /// Files written by flushes and compactions are synced every this many bytes; `"0"` leaves
+    /// it to the kernel's writeback. Default `"1MiB"`, as in TiKV.
     pub bytes_per_sync: ReadableSize,
     /// The same for RocksDB's write-ahead log. Default `"512KiB"`, as in TiKV.
     pub wal_bytes_per_sync: ReadableSize,
