@@ -21,7 +21,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cmd::baseline::{cpu_seconds, db_bench_synced_writes, installed, EtcdCluster};
+use cmd::baseline::{
+    context_switches, cpu_seconds, db_bench_synced_writes, installed, EtcdCluster,
+};
 use cmd::load::{bench_cluster, bench_dir, closed_loop, Latencies, LoadFlags};
 use cmd::process::http_get;
 use tikv_client::RawClient;
@@ -162,6 +164,7 @@ impl Target {
 struct Run {
     latencies: Latencies,
     cpu_seconds: f64,
+    context_switches: u64,
     keys_per_call: u64,
 }
 
@@ -173,6 +176,10 @@ impl Run {
     fn cpu_us_per_call(&self) -> f64 {
         self.cpu_seconds * 1e6 / self.latencies.count().max(1) as f64
     }
+
+    fn switches_per_call(&self) -> f64 {
+        self.context_switches as f64 / self.latencies.count().max(1) as f64
+    }
 }
 
 impl fmt::Display for Run {
@@ -181,13 +188,14 @@ impl fmt::Display for Run {
         let ms = |v: u64| v as f64 / 1000.0;
         write!(
             f,
-            "{:>8.0} keys/s  p50 {:.2} p99 {:.2} p99.9 {:.2} max {:.1} ms  {:.0} µs CPU/call",
+            "{:>8.0} keys/s  p50 {:.2} p99 {:.2} p99.9 {:.2} max {:.1} ms  {:.0} µs CPU/call  {:.1} cs/call",
             self.keys_per_second(),
             ms(h.value_at_quantile(0.50)),
             ms(h.value_at_quantile(0.99)),
             ms(h.value_at_quantile(0.999)),
             ms(h.max()),
             self.cpu_us_per_call(),
+            self.switches_per_call(),
         )
     }
 }
@@ -205,6 +213,7 @@ async fn run_all(
         for load in Load::ALL {
             let (t, v) = (target.clone(), value.clone());
             let cpu_before = cpu_seconds(pids);
+            let switches_before = context_switches(pids);
             let latencies = closed_loop(concurrency, flags.duration(), move |task, n| {
                 let (target, value) = (t.clone(), v.clone());
                 async move { target.call(load, task, n, &value).await }
@@ -213,6 +222,7 @@ async fn run_all(
             let run = Run {
                 latencies,
                 cpu_seconds: cpu_seconds(pids) - cpu_before,
+                context_switches: context_switches(pids) - switches_before,
                 keys_per_call: load.keys_per_call(),
             };
             eprintln!("  {load}, {concurrency} in flight: {run}");

@@ -32,6 +32,29 @@ pub fn cpu_seconds(pids: &[u32]) -> f64 {
         .sum()
 }
 
+/// Context switches (voluntary and not) of every thread of the processes `pids` so far; a
+/// thread or process that is gone counts nothing. A thread that parks and is woken costs two,
+/// so switches per request show how often a request hands work from one thread to another.
+pub fn context_switches(pids: &[u32]) -> u64 {
+    let mut total = 0;
+    for pid in pids {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+                continue;
+            };
+            total += status
+                .lines()
+                .filter(|line| line.contains("ctxt_switches:"))
+                .filter_map(|line| line.split(':').nth(1)?.trim().parse::<u64>().ok())
+                .sum::<u64>();
+        }
+    }
+    total
+}
+
 /// A three-member etcd cluster on loopback ports, killed when dropped.
 pub struct EtcdCluster {
     members: Vec<Child>,
@@ -159,10 +182,15 @@ mod tests {
     }
 
     #[test]
-    fn this_process_has_used_some_cpu() {
+    fn this_process_has_used_some_cpu_and_switched_context() {
         let spin = std::time::Instant::now();
         while spin.elapsed() < Duration::from_millis(30) {}
         assert!(cpu_seconds(&[std::process::id()]) > 0.0);
         assert_eq!(cpu_seconds(&[u32::MAX]), 0.0);
+        let before = context_switches(&[std::process::id()]);
+        // A sleep blocks the thread: at least one voluntary switch.
+        std::thread::sleep(Duration::from_millis(1));
+        assert!(context_switches(&[std::process::id()]) > before);
+        assert_eq!(context_switches(&[u32::MAX]), 0);
     }
 }
