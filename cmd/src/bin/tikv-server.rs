@@ -12,6 +12,11 @@ use clap::Parser;
 use server::config::LoadedConfig;
 use server::Config;
 
+/// jemalloc, as TiKV links it: per-thread caches for the many small, short-lived buffers of
+/// messages, entries and write batches that cross the pollers.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// A store of a TiKV-compatible cluster: replicated raw KV over multi-raft.
 #[derive(Parser, Debug)]
 #[command(name = "tikv-server", version)]
