@@ -173,12 +173,17 @@ impl Run {
         self.latencies.per_second() * self.keys_per_call as f64
     }
 
+    /// `total` over the calls of the run.
+    fn per_call(&self, total: f64) -> f64 {
+        total / self.latencies.count().max(1) as f64
+    }
+
     fn cpu_us_per_call(&self) -> f64 {
-        self.cpu_seconds * 1e6 / self.latencies.count().max(1) as f64
+        self.per_call(self.cpu_seconds * 1e6)
     }
 
     fn switches_per_call(&self) -> f64 {
-        self.context_switches as f64 / self.latencies.count().max(1) as f64
+        self.per_call(self.context_switches as f64)
     }
 }
 

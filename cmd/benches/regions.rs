@@ -3,8 +3,7 @@
 //! replicas, then measures the idle cluster's CPU (all server processes, from `/proc`) and how
 //! many replicas hibernate, times a first get from each region (the client's region lookups
 //! and the regions' wake-ups), measures the CPU of the awake cluster without load for up to
-//! 5 s, and then runs put and get at each `--concurrency` over keys
-//! spread across every region.
+//! 5 s, and then runs put and get at each `--concurrency` over keys spread across every region.
 //!
 //! ```text
 //! cargo bench -p cmd --bench regions [-- --regions 10000 --seconds 10 --concurrency 64]
