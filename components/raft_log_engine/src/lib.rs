@@ -14,6 +14,7 @@
 
 mod engine;
 mod error;
+mod metrics;
 mod raft_engine_log;
 mod rocks_log;
 mod storage;

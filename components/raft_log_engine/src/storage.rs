@@ -1,5 +1,6 @@
 //! One region's raft log as raft-rs's [`Storage`].
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -9,10 +10,11 @@ use raft::{GetEntriesContext, RaftState, Storage, StorageError};
 use types::RegionId;
 
 use crate::engine::{MetaKey, RaftLogBatch, RaftLogEngine};
+use crate::metrics;
 use crate::{Error, Result};
 
-/// What the storage keeps in memory; equal to what is on disk after a write returns, except
-/// for `unwritten`.
+/// What the storage keeps in memory of the log's metadata; equal to what is on disk after a
+/// write returns, except after a visible staged append (see [`EntryCache::unwritten_from`]).
 #[derive(Clone, Debug, Default)]
 struct State {
     hard_state: HardState,
@@ -22,26 +24,96 @@ struct State {
     truncated: SnapshotMetadata,
     last_index: u64,
     last_term: u64,
-    /// Entries staged with [`RaftLogStorage::stage_append_visible`] in a batch not yet
-    /// written: served from here (and counted in `last_index`) until `finish_append`; the
-    /// engine's entries from their first index on are stale meanwhile.
-    unwritten: Vec<Entry>,
-}
-
-impl State {
-    /// The unwritten entry at `index`, if any.
-    fn unwritten(&self, index: u64) -> Option<&Entry> {
-        let first = self.unwritten.first()?.index;
-        index
-            .checked_sub(first)
-            .and_then(|offset| self.unwritten.get(offset as usize))
-    }
 }
 
 impl State {
     fn first_index(&self) -> u64 {
         self.truncated.index + 1
     }
+}
+
+/// Most entries the cache of one region keeps, in bytes of entry data; older entries beyond
+/// it are dropped even if not applied yet (a stalled apply must not grow memory without bound).
+const ENTRY_CACHE_MAX_BYTES: u64 = 4 << 20;
+
+/// The newest entries of the log, in memory (TiKV's entry cache): contiguous and ending at
+/// `State::last_index` when not empty. Reads at or after its first index never touch the
+/// engine, so the leader's commit check (`term` of the new commit index), the committed entries
+/// handed to apply and the appends to followers do not read back (and decompress) what was
+/// just written. The peer trims it as entries are applied ([`RaftLogStorage::compact_cache_to`]).
+#[derive(Debug, Default)]
+struct EntryCache {
+    entries: VecDeque<Entry>,
+    /// Sum of the entries' data and context lengths.
+    bytes: u64,
+    /// First index of the entries of a visible staged append whose batch is not written yet:
+    /// the engine's entries from there on are stale or missing, so these are never trimmed
+    /// before [`RaftLogStorage::finish_append`].
+    unwritten_from: Option<u64>,
+}
+
+fn entry_bytes(entry: &Entry) -> u64 {
+    (entry.data.len() + entry.context.len()) as u64
+}
+
+impl EntryCache {
+    fn first_index(&self) -> Option<u64> {
+        self.entries.front().map(|e| e.index)
+    }
+
+    fn get(&self, index: u64) -> Option<&Entry> {
+        let first = self.first_index()?;
+        index
+            .checked_sub(first)
+            .and_then(|offset| self.entries.get(offset as usize))
+    }
+
+    /// Adds entries just appended to the log, replacing the cached tail they overwrite.
+    fn append(&mut self, entries: &[Entry]) {
+        let Some(first) = entries.first().map(|e| e.index) else {
+            return;
+        };
+        while self.entries.back().is_some_and(|e| e.index >= first) {
+            let dropped = self.entries.pop_back().expect("back exists");
+            self.bytes -= entry_bytes(&dropped);
+        }
+        if self.entries.back().is_some_and(|e| e.index + 1 != first) {
+            self.clear();
+        }
+        for entry in entries {
+            self.bytes += entry_bytes(entry);
+            self.entries.push_back(entry.clone());
+        }
+        while self.bytes > ENTRY_CACHE_MAX_BYTES && self.trim_front(u64::MAX) {}
+    }
+
+    /// Drops entries before `index`, keeping unwritten ones.
+    fn compact_to(&mut self, index: u64) {
+        while self.trim_front(index) {}
+    }
+
+    /// Drops the first entry if it is before `index` and written; says whether it did.
+    fn trim_front(&mut self, index: u64) -> bool {
+        let limit = self.unwritten_from.map_or(index, |u| u.min(index));
+        if self.first_index().is_none_or(|first| first >= limit) {
+            return false;
+        }
+        let dropped = self.entries.pop_front().expect("front exists");
+        self.bytes -= entry_bytes(&dropped);
+        true
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
+    }
+}
+
+/// The state and the entry cache, under one lock.
+#[derive(Debug, Default)]
+struct Inner {
+    state: State,
+    cache: EntryCache,
 }
 
 /// The raft log of one region on a shared [`RaftLogEngine`]. Clones share the cached state.
@@ -56,7 +128,7 @@ impl State {
 pub struct RaftLogStorage<E: RaftLogEngine> {
     region: RegionId,
     engine: E,
-    state: Arc<RwLock<State>>,
+    inner: Arc<RwLock<Inner>>,
 }
 
 /// A set of changes to one region's log, persisted in one batch.
@@ -100,7 +172,10 @@ impl<E: RaftLogEngine> RaftLogStorage<E> {
         Ok(RaftLogStorage {
             region,
             engine,
-            state: Arc::new(RwLock::new(state)),
+            inner: Arc::new(RwLock::new(Inner {
+                state,
+                cache: EntryCache::default(),
+            })),
         })
     }
 
@@ -109,16 +184,16 @@ impl<E: RaftLogEngine> RaftLogStorage<E> {
     }
 
     pub fn hard_state(&self) -> HardState {
-        self.state.read().hard_state.clone()
+        self.inner.read().state.hard_state.clone()
     }
 
     pub fn conf_state(&self) -> ConfState {
-        self.state.read().conf_state.clone()
+        self.inner.read().state.conf_state.clone()
     }
 
     /// The compaction point: index and term the log starts after.
     pub fn truncated(&self) -> (u64, u64) {
-        let state = self.state.read();
+        let state = &self.inner.read().state;
         (state.truncated.index, state.truncated.term)
     }
 
@@ -173,7 +248,7 @@ impl<E: RaftLogEngine> RaftLogStorage<E> {
     /// older than the compaction point.
     pub fn apply_snapshot(&self, meta: &SnapshotMetadata) -> raft::Result<()> {
         let mut hard_state = {
-            let state = self.state.read();
+            let state = &self.inner.read().state;
             if meta.index < state.truncated.index {
                 return Err(raft::Error::Store(StorageError::SnapshotOutOfDate));
             }
@@ -197,7 +272,8 @@ impl<E: RaftLogEngine> RaftLogStorage<E> {
     /// `StorageError::Unavailable` when `compact_index` is beyond `last_index + 1`.
     pub fn compact(&self, compact_index: u64) -> raft::Result<()> {
         let truncated = {
-            let state = self.state.read();
+            let inner = self.inner.read();
+            let state = &inner.state;
             if compact_index <= state.first_index() {
                 return Ok(());
             }
@@ -206,16 +282,26 @@ impl<E: RaftLogEngine> RaftLogStorage<E> {
             }
             let mut truncated = state.truncated.clone();
             truncated.index = compact_index - 1;
-            truncated.term = self.term(compact_index - 1)?;
+            truncated.term = self.term_of(&inner, compact_index - 1)?;
             truncated.set_conf_state(state.conf_state.clone());
             truncated
         };
         let mut batch = self.engine.new_batch();
         batch.put_meta(self.region, MetaKey::SnapshotMeta, &truncated)?;
         self.engine.write(&mut batch, true)?;
-        self.state.write().truncated = truncated;
+        {
+            let mut inner = self.inner.write();
+            inner.state.truncated = truncated;
+            inner.cache.compact_to(compact_index);
+        }
         self.engine.compact_to(self.region, compact_index)?;
         Ok(())
+    }
+
+    /// Drops cached entries before `index` (the peer passes its applied index plus one): they
+    /// are read from the engine from then on, if at all.
+    pub fn compact_cache_to(&self, index: u64) {
+        self.inner.write().cache.compact_to(index);
     }
 
     /// Adds a ready's entries and hard state to `batch`, a write shared with other regions
@@ -231,16 +317,28 @@ impl<E: RaftLogEngine> RaftLogStorage<E> {
         hard_state: Option<&HardState>,
         batch: &mut E::Batch,
     ) -> Result<StagedAppend> {
-        let state = self.state.read();
+        let mut staged = self.stage_append_hidden(entries, hard_state, batch)?;
+        staged.entries = entries.to_vec();
+        Ok(staged)
+    }
+
+    fn stage_append_hidden(
+        &self,
+        entries: &[Entry],
+        hard_state: Option<&HardState>,
+        batch: &mut E::Batch,
+    ) -> Result<StagedAppend> {
+        let inner = self.inner.read();
         let changes = Changes {
             entries,
             hard_state,
             ..Changes::default()
         };
-        let next = self.stage(&state, changes, batch)?;
+        let next = self.stage(&inner.state, changes, batch)?;
         Ok(StagedAppend {
             last: (!entries.is_empty()).then_some((next.last_index, next.last_term)),
             hard_state: hard_state.cloned(),
+            entries: Vec::new(),
         })
     }
 
@@ -257,35 +355,42 @@ impl<E: RaftLogEngine> RaftLogStorage<E> {
         hard_state: Option<&HardState>,
         batch: &mut E::Batch,
     ) -> Result<StagedAppend> {
-        let staged = self.stage_append(entries, hard_state, batch)?;
+        let staged = self.stage_append_hidden(entries, hard_state, batch)?;
         if let Some((index, term)) = staged.last {
-            let mut state = self.state.write();
-            state.unwritten = entries.to_vec();
-            state.last_index = index;
-            state.last_term = term;
+            let mut inner = self.inner.write();
+            inner.cache.append(entries);
+            inner.cache.unwritten_from = entries.first().map(|e| e.index);
+            inner.state.last_index = index;
+            inner.state.last_term = term;
         }
         Ok(staged)
     }
 
     /// Makes a staged append visible, once the batch it was staged into is written.
     pub fn finish_append(&self, staged: StagedAppend) {
-        let mut state = self.state.write();
-        state.unwritten.clear();
+        let mut inner = self.inner.write();
+        inner.cache.append(&staged.entries);
+        inner.cache.unwritten_from = None;
         if let Some((index, term)) = staged.last {
-            state.last_index = index;
-            state.last_term = term;
+            inner.state.last_index = index;
+            inner.state.last_term = term;
         }
         if let Some(hard_state) = staged.hard_state {
-            state.hard_state = hard_state;
+            inner.state.hard_state = hard_state;
         }
     }
 
     fn write(&self, changes: Changes<'_>, sync: bool) -> Result<()> {
-        let mut state = self.state.write();
+        let mut inner = self.inner.write();
         let mut batch = self.engine.new_batch();
-        let next = self.stage(&state, changes, &mut batch)?;
+        let (snapshot, entries) = (changes.snapshot.is_some(), changes.entries);
+        let next = self.stage(&inner.state, changes, &mut batch)?;
         self.engine.write(&mut batch, sync)?;
-        *state = next;
+        inner.state = next;
+        if snapshot {
+            inner.cache.clear();
+        }
+        inner.cache.append(entries);
         Ok(())
     }
 
@@ -324,6 +429,36 @@ impl<E: RaftLogEngine> RaftLogStorage<E> {
         }
         Ok(next)
     }
+
+    /// The term of the entry at `idx`, with the lock held.
+    fn term_of(&self, inner: &Inner, idx: u64) -> raft::Result<u64> {
+        let state = &inner.state;
+        if idx == state.truncated.index {
+            return Ok(state.truncated.term);
+        }
+        if idx < state.truncated.index {
+            return Err(raft::Error::Store(StorageError::Compacted));
+        }
+        if idx > state.last_index {
+            return Err(raft::Error::Store(StorageError::Unavailable));
+        }
+        if idx == state.last_index {
+            return Ok(state.last_term);
+        }
+        if let Some(entry) = inner.cache.get(idx) {
+            metrics::ENTRY_CACHE_HITS.inc();
+            return Ok(entry.term);
+        }
+        metrics::ENTRY_CACHE_MISSES.inc();
+        match self.engine.entry(self.region, idx)? {
+            Some(entry) => Ok(entry.term),
+            None => Err(Error::MissingEntry {
+                region: self.region,
+                index: idx,
+            }
+            .into()),
+        }
+    }
 }
 
 /// An append staged into a shared batch, to be made visible with
@@ -334,6 +469,8 @@ pub struct StagedAppend {
     /// The new last index and term, when entries were staged.
     last: Option<(u64, u64)>,
     hard_state: Option<HardState>,
+    /// Entries to cache once written (empty when they were cached at staging).
+    entries: Vec<Entry>,
 }
 
 /// Removes everything stored for `region`, entries and metadata, so that a new peer of the
@@ -352,7 +489,7 @@ pub fn clear_region<E: RaftLogEngine>(engine: &E, region: RegionId) -> Result<()
 
 impl<E: RaftLogEngine> Storage for RaftLogStorage<E> {
     fn initial_state(&self) -> raft::Result<RaftState> {
-        let state = self.state.read();
+        let state = &self.inner.read().state;
         Ok(RaftState::new(
             state.hard_state.clone(),
             state.conf_state.clone(),
@@ -366,29 +503,34 @@ impl<E: RaftLogEngine> Storage for RaftLogStorage<E> {
         max_size: impl Into<Option<u64>>,
         _context: GetEntriesContext,
     ) -> raft::Result<Vec<Entry>> {
-        {
-            let state = self.state.read();
-            if low < state.first_index() {
-                return Err(raft::Error::Store(StorageError::Compacted));
-            }
-            if high > state.last_index + 1 {
-                return Err(raft::Error::Store(StorageError::Unavailable));
-            }
+        let inner = self.inner.read();
+        if low < inner.state.first_index() {
+            return Err(raft::Error::Store(StorageError::Compacted));
+        }
+        if high > inner.state.last_index + 1 {
+            return Err(raft::Error::Store(StorageError::Unavailable));
         }
         let mut entries = Vec::with_capacity(high.saturating_sub(low) as usize);
         let max_size = max_size.into().filter(|m| *m != raft::NO_LIMIT);
-        let state = self.state.read();
-        let stored_high = state.unwritten.first().map_or(high, |e| e.index.min(high));
+        // The cache ends at the last index: below its first index the engine answers.
+        let stored_high = inner
+            .cache
+            .first_index()
+            .map_or(high, |f| f.min(high))
+            .max(low);
         if low < stored_high {
+            metrics::ENTRY_CACHE_MISSES.inc();
             self.engine
                 .fetch_entries(self.region, low, stored_high, max_size, &mut entries)?;
             if entries.len() < (stored_high - low) as usize {
                 return Ok(entries);
             }
+        } else {
+            metrics::ENTRY_CACHE_HITS.inc();
         }
         let mut total: u64 = entries.iter().map(|e| u64::from(e.compute_size())).sum();
-        for index in low.max(stored_high)..high {
-            let entry = state.unwritten(index).ok_or(Error::MissingEntry {
+        for index in stored_high..high {
+            let entry = inner.cache.get(index).ok_or(Error::MissingEntry {
                 region: self.region,
                 index,
             })?;
@@ -402,57 +544,33 @@ impl<E: RaftLogEngine> Storage for RaftLogStorage<E> {
     }
 
     fn term(&self, idx: u64) -> raft::Result<u64> {
-        {
-            let state = self.state.read();
-            if idx == state.truncated.index {
-                return Ok(state.truncated.term);
-            }
-            if idx < state.truncated.index {
-                return Err(raft::Error::Store(StorageError::Compacted));
-            }
-            if idx > state.last_index {
-                return Err(raft::Error::Store(StorageError::Unavailable));
-            }
-            if idx == state.last_index {
-                return Ok(state.last_term);
-            }
-            if let Some(entry) = state.unwritten(idx) {
-                return Ok(entry.term);
-            }
-        }
-        match self.engine.entry(self.region, idx)? {
-            Some(entry) => Ok(entry.term),
-            None => Err(Error::MissingEntry {
-                region: self.region,
-                index: idx,
-            }
-            .into()),
-        }
+        self.term_of(&self.inner.read(), idx)
     }
 
     fn first_index(&self) -> raft::Result<u64> {
-        Ok(self.state.read().first_index())
+        Ok(self.inner.read().state.first_index())
     }
 
     fn last_index(&self) -> raft::Result<u64> {
-        Ok(self.state.read().last_index)
+        Ok(self.inner.read().state.last_index)
     }
 
     /// Returns the metadata of a snapshot at the commit index with the current configuration.
     /// The data is empty: the state machine (raftstore) fills it in.
     fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
-        let commit = self.state.read().hard_state.commit;
+        let inner = self.inner.read();
+        let commit = inner.state.hard_state.commit;
         if commit < request_index {
             return Err(raft::Error::Store(
                 StorageError::SnapshotTemporarilyUnavailable,
             ));
         }
-        let term = self.term(commit)?;
+        let term = self.term_of(&inner, commit)?;
         let mut snapshot = Snapshot::default();
         let meta = snapshot.mut_metadata();
         meta.index = commit;
         meta.term = term;
-        meta.set_conf_state(self.state.read().conf_state.clone());
+        meta.set_conf_state(inner.state.conf_state.clone());
         Ok(snapshot)
     }
 }

@@ -359,6 +359,77 @@ macro_rules! storage_tests {
                 assert_eq!(log.term(4).unwrap(), 2);
             }
 
+            /// The entry cache answers reads of entries not yet applied without the engine;
+            /// once trimmed, the engine answers.
+            #[test]
+            fn cached_entries_are_read_without_the_engine() {
+                let dir = tempfile::tempdir().unwrap();
+                let engine = $open(&dir);
+                let log = RaftLogStorage::open(engine.clone(), REGION).unwrap();
+                log.append(&entries(1..11, 1), None, true).unwrap();
+                log.append(&entries(8..11, 2), None, true).unwrap();
+                // Remove the entries behind the storage's back: only the cache has them now.
+                engine.compact_to(REGION, 11).unwrap();
+                let expected: Vec<Entry> = entries(1..8, 1)
+                    .into_iter()
+                    .chain(entries(8..11, 2))
+                    .collect();
+                assert_eq!(log.entries(1, 11, None, ctx()).unwrap(), expected);
+                assert_eq!(log.term(7).unwrap(), 1);
+                assert_eq!(log.term(9).unwrap(), 2);
+                log.compact_cache_to(6);
+                assert_eq!(log.entries(6, 11, None, ctx()).unwrap(), expected[5..]);
+                assert!(
+                    log.entries(5, 11, None, ctx()).is_err(),
+                    "entries trimmed from the cache are read from the engine"
+                );
+                assert!(log.term(5).is_err());
+            }
+
+            /// Entries staged visibly stay cached until their batch is written, whatever the
+            /// peer trims meanwhile: the engine does not have them yet.
+            #[test]
+            fn unwritten_entries_are_not_trimmed() {
+                let dir = tempfile::tempdir().unwrap();
+                let engine = $open(&dir);
+                let log = RaftLogStorage::open(engine.clone(), REGION).unwrap();
+                log.append(&entries(1..3, 1), None, true).unwrap();
+                let mut batch = engine.new_batch();
+                let staged = log
+                    .stage_append_visible(&entries(3..5, 1), None, &mut batch)
+                    .unwrap();
+                log.compact_cache_to(100);
+                assert_eq!(log.entries(1, 5, None, ctx()).unwrap(), entries(1..5, 1));
+                engine.write(&mut batch, true).unwrap();
+                log.finish_append(staged);
+                log.compact_cache_to(100);
+                assert_eq!(log.entries(1, 5, None, ctx()).unwrap(), entries(1..5, 1));
+            }
+
+            /// A region's cache is bounded even when nothing is applied.
+            #[test]
+            fn entry_cache_is_bounded() {
+                let dir = tempfile::tempdir().unwrap();
+                let engine = $open(&dir);
+                let log = RaftLogStorage::open(engine.clone(), REGION).unwrap();
+                let big: Vec<Entry> = (1..7)
+                    .map(|index| Entry {
+                        index,
+                        term: 1,
+                        data: vec![b'x'; 1 << 20].into(),
+                        ..Default::default()
+                    })
+                    .collect();
+                log.append(&big, None, true).unwrap();
+                assert_eq!(log.entries(1, 7, None, ctx()).unwrap(), big);
+                engine.compact_to(REGION, 7).unwrap();
+                assert!(
+                    log.entries(1, 7, None, ctx()).is_err(),
+                    "6 MiB of entries do not all stay cached"
+                );
+                assert_eq!(log.entries(4, 7, None, ctx()).unwrap(), big[3..]);
+            }
+
             #[test]
             fn staged_appends_of_many_regions_share_one_write() {
                 let dir = tempfile::tempdir().unwrap();

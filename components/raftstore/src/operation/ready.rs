@@ -301,6 +301,12 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             self.applied_index = apply_state.applied_index;
             self.applied_term = apply_state.applied_term;
             self.raft_group.advance_apply_to(self.applied_index);
+            // Applied entries are read again only for followers that fell behind: from the
+            // engine.
+            self.raft_group
+                .store()
+                .raft_log
+                .compact_cache_to(self.applied_index + 1);
         }
         if self
             .pending_split_index
