@@ -60,6 +60,15 @@ fn compacted_storage<E: RaftLogEngine>(engine: E) -> RaftLogStorage<E> {
     storage
 }
 
+/// An empty log of `REGION` on a new engine, the engine itself (to write batches or change it
+/// behind the log's back) and the directory that must outlive both.
+fn open_empty<E: RaftLogEngine>(open: fn(&TempDir) -> E) -> (RaftLogStorage<E>, E, TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(&dir);
+    let log = RaftLogStorage::open(engine.clone(), REGION).unwrap();
+    (log, engine, dir)
+}
+
 macro_rules! storage_tests {
     ($backend:ident, $open:ident) => {
         mod $backend {
@@ -363,9 +372,7 @@ macro_rules! storage_tests {
             /// once trimmed, the engine answers.
             #[test]
             fn cached_entries_are_read_without_the_engine() {
-                let dir = tempfile::tempdir().unwrap();
-                let engine = $open(&dir);
-                let log = RaftLogStorage::open(engine.clone(), REGION).unwrap();
+                let (log, engine, _dir) = open_empty($open);
                 log.append(&entries(1..11, 1), None, true).unwrap();
                 log.append(&entries(8..11, 2), None, true).unwrap();
                 // Remove the entries behind the storage's back: only the cache has them now.
@@ -390,9 +397,7 @@ macro_rules! storage_tests {
             /// peer trims meanwhile: the engine does not have them yet.
             #[test]
             fn unwritten_entries_are_not_trimmed() {
-                let dir = tempfile::tempdir().unwrap();
-                let engine = $open(&dir);
-                let log = RaftLogStorage::open(engine.clone(), REGION).unwrap();
+                let (log, engine, _dir) = open_empty($open);
                 log.append(&entries(1..3, 1), None, true).unwrap();
                 let mut batch = engine.new_batch();
                 let staged = log
@@ -409,9 +414,7 @@ macro_rules! storage_tests {
             /// A region's cache is bounded even when nothing is applied.
             #[test]
             fn entry_cache_is_bounded() {
-                let dir = tempfile::tempdir().unwrap();
-                let engine = $open(&dir);
-                let log = RaftLogStorage::open(engine.clone(), REGION).unwrap();
+                let (log, engine, _dir) = open_empty($open);
                 let big: Vec<Entry> = (1..7)
                     .map(|index| Entry {
                         index,
