@@ -328,15 +328,20 @@ impl<E: RaftLogEngine> RaftLogStorage<E> {
         hard_state: Option<&HardState>,
         batch: &mut E::Batch,
     ) -> Result<StagedAppend> {
-        let inner = self.inner.read();
-        let changes = Changes {
-            entries,
-            hard_state,
-            ..Changes::default()
-        };
-        let next = self.stage(&inner.state, changes, batch)?;
+        let mut last = None;
+        // Most readies of an awake, idle region (heartbeats, ticks) persist nothing.
+        if !entries.is_empty() || hard_state.is_some() {
+            let inner = self.inner.read();
+            let changes = Changes {
+                entries,
+                hard_state,
+                ..Changes::default()
+            };
+            let next = self.stage(&inner.state, changes, batch)?;
+            last = (!entries.is_empty()).then_some((next.last_index, next.last_term));
+        }
         Ok(StagedAppend {
-            last: (!entries.is_empty()).then_some((next.last_index, next.last_term)),
+            last,
             hard_state: hard_state.cloned(),
             entries: Vec::new(),
         })

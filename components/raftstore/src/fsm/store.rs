@@ -132,17 +132,13 @@ impl<EK: KvEngine, ER: RaftLogEngine> PollHandler<PeerFsm<EK, ER>, StoreFsm<EK, 
 
     fn handle_normal(&mut self, fsm: &mut PeerFsm<EK, ER>) -> HandleResult {
         let mut handled = 0;
-        let mut messages = Vec::new();
+        let mut delegate = PeerFsmDelegate::new(fsm, &self.ctx);
         while handled < MAX_MESSAGES_PER_ROUND {
-            match fsm.receiver().try_recv() {
-                Ok(msg) => messages.push(msg),
+            match delegate.fsm.receiver().try_recv() {
+                Ok(msg) => delegate.handle_msg(msg),
                 Err(_) => break,
             }
             handled += 1;
-        }
-        let mut delegate = PeerFsmDelegate::new(fsm, &self.ctx);
-        for msg in messages {
-            delegate.handle_msg(msg);
         }
         if delegate.collect_ready(&mut self.log_batch) {
             let peer = &delegate.fsm.peer;

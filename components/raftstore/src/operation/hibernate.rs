@@ -71,7 +71,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
                 .iter()
                 .all(|(_, progress)| progress.matched == last)
             // A peer PD should hear about keeps the region awake (and reported).
-            && self.down_peers(ctx.cfg.election_timeout()).is_empty()
+            && !self.has_down_peer(ctx.cfg.election_timeout())
     }
 
     /// Whether this follower holds, committed and applied, exactly the log the leader `from`

@@ -22,17 +22,26 @@ use crate::peer::Peer;
 impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
     /// Peers of the region not heard from for `threshold` (leader only), with seconds down.
     pub fn down_peers(&self, threshold: Duration) -> Vec<(metapb::Peer, u64)> {
+        self.silent_peers(threshold).collect()
+    }
+
+    /// Whether any peer is down, as [`Peer::down_peers`] tells, without collecting them (asked
+    /// at every tick of every awake leader).
+    pub fn has_down_peer(&self, threshold: Duration) -> bool {
+        self.silent_peers(threshold).next().is_some()
+    }
+
+    fn silent_peers(&self, threshold: Duration) -> impl Iterator<Item = (metapb::Peer, u64)> + '_ {
         let now = Instant::now();
         self.region
             .peers
             .iter()
             .filter(|p| p.id != self.peer.id)
-            .filter_map(|p| {
+            .filter_map(move |p| {
                 let last = self.peer_heartbeats.get(&PeerId(p.id))?;
                 let silent = now.saturating_duration_since(*last);
                 (silent >= threshold).then_some((*p, silent.as_secs()))
             })
-            .collect()
     }
 
     /// Peers whose log lags behind the leader's compaction point (they need a snapshot).
