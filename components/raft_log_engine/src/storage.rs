@@ -328,7 +328,6 @@ impl<E: RaftLogEngine> RaftLogStorage<E> {
         hard_state: Option<&HardState>,
         batch: &mut E::Batch,
     ) -> Result<StagedAppend> {
-        let mut last = None;
         // Most readies of an awake, idle region (heartbeats, ticks) persist nothing.
         if !entries.is_empty() || hard_state.is_some() {
             let inner = self.inner.read();
@@ -337,11 +336,10 @@ impl<E: RaftLogEngine> RaftLogStorage<E> {
                 hard_state,
                 ..Changes::default()
             };
-            let next = self.stage(&inner.state, changes, batch)?;
-            last = (!entries.is_empty()).then_some((next.last_index, next.last_term));
+            self.stage(&inner.state, changes, batch)?;
         }
         Ok(StagedAppend {
-            last,
+            last: entries.last().map(|e| (e.index, e.term)),
             hard_state: hard_state.cloned(),
             entries: Vec::new(),
         })
