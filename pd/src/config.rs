@@ -86,7 +86,7 @@ pub struct LogFileConfig {
     pub filename: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ScheduleConfig {
     /// After this long without a heartbeat a store is down and its replicas are replaced.
@@ -98,6 +98,10 @@ pub struct ScheduleConfig {
     pub patrol_region_interval: ReadableDuration,
     /// Leadership transfers the leader balancer runs at once; 0 turns it off. Default 4 (PD's).
     pub leader_schedule_limit: u64,
+    /// How uneven PD's balancers leave the stores. For leaders (counted by regions) it is a
+    /// number of regions: a leadership moves only when its store leads more than twice this
+    /// many regions more than the target. 0 (the default, PD's) means 5.
+    pub tolerant_size_ratio: f64,
 }
 
 impl Default for ScheduleConfig {
@@ -106,6 +110,7 @@ impl Default for ScheduleConfig {
             max_store_down_time: ReadableDuration::minutes(30),
             patrol_region_interval: ReadableDuration::millis(100),
             leader_schedule_limit: 4,
+            tolerant_size_ratio: 0.0,
         }
     }
 }
@@ -119,6 +124,11 @@ impl ScheduleConfig {
         if self.max_store_down_time.0.is_zero() {
             return Err(ConfigError::Invalid(
                 "schedule.max-store-down-time must be positive".into(),
+            ));
+        }
+        if !(self.tolerant_size_ratio >= 0.0 && self.tolerant_size_ratio.is_finite()) {
+            return Err(ConfigError::Invalid(
+                "schedule.tolerant-size-ratio must be a number >= 0".into(),
             ));
         }
         if self.patrol_region_interval.0.is_zero() {

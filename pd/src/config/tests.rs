@@ -121,6 +121,7 @@ interval = "15s"
 [schedule]
 max-store-down-time = "1h"
 leader-schedule-limit = 8
+tolerant-size-ratio = 2.5
 [[schedule.schedulers]]
 type = "evict-leader"
 args = ["1"]
@@ -161,6 +162,7 @@ read-base-cost = 0.25
         ReadableDuration::minutes(60)
     );
     assert_eq!(config.schedule.leader_schedule_limit, 8);
+    assert_eq!(config.schedule.tolerant_size_ratio, 2.5);
     assert_eq!(config.replication.max_replicas, 5);
     assert_eq!(config.replication.location_labels, ["zone", "host"]);
     assert_eq!(
@@ -263,6 +265,18 @@ fn derived_defaults_and_validation() {
         .unwrap_err()
         .to_string()
         .contains("max-store-down-time"));
+    let mut negative = Config::default();
+    negative.schedule.tolerant_size_ratio = -1.0;
+    assert!(negative
+        .finish()
+        .unwrap_err()
+        .to_string()
+        .contains("tolerant-size-ratio"));
+    let whole: Config = toml::from_str("[schedule]\ntolerant-size-ratio = 3").unwrap();
+    assert_eq!(
+        whole.schedule.tolerant_size_ratio, 3.0,
+        "an integer is a ratio too"
+    );
     let short: Config = toml::from_str("[schedule]\nmax-store-down-time = \"2s\"").unwrap();
     assert_eq!(short.schedule.max_store_down_time.0, Duration::from_secs(2));
 }

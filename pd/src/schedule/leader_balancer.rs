@@ -3,7 +3,12 @@
 //! Regions split from one region all start led from its leader's store.
 //!
 //! Counting the moves of running transfers, it moves a region's leadership to the voter whose
-//! store leads the fewest regions when that store leads at least two fewer than the leader's.
+//! store leads the fewest regions when the leader's store leads more than twice the tolerance
+//! more (PD's `tolerant-size-ratio`, 5 regions by default): as in PD, a few regions' leaders
+//! are left where they are, and the leaderships of regions just split off a region are moved
+//! in bulk, not one by one as each split makes the stores differ by two. Every move makes
+//! clients that cached the old leader retry, and some retry loops multiply (client-rust's lock
+//! scan re-plans the rest of its range on every region error).
 //! Only stores that are Up and sent a heartbeat within the last 20 s count.
 //! At most `leader-schedule-limit` transfers run at once (0 turns the balancer off). A region
 //! with a learner, a down or a pending peer keeps its leader: it is the replica checker's.
@@ -18,12 +23,29 @@ use crate::cluster::{Cluster, RegionInfo, StoreHealth};
 /// and a transfer to a dead replica stops the region's writes until the transfer times out.
 const DISCONNECTED_AFTER_MS: u64 = 20_000;
 
+/// PD's tolerance for leader counts when `tolerant-size-ratio` is 0 (`leaderTolerantSizeRatio`).
+const DEFAULT_LEADER_TOLERANCE: i64 = 5;
+
+/// The leader-count tolerance `tolerant-size-ratio` sets: PD reads the ratio as a number of
+/// regions when it balances leaders by count, 0 meaning its default.
+pub(super) fn leader_tolerance(tolerant_size_ratio: f64) -> i64 {
+    if tolerant_size_ratio > 0.0 {
+        // At least 1: with none, a store leading one region more than another would hand a
+        // leadership back and forth.
+        (tolerant_size_ratio as i64).max(1)
+    } else {
+        DEFAULT_LEADER_TOLERANCE
+    }
+}
+
 /// One scheduling pass's view of the leader counts.
 pub(super) struct LeaderBalancer {
     /// Regions each Up store leads, counting the moves of running transfers.
     counts: HashMap<u64, i64>,
     /// Transfers that may still start in this pass.
     slots: usize,
+    /// A store leading more than twice this many regions more than another gives it some.
+    tolerance: i64,
     now: u64,
 }
 
@@ -32,6 +54,7 @@ impl LeaderBalancer {
         cluster: &Cluster,
         running: &HashMap<u64, Operator>,
         limit: usize,
+        tolerance: i64,
         max_store_down_time: Duration,
         now: u64,
     ) -> Self {
@@ -68,15 +91,21 @@ impl LeaderBalancer {
         LeaderBalancer {
             counts,
             slots: limit.saturating_sub(transfers),
+            tolerance,
             now,
         }
     }
 
-    /// Whether every Up store leads within one region of every other.
+    /// Whether no Up store leads more than twice the tolerance more regions than another.
     pub(super) fn is_balanced(&self) -> bool {
         let most = self.counts.values().max().copied().unwrap_or(0);
         let fewest = self.counts.values().min().copied().unwrap_or(0);
-        most - fewest < 2
+        !self.should_move(most, fewest)
+    }
+
+    /// PD's test: the source's count less the tolerance above the target's plus it.
+    fn should_move(&self, source: i64, target: i64) -> bool {
+        source - self.tolerance > target + self.tolerance
     }
 
     /// Whether no more transfers may start in this pass.
@@ -104,7 +133,7 @@ impl LeaderBalancer {
             .filter(|p| p.id != leader.id)
             .filter_map(|p| self.counts.get(&p.store_id).map(|count| (*p, *count)))
             .min_by_key(|(p, count)| (*count, p.store_id))?;
-        if source - target_count < 2 {
+        if !self.should_move(source, target_count) {
             return None;
         }
         *self

@@ -28,7 +28,7 @@ use kvproto::pdpb;
 use parking_lot::Mutex;
 use tracing::info;
 
-use leader_balancer::LeaderBalancer;
+use leader_balancer::{leader_tolerance, LeaderBalancer};
 pub use operator::{Operator, OperatorStep, OperatorView};
 
 use crate::cluster::{Cluster, RegionInfo};
@@ -195,7 +195,9 @@ impl OperatorController {
         let now = cluster.now_ms();
         let mut ops = self.ops.lock();
         let max_down = self.config.max_store_down_time.0;
-        let mut balancer = LeaderBalancer::new(cluster, &ops.running, limit, max_down, now);
+        let tolerance = leader_tolerance(self.config.tolerant_size_ratio);
+        let mut balancer =
+            LeaderBalancer::new(cluster, &ops.running, limit, tolerance, max_down, now);
         if balancer.is_balanced() {
             return (Vec::new(), false);
         }

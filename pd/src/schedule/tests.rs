@@ -632,6 +632,18 @@ fn led_from_store_1(test: &TestCluster, count: u64, pending: bool) -> Vec<metapb
         .collect()
 }
 
+/// A cluster whose leader balancer tolerates only `tolerance` regions (twice that between two
+/// stores), so that a handful of regions shows its moves.
+fn with_leader_tolerance(store_count: u64, tolerance: f64) -> TestCluster {
+    let mut test = TestCluster::new(store_count);
+    test.ops = OperatorController::new(ScheduleConfig {
+        max_store_down_time: ReadableDuration(Duration::from_millis(DOWN_MS)),
+        tolerant_size_ratio: tolerance,
+        ..ScheduleConfig::default()
+    });
+    test
+}
+
 fn transfer_target(resp: &pdpb::RegionHeartbeatResponse) -> metapb::Peer {
     resp.transfer_leader
         .as_ref()
@@ -641,7 +653,7 @@ fn transfer_target(resp: &pdpb::RegionHeartbeatResponse) -> metapb::Peer {
 
 #[test]
 fn leaders_move_to_the_stores_leading_the_fewest_regions() {
-    let test = TestCluster::new(3);
+    let test = with_leader_tolerance(3, 1.0);
     test.store_heartbeats(&[1, 2, 3]);
     let regions = led_from_store_1(&test, 9, false);
     let mut cursor = Vec::new();
@@ -682,17 +694,48 @@ fn leaders_move_to_the_stores_leading_the_fewest_regions() {
         }
         pending = next;
     }
+    // Within twice the tolerance of one region: 9 = 4 + 3 + 2.
     let counts = test.cluster.leader_counts();
     assert_eq!(
         [1, 2, 3].map(|s| counts.get(&s).copied().unwrap_or(0)),
-        [3, 3, 3]
+        [4, 3, 2]
     );
     assert!(test.ops.list().is_empty(), "every transfer finished");
 }
 
+/// PD's default tolerance is 5 regions: leaderships move only when one store leads more than
+/// ten regions more than another, and then only until it does not.
+#[test]
+fn leaders_within_pds_default_tolerance_stay() {
+    let test = TestCluster::new(3);
+    test.store_heartbeats(&[1, 2, 3]);
+    led_from_store_1(&test, 10, false);
+    let (none, unbalanced) = test.ops.balance_leaders(&test.cluster, &mut Vec::new());
+    assert!(
+        none.is_empty() && !unbalanced,
+        "10 regions more is tolerated"
+    );
+
+    let test = TestCluster::new(3);
+    test.store_heartbeats(&[1, 2, 3]);
+    let regions = led_from_store_1(&test, 11, false);
+    let mut cursor = Vec::new();
+    let (moves, unbalanced) = test.ops.balance_leaders(&test.cluster, &mut cursor);
+    assert!(unbalanced);
+    assert_eq!(moves.len(), 1, "one move leaves 10 against 1 and 0");
+    assert_eq!(transfer_target(&moves[0].1).store_id, 2);
+    let region = regions
+        .iter()
+        .find(|r| r.id == moves[0].1.region_id)
+        .unwrap();
+    test.heartbeat(region, 2);
+    let (none, unbalanced) = test.ops.balance_leaders(&test.cluster, &mut cursor);
+    assert!(none.is_empty() && !unbalanced);
+}
+
 #[test]
 fn regions_with_pending_peers_keep_their_leaders() {
-    let test = TestCluster::new(3);
+    let test = with_leader_tolerance(3, 1.0);
     test.store_heartbeats(&[1, 2, 3]);
     led_from_store_1(&test, 6, true);
     let (dispatches, unbalanced) = test.ops.balance_leaders(&test.cluster, &mut Vec::new());
@@ -718,6 +761,7 @@ fn a_store_silent_for_20_s_gets_no_leaders() {
     let mut test = TestCluster::new(3);
     test.ops = OperatorController::new(ScheduleConfig {
         max_store_down_time: ReadableDuration::minutes(60),
+        tolerant_size_ratio: 1.0,
         ..ScheduleConfig::default()
     });
     test.store_heartbeats(&[1, 2, 3]);
