@@ -29,6 +29,7 @@ mod error;
 mod fsm;
 mod handler;
 mod mailbox;
+mod queue;
 mod router;
 mod scheduler;
 mod system;
