@@ -11,10 +11,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crossbeam::channel::Receiver;
+
 use crate::fsm::Fsm;
 use crate::handler::{HandleResult, PollHandler};
 use crate::mailbox::BasicMailbox;
-use crate::queue::QueueReceiver;
 use crate::scheduler::{FsmTypes, NormalScheduler};
 
 /// A normal FSM held in a poller's batch, with its mailbox.
@@ -132,7 +133,7 @@ impl<N: Fsm, C: Fsm> Batch<N, C> {
 
 /// One poller thread's loop state.
 pub(crate) struct Poller<N: Fsm, C: Fsm> {
-    receiver: QueueReceiver<FsmTypes<N, C>>,
+    receiver: Receiver<FsmTypes<N, C>>,
     scheduler: NormalScheduler<N, C>,
     control_box: BasicMailbox<C>,
     shutdown: Arc<AtomicBool>,
@@ -142,7 +143,7 @@ pub(crate) struct Poller<N: Fsm, C: Fsm> {
 
 /// What a poller needs from its system, bundled to keep `new` readable.
 pub(crate) struct PollerContext<N: Fsm, C: Fsm> {
-    pub(crate) receiver: QueueReceiver<FsmTypes<N, C>>,
+    pub(crate) receiver: Receiver<FsmTypes<N, C>>,
     pub(crate) scheduler: NormalScheduler<N, C>,
     pub(crate) control_box: BasicMailbox<C>,
     pub(crate) shutdown: Arc<AtomicBool>,

@@ -29,7 +29,6 @@ mod error;
 mod fsm;
 mod handler;
 mod mailbox;
-mod queue;
 mod router;
 mod scheduler;
 mod system;

@@ -13,13 +13,13 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crossbeam::channel::Sender;
 use parking_lot::Mutex;
 use tracing::{debug, info};
 
 use crate::error::{SendError, TrySendError};
 use crate::fsm::Fsm;
 use crate::mailbox::BasicMailbox;
-use crate::queue::QueueSender;
 use crate::scheduler::{ControlScheduler, FsmTypes, NormalScheduler};
 
 /// Hashes the `u64` addresses with one multiply (the Fx hash step).
@@ -63,7 +63,7 @@ pub struct Router<N: Fsm, C: Fsm> {
 }
 
 impl<N: Fsm, C: Fsm> Router<N, C> {
-    pub(crate) fn new(control_box: BasicMailbox<C>, sender: QueueSender<FsmTypes<N, C>>) -> Self {
+    pub(crate) fn new(control_box: BasicMailbox<C>, sender: Sender<FsmTypes<N, C>>) -> Self {
         Router {
             normals: Arc::default(),
             caches: RefCell::default(),

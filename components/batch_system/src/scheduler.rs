@@ -4,11 +4,11 @@
 //! single receiver and a rescheduled hot FSM queues behind everything that
 //! was already waiting.
 
+use crossbeam::channel::Sender;
 use tracing::debug;
 
 use crate::fsm::Fsm;
 use crate::mailbox::BasicMailbox;
-use crate::queue::QueueSender;
 
 /// Hands FSMs that have mail to whoever will run them.
 pub trait FsmScheduler {
@@ -34,19 +34,19 @@ pub(crate) enum FsmTypes<N: Fsm, C: Fsm> {
 
 /// Queues normal FSMs for the pollers.
 pub struct NormalScheduler<N: Fsm, C: Fsm> {
-    sender: QueueSender<FsmTypes<N, C>>,
+    sender: Sender<FsmTypes<N, C>>,
 }
 
 impl<N: Fsm, C: Fsm> NormalScheduler<N, C> {
-    pub(crate) fn new(sender: QueueSender<FsmTypes<N, C>>) -> Self {
+    pub(crate) fn new(sender: Sender<FsmTypes<N, C>>) -> Self {
         NormalScheduler { sender }
     }
 
     /// Puts a hot FSM back at the tail of the channel. It stays notified:
     /// the batch system still owns it, it just waits its turn.
     pub(crate) fn reschedule(&self, fsm: Box<N>, mailbox: BasicMailbox<N>) {
-        if let Err(item) = self.sender.send(FsmTypes::Normal { fsm, mailbox }) {
-            park_unscheduled(item);
+        if let Err(err) = self.sender.send(FsmTypes::Normal { fsm, mailbox }) {
+            park_unscheduled(err.into_inner());
         }
     }
 
@@ -67,8 +67,8 @@ impl<N: Fsm, C: Fsm> FsmScheduler for NormalScheduler<N, C> {
             fsm,
             mailbox: mailbox.clone(),
         };
-        if let Err(item) = self.sender.send(item) {
-            park_unscheduled(item);
+        if let Err(err) = self.sender.send(item) {
+            park_unscheduled(err.into_inner());
         }
     }
 }
@@ -83,11 +83,11 @@ impl<N: Fsm, C: Fsm> Clone for NormalScheduler<N, C> {
 
 /// Queues the control FSM for the pollers.
 pub struct ControlScheduler<N: Fsm, C: Fsm> {
-    sender: QueueSender<FsmTypes<N, C>>,
+    sender: Sender<FsmTypes<N, C>>,
 }
 
 impl<N: Fsm, C: Fsm> ControlScheduler<N, C> {
-    pub(crate) fn new(sender: QueueSender<FsmTypes<N, C>>) -> Self {
+    pub(crate) fn new(sender: Sender<FsmTypes<N, C>>) -> Self {
         ControlScheduler { sender }
     }
 }
@@ -96,9 +96,11 @@ impl<N: Fsm, C: Fsm> FsmScheduler for ControlScheduler<N, C> {
     type Fsm = C;
 
     fn schedule(&self, fsm: Box<C>, mailbox: &BasicMailbox<C>) {
-        if let Err(FsmTypes::Control(fsm)) = self.sender.send(FsmTypes::Control(fsm)) {
-            debug!("batch system is gone; parking control fsm");
-            mailbox.park(fsm);
+        if let Err(err) = self.sender.send(FsmTypes::Control(fsm)) {
+            if let FsmTypes::Control(fsm) = err.into_inner() {
+                debug!("batch system is gone; parking control fsm");
+                mailbox.park(fsm);
+            }
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::panic;
 use std::thread::{self, JoinHandle};
 
-use crossbeam::channel::Sender;
+use crossbeam::channel::{self, Receiver, Sender};
 use tracing::{error, info};
 
 use crate::batch::{Poller, PollerContext};
@@ -12,7 +12,6 @@ use crate::error::{Error, Result};
 use crate::fsm::Fsm;
 use crate::handler::HandlerBuilder;
 use crate::mailbox::BasicMailbox;
-use crate::queue::{self, QueueReceiver};
 use crate::router::Router;
 use crate::scheduler::FsmTypes;
 
@@ -23,7 +22,7 @@ pub struct BatchSystem<N: Fsm, C: Fsm> {
     /// Set while pollers run; names their threads `{prefix}-{index}`.
     name_prefix: Option<String>,
     router: Router<N, C>,
-    receiver: QueueReceiver<FsmTypes<N, C>>,
+    receiver: Receiver<FsmTypes<N, C>>,
     config: Config,
     workers: Vec<JoinHandle<()>>,
 }
@@ -38,7 +37,7 @@ pub fn create_system<N: Fsm, C: Fsm>(
     control_fsm: Box<C>,
 ) -> (Router<N, C>, BatchSystem<N, C>) {
     let control_box = BasicMailbox::new(control_sender, control_fsm);
-    let (sender, receiver) = queue::unbounded();
+    let (sender, receiver) = channel::unbounded();
     let router = Router::new(control_box, sender);
     let system = BatchSystem {
         name_prefix: None,
