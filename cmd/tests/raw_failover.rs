@@ -1,5 +1,6 @@
 //! Crash tests of raw KV with the real processes: `kill -9` of the leader's store in the middle
-//! of writes, all stores killed and restarted, and a stopped store replaced by a new one.
+//! of writes, all stores killed and restarted, a stopped store replaced by a new one, and a
+//! kill -9 after raft log GC dropped the entries of writes RocksDB holds in memtables only.
 //! Every acknowledged write must stay readable throughout.
 
 use std::path::Path;
@@ -43,26 +44,27 @@ async fn check_acked(client: &RawClient, acked: &[u32]) {
     }
 }
 
-#[test]
-fn acknowledged_writes_survive_crashes() {
-    let dir = tempfile::tempdir().unwrap();
-    let pd_config = dir.path().join("pd.toml");
-    std::fs::write(&pd_config, "[schedule]\nmax-store-down-time = \"3s\"\n").unwrap();
-    let tikv_config = dir.path().join("tikv.toml");
-    std::fs::write(
-        &tikv_config,
-        format!(
-            "[raftstore]\npd-heartbeat-tick-interval = \"1s\"\npd-store-heartbeat-tick-interval = \"1s\"\n{}",
-            cmd::process::FAST_ELECTIONS
-        ),
-    )
-    .unwrap();
+/// A cluster of three stores started with `raftstore` (lines of the `[raftstore]` table) and,
+/// when given, PD's config file text; with a runtime and a raw client on it.
+fn start(
+    dir: &Path,
+    raftstore: &str,
+    pd_config: Option<&str>,
+) -> (LocalCluster, tokio::runtime::Runtime, RawClient) {
+    let pd_config = pd_config.map(|text| {
+        let path = dir.join("pd.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    });
+    let tikv_config = dir.join("tikv.toml");
+    let text = format!("[raftstore]\n{raftstore}{}", cmd::process::FAST_ELECTIONS);
+    std::fs::write(&tikv_config, text).unwrap();
     let tikv_args = ["--config", tikv_config.to_str().unwrap()];
-    let mut cluster = LocalCluster::start(
+    let cluster = LocalCluster::start(
         bin_dir(),
-        &dir.path().join("cluster"),
+        &dir.join("cluster"),
         3,
-        Some(&pd_config),
+        pd_config.as_deref(),
         &tikv_args,
     )
     .unwrap_or_else(|e| panic!("start cluster: {e}"));
@@ -77,6 +79,17 @@ fn acknowledged_writes_survive_crashes() {
     let client = runtime
         .block_on(RawClient::new(vec![cluster.pd.addr()]))
         .unwrap();
+    (cluster, runtime, client)
+}
+
+#[test]
+fn acknowledged_writes_survive_crashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cluster, runtime, client) = start(
+        dir.path(),
+        "pd-heartbeat-tick-interval = \"1s\"\npd-store-heartbeat-tick-interval = \"1s\"\n",
+        Some("[schedule]\nmax-store-down-time = \"3s\"\n"),
+    );
 
     // 1. Kill the leader's store while writes are in flight.
     let acked = Arc::new(Mutex::new(Vec::new()));
@@ -174,4 +187,51 @@ fn stopped_store_id(cluster: &LocalCluster, address: &str) -> Option<u64> {
         .iter()
         .find(|s| s["store"]["address"].as_str() == Some(address))?["store"]["id"]
         .as_u64()
+}
+
+/// The entries a store's raft log GC has dropped, from its `/metrics`.
+fn compacted_entries(store: &cmd::process::TikvProcess) -> f64 {
+    let Ok((_, body)) = cmd::process::http_get(&store.status_addr(), "/metrics") else {
+        return 0.0;
+    };
+    body.lines()
+        .find_map(|line| line.strip_prefix("tikv_raftstore_raft_log_gc_deleted_keys_sum "))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Without the data engine's WAL (the default), applied writes live in RocksDB's memtables until
+/// a flush, and raft log GC must keep their entries until one has covered them. Every store
+/// compacts its log past the writes, then all are killed: the writes come back from the
+/// flushed files and the rest of the log.
+#[test]
+fn writes_whose_raft_log_was_compacted_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cluster, runtime, client) = start(
+        dir.path(),
+        "raft-log-gc-tick-interval = \"200ms\"\nraft-log-gc-threshold = 10\n",
+        None,
+    );
+    let written: Vec<u32> = (0..400).collect();
+    for &i in &written {
+        runtime
+            .block_on(client.put(key(i), value(i)))
+            .expect("put on a healthy cluster");
+    }
+    for store in &cluster.stores {
+        cmd::process::wait_until(
+            "every store to compact its raft log past the writes",
+            Duration::from_secs(60),
+            || compacted_entries(store) >= 350.0,
+        )
+        .unwrap_or_else(|e| panic!("{e}: {} entries", compacted_entries(store)));
+    }
+    for store in &mut cluster.stores {
+        store.kill();
+    }
+    for store in &mut cluster.stores {
+        store.restart().unwrap();
+    }
+    wait_for_reads(&runtime, &client, written[0]);
+    runtime.block_on(check_acked(&client, &written));
 }

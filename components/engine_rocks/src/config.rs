@@ -21,6 +21,14 @@ pub struct RocksConfig {
     /// The same for the write-ahead log. Default 512 KiB, as TiKV's
     /// `rocksdb.wal-bytes-per-sync`.
     pub wal_bytes_per_sync: u64,
+    /// Write without RocksDB's write-ahead log, as TiKV's raftstore-v2 does: the raft log is
+    /// the only log. Column families then flush together (`atomic_flush`), so the files on
+    /// disk always hold one prefix of the writes; [`engine_traits::KvEngine::sync`] and synced
+    /// writes flush the memtables instead of syncing a log; a crash loses the writes since the
+    /// last flush, and raftstore applies them again from the raft log, which it keeps until a
+    /// flush has covered them. Default false (PD's storage and the RocksDB raft log need
+    /// their WAL); tikv-server sets it for its data engine.
+    pub disable_wal: bool,
 }
 
 impl Default for RocksConfig {
@@ -32,6 +40,7 @@ impl Default for RocksConfig {
             max_write_buffer_number: 5,
             bytes_per_sync: 1 << 20,
             wal_bytes_per_sync: 512 << 10,
+            disable_wal: false,
         }
     }
 }

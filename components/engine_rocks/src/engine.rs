@@ -14,6 +14,7 @@ use crate::{engine_error, Db, RocksConfig, RocksIterator, RocksSnapshot, RocksWr
 #[derive(Clone)]
 pub struct RocksEngine {
     db: Arc<Db>,
+    disable_wal: bool,
 }
 
 impl RocksEngine {
@@ -30,16 +31,27 @@ impl RocksEngine {
         db_opts.set_max_background_jobs(jobs);
         db_opts.set_bytes_per_sync(cfg.bytes_per_sync);
         db_opts.set_wal_bytes_per_sync(cfg.wal_bytes_per_sync);
+        // Without a WAL, column families flushed apart would leave on disk one column
+        // family's writes without another's from the same batch.
+        db_opts.set_atomic_flush(cfg.disable_wal);
         let cache = Cache::new_lru_cache(cfg.block_cache_size);
         let descriptors = ALL_CFS
             .iter()
             .map(|cf| ColumnFamilyDescriptor::new(*cf, cf_options(cfg, &cache)));
         let db = Db::open_cf_descriptors(&db_opts, path, descriptors).map_err(engine_error)?;
-        Ok(RocksEngine { db: Arc::new(db) })
+        Ok(RocksEngine {
+            db: Arc::new(db),
+            disable_wal: cfg.disable_wal,
+        })
     }
 
     pub(crate) fn db(&self) -> &Arc<Db> {
         &self.db
+    }
+
+    /// Whether writes skip the write-ahead log (see [`RocksConfig::disable_wal`]).
+    pub fn wal_disabled(&self) -> bool {
+        self.disable_wal
     }
 
     pub(crate) fn cf(&self, cf: CfName) -> Result<&ColumnFamily> {
@@ -150,6 +162,10 @@ impl KvEngine for RocksEngine {
     }
 
     fn sync(&self) -> Result<()> {
+        if self.disable_wal {
+            // The memtables are the only copy of unflushed writes.
+            return self.flush();
+        }
         self.db.flush_wal(true).map_err(engine_error)
     }
 

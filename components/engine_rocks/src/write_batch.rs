@@ -1,4 +1,4 @@
-use engine_traits::{CfName, Error, Mutable, Result, WriteBatch, WriteOptions};
+use engine_traits::{CfName, Error, KvEngine, Mutable, Result, WriteBatch, WriteOptions};
 
 use crate::{engine_error, RocksEngine};
 
@@ -38,12 +38,19 @@ impl Mutable for RocksWriteBatch {
 impl WriteBatch for RocksWriteBatch {
     fn write_opt(&mut self, opts: WriteOptions) -> Result<()> {
         let mut write_opts = rocksdb::WriteOptions::default();
-        write_opts.set_sync(opts.sync);
+        let wal_disabled = self.engine.wal_disabled();
+        write_opts.disable_wal(wal_disabled);
+        write_opts.set_sync(opts.sync && !wal_disabled);
         let batch = std::mem::take(&mut self.batch);
         self.engine
             .db()
             .write_opt(batch, &write_opts)
-            .map_err(engine_error)
+            .map_err(engine_error)?;
+        if opts.sync && wal_disabled {
+            // No log to sync: the write is durable once a flush has covered it.
+            self.engine.sync()?;
+        }
+        Ok(())
     }
 
     fn count(&self) -> usize {

@@ -96,6 +96,24 @@ pub static APPLY_LOG_DURATION: LazyLock<Histogram> = LazyLock::new(|| {
     )
 });
 
+/// The data engine's syncs for raft log GC (a flush of every memtable without the WAL).
+pub static RAFT_LOG_KV_SYNC_DURATION: LazyLock<Histogram> = LazyLock::new(|| {
+    duration_histogram(
+        "tikv_raftstore_raft_log_kv_sync_duration_secs",
+        "Bucketed histogram of the data engine's syncs (memtable flushes without the WAL) for raft log GC",
+    )
+});
+
+/// Entries one raft log GC of a peer dropped.
+pub static RAFT_LOG_GC_DELETED_KEYS: LazyLock<Histogram> = LazyLock::new(|| {
+    let opts = HistogramOpts::new(
+        "tikv_raftstore_raft_log_gc_deleted_keys",
+        "Bucketed histogram of the raft log entries one GC of a peer's log dropped",
+    )
+    .buckets(exponential_buckets(1.0, 2.0, 20).expect("valid buckets"));
+    register(Histogram::with_opts(opts).expect("valid metric"))
+});
+
 /// Replicas of this store by hibernation state; `state="hibernated"` is set.
 pub static HIBERNATED_PEERS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     register(

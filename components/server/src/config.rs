@@ -155,8 +155,6 @@ pub struct RocksDbConfig {
     /// Files written by flushes and compactions are synced every this many bytes; `"0"` leaves
     /// it to the kernel's writeback. Default `"1MiB"`, as in TiKV.
     pub bytes_per_sync: ReadableSize,
-    /// The same for RocksDB's write-ahead log. Default `"512KiB"`, as in TiKV.
-    pub wal_bytes_per_sync: ReadableSize,
 }
 
 impl Default for RocksDbConfig {
@@ -165,18 +163,19 @@ impl Default for RocksDbConfig {
         RocksDbConfig {
             max_background_jobs: engine.max_background_jobs,
             bytes_per_sync: ReadableSize(engine.bytes_per_sync),
-            wal_bytes_per_sync: ReadableSize(engine.wal_bytes_per_sync),
         }
     }
 }
 
 impl RocksDbConfig {
-    /// The engine's options: these keys over the engine's defaults.
+    /// The engine's options: these keys over the engine's defaults, without the WAL (as TiKV's
+    /// raftstore-v2: the raft log is the only log, raft log GC waits for a memtable flush to
+    /// cover what it drops, and a restart applies the rest again from the raft log).
     pub fn engine(&self) -> engine_rocks::RocksConfig {
         engine_rocks::RocksConfig {
             max_background_jobs: self.max_background_jobs,
             bytes_per_sync: self.bytes_per_sync.0,
-            wal_bytes_per_sync: self.wal_bytes_per_sync.0,
+            disable_wal: true,
             ..Default::default()
         }
     }

@@ -162,8 +162,12 @@ impl Cluster {
         for _ in 0..cfg.stores {
             let store_id = pd.alloc_id();
             let dir = tempfile::tempdir().expect("temp dir");
-            let kv = RocksEngine::open(&dir.path().join("db"), &RocksConfig::default())
-                .expect("open RocksDB");
+            // As tikv-server opens its data engine: without a WAL.
+            let kv_cfg = RocksConfig {
+                disable_wal: true,
+                ..RocksConfig::default()
+            };
+            let kv = RocksEngine::open(&dir.path().join("db"), &kv_cfg).expect("open RocksDB");
             let raft = RaftEngineLog::open(&RaftEngineConfig::new(dir.path().join("raft")))
                 .expect("open raft-engine");
             data.insert(

@@ -4,7 +4,7 @@ pub mod apply;
 pub mod peer;
 pub mod store;
 
-use std::sync::atomic::AtomicU64;
+use crate::log_gc::KvSyncs;
 use std::sync::Arc;
 
 use engine_traits::KvEngine;
@@ -38,8 +38,8 @@ pub struct PollContext<EK: KvEngine, ER: RaftLogEngine> {
     pub store_meta: Arc<Mutex<StoreMeta>>,
     pub snap_generator: SnapGenerator<EK>,
     pub split_checker: SplitChecker<EK>,
-    /// Completed syncs of the data engine (see `log_gc`).
-    pub kv_syncs: Arc<AtomicU64>,
+    /// The data engine's syncs (see `log_gc`).
+    pub kv_syncs: Arc<KvSyncs>,
     pub hibernation: Arc<Hibernation>,
 }
 

@@ -3,7 +3,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -28,6 +27,7 @@ use crate::fsm::apply::{ApplyControlFsm, ApplyPollerBuilder};
 use crate::fsm::peer::{is_initial_message, PeerFsmDelegate};
 use crate::fsm::{ApplyFsm, ApplyRouter, PeerFsm, PollContext};
 use crate::hibernate::Hibernation;
+use crate::log_gc::KvSyncs;
 use crate::metrics;
 use crate::msg::{PeerMsg, PeerTick, StoreMsg};
 use crate::operation::init_split_region;
@@ -470,6 +470,7 @@ pub struct RaftSystem<EK: KvEngine, ER: RaftLogEngine> {
     stop_ticker: Option<Sender<()>>,
     ticker: Option<JoinHandle<()>>,
     purger: Option<JoinHandle<()>>,
+    kv_syncer: Option<JoinHandle<()>>,
     /// Stops once the raft pollers, which hold its senders, are gone.
     writer: Option<JoinHandle<()>>,
     hibernation: Arc<Hibernation>,
@@ -608,13 +609,12 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftSystemBuilder<EK, ER> {
                 reason: e.to_string(),
             })?;
         let (stop_ticker, stopped) = crossbeam::channel::bounded(0);
-        let ticker = spawn_ticker(
-            router,
-            &cfg,
-            stopped.clone(),
+        let ticker = spawn_ticker(router, &cfg, stopped.clone(), hibernation)?;
+        let kv_syncer = spawn_kv_syncer(
             deps.kv.clone(),
             kv_syncs,
-            hibernation,
+            cfg.raft_log_gc_tick_interval.0,
+            stopped.clone(),
         )?;
         let purger = spawn_purger(deps.raft.clone(), cfg.raft_engine_purge_interval.0, stopped)?;
         Ok(RaftSystem {
@@ -623,6 +623,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftSystemBuilder<EK, ER> {
             stop_ticker: Some(stop_ticker),
             ticker: Some(ticker),
             purger: Some(purger),
+            kv_syncer: Some(kv_syncer),
             writer: writer_thread,
             hibernation: store_hibernation,
         })
@@ -670,13 +671,39 @@ fn sync_for_log_gc<EK: KvEngine>(kv: &EK) -> Result<()> {
     Ok(kv.sync()?)
 }
 
+/// Syncs the data engine every `interval` (a memtable flush when it has no WAL), so that raft
+/// log GC may drop what the sync covered (see `log_gc`). A thread of its own: a flush of full
+/// memtables takes a fraction of a second, which would hold up the ticks.
+fn spawn_kv_syncer<EK: KvEngine>(
+    kv: EK,
+    syncs: Arc<KvSyncs>,
+    interval: Duration,
+    stop: Receiver<()>,
+) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("kv-sync".into())
+        .spawn(move || loop {
+            match stop.recv_timeout(interval) {
+                Err(crossbeam::channel::RecvTimeoutError::Timeout) => {}
+                _ => return,
+            }
+            let start = Instant::now();
+            match syncs.run(|| sync_for_log_gc(&kv)) {
+                Ok(()) => metrics::RAFT_LOG_KV_SYNC_DURATION.observe(start.elapsed().as_secs_f64()),
+                Err(e) => warn!(error = %e, "syncing the data engine failed; raft logs are kept"),
+            }
+        })
+        .map_err(|e| Error::Start {
+            what: "data engine syncer",
+            reason: e.to_string(),
+        })
+}
+
 /// Drives the ticks of every peer that is not hibernating from one thread.
 fn spawn_ticker<EK: KvEngine, ER: RaftLogEngine>(
     router: RaftRouter<EK, ER>,
     cfg: &Config,
     stop: Receiver<()>,
-    kv: EK,
-    kv_syncs: Arc<AtomicU64>,
     hibernation: Arc<Hibernation>,
 ) -> Result<JoinHandle<()>> {
     let base = cfg.raft_base_tick_interval.0;
@@ -708,14 +735,6 @@ fn spawn_ticker<EK: KvEngine, ER: RaftLogEngine>(
                 );
                 if count.is_multiple_of(gc_every) {
                     // Peers compact only what a sync covered (see `log_gc`).
-                    match sync_for_log_gc(&kv) {
-                        Ok(()) => {
-                            kv_syncs.fetch_add(1, Ordering::AcqRel);
-                        }
-                        Err(e) => {
-                            warn!(error = %e, "syncing the data engine failed; raft logs are kept")
-                        }
-                    }
                     // As in TiKV, only the raft tick skips sleeping replicas: the others are
                     // seconds apart and do not wake them.
                     router.broadcast_normal(|| PeerMsg::Tick(PeerTick::RaftLogGc));
@@ -749,9 +768,13 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftSystem<EK, ER> {
     /// Stops the ticker and the pollers, waiting for their threads.
     pub fn shutdown(&mut self) {
         self.stop_ticker.take();
-        for thread in [self.ticker.take(), self.purger.take()]
-            .into_iter()
-            .flatten()
+        for thread in [
+            self.ticker.take(),
+            self.purger.take(),
+            self.kv_syncer.take(),
+        ]
+        .into_iter()
+        .flatten()
         {
             let _ = thread.join();
         }

@@ -1,7 +1,6 @@
 //! Raft's ready: persisting entries and the hard state, sending messages, handing committed
 //! entries to apply, following apply's progress, and compacting the raft log.
 
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use engine_traits::KvEngine;
@@ -330,8 +329,10 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
     /// Compacts the raft log up to what every live follower has and this peer has applied
     /// durably, or up to that applied index once the log grows past the count limit.
     pub fn compact_raft_log(&mut self, ctx: &PollContext<EK, ER>) -> Result<()> {
-        let syncs = ctx.kv_syncs.load(Ordering::Acquire);
-        let Some(applied) = self.durable_applied.on_gc_tick(self.applied_index, syncs) else {
+        let Some(applied) = self
+            .durable_applied
+            .on_gc_tick(self.applied_index, &ctx.kv_syncs)
+        else {
             return Ok(());
         };
         let first = self.raft_group.store().first_index()?;
@@ -355,6 +356,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             return Ok(());
         }
         self.raft_group.store().raft_log.compact(compact_to)?;
+        crate::metrics::RAFT_LOG_GC_DELETED_KEYS.observe((compact_to - first) as f64);
         debug!(
             region_id = self.region_id.get(),
             compact_to, "raft log compacted"
