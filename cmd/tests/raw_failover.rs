@@ -163,13 +163,23 @@ fn acknowledged_writes_survive_crashes() {
 
 /// Waits until the cluster answers reads again (elections after a crash take a moment).
 fn wait_for_reads(runtime: &tokio::runtime::Runtime, client: &RawClient, i: u32) {
+    wait_for_reads_of(runtime, client, key(i), value(i));
+}
+
+/// Waits until a read of `key` answers `value`.
+fn wait_for_reads_of(
+    runtime: &tokio::runtime::Runtime,
+    client: &RawClient,
+    key: Vec<u8>,
+    value: Vec<u8>,
+) {
     let mut last = None;
     let result = cmd::process::wait_until(
         "the cluster to answer reads",
         Duration::from_secs(60),
         || {
-            let got = runtime.block_on(client.get(key(i)));
-            let ok = got.as_ref().is_ok_and(|v| *v == Some(value(i)));
+            let got = runtime.block_on(client.get(key.clone()));
+            let ok = got.as_ref().is_ok_and(|v| v.as_ref() == Some(&value));
             last = Some(format!("{got:?}"));
             ok
         },
@@ -234,4 +244,92 @@ fn writes_whose_raft_log_was_compacted_survive_kill_9() {
     }
     wait_for_reads(&runtime, &client, written[0]);
     runtime.block_on(check_acked(&client, &written));
+}
+
+/// Splits whose apply was in memtables only: every store is killed after two splits and writes
+/// to the new regions, so each restarts with the parent unsplit. The parent applies the splits
+/// again from its raft log, the new regions keep the raft state raft-engine holds for them
+/// (their votes and entries), and every write is read back.
+#[test]
+fn splits_lost_with_the_memtables_are_applied_again() {
+    let dir = tempfile::tempdir().unwrap();
+    // No sync (flush) of the data engine while the test runs.
+    let (mut cluster, runtime, client) =
+        start(dir.path(), "raft-log-gc-tick-interval = \"1h\"\n", None);
+    let keys: Vec<u32> = (0..300).collect();
+    let put_all = |tag: &str| {
+        for &i in &keys {
+            let value = format!("{tag}-{i}").into_bytes();
+            runtime
+                .block_on(client.put(key(i), value))
+                .expect("put on a healthy cluster");
+        }
+    };
+    put_all("before");
+    // A replica added by a snapshot flushes its store's memtables: let every replica of the
+    // start-up regions be a voter (its snapshot applied) before the splits.
+    cmd::process::wait_until(
+        "every replica to be a voter",
+        Duration::from_secs(60),
+        || {
+            cluster.regions_json().is_some_and(|r| {
+                r["regions"].as_array().unwrap().iter().all(|r| {
+                    let peers = r["peers"].as_array().cloned().unwrap_or_default();
+                    peers.len() == 3 && peers.iter().all(|p| p["role_name"] == "Voter")
+                })
+            })
+        },
+    )
+    .unwrap();
+    let pd = cluster.pd.addr();
+    let regions_before = cluster.regions_json().unwrap()["count"].as_u64().unwrap();
+    let region = cmd::process::pd_region_of(&pd, &key(0)).unwrap();
+    let split_keys = [cmd::ctl::hex(&key(100)), cmd::ctl::hex(&key(200))];
+    let body = serde_json::json!({
+        "name": "split-region",
+        "region_id": region["id"].as_u64().unwrap(),
+        "keys": split_keys,
+    });
+    let (status, reply) =
+        cmd::process::http_request(&pd, "POST", "/pd/api/v1/operators", &body.to_string()).unwrap();
+    assert_eq!(status, 200, "{reply}");
+    cmd::process::wait_until("the splits", Duration::from_secs(60), || {
+        cluster.regions_json().is_some_and(|r| {
+            r["count"].as_u64() == Some(regions_before + 2)
+                && r["regions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|r| !r["leader"].is_null())
+        })
+    })
+    .unwrap();
+    put_all("after");
+    for store in &mut cluster.stores {
+        store.kill();
+    }
+    for store in &mut cluster.stores {
+        store.restart().unwrap();
+    }
+    wait_for_reads_of(&runtime, &client, key(150), b"after-150".to_vec());
+    // The premise: every store came back without the splits' regions (it had the start-up
+    // regions from its bootstrap or from snapshots, whose apply flushes).
+    for store in &cluster.stores {
+        let log = std::fs::read_to_string(store.log_path()).unwrap();
+        let start = log
+            .lines()
+            .rfind(|line| line.contains("raftstore starting"))
+            .expect("the store logged its start");
+        let regions: u64 = start
+            .split_once("regions=")
+            .and_then(|(_, rest)| rest.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no region count in {start:?}"));
+        assert!(regions <= regions_before, "{start}");
+    }
+    for &i in &keys {
+        let got = runtime
+            .block_on(client.get(key(i)))
+            .expect("get after restart");
+        assert_eq!(got, Some(format!("after-{i}").into_bytes()), "key {i}");
+    }
 }
