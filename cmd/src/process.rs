@@ -863,6 +863,22 @@ impl LocalCluster {
             },
         )
     }
+
+    /// Waits until PD knows `count` regions, each with a leader.
+    ///
+    /// # Errors
+    ///
+    /// A message naming what was awaited, after `timeout`.
+    pub fn wait_for_regions(&self, count: u64, timeout: Duration) -> Result<(), String> {
+        wait_until(&format!("{count} regions with leaders"), timeout, || {
+            self.regions_json().is_some_and(|r| {
+                r["count"].as_u64() == Some(count)
+                    && r["regions"]
+                        .as_array()
+                        .is_some_and(|list| list.iter().all(|r| !r["leader"].is_null()))
+            })
+        })
+    }
 }
 
 impl LocalCluster {

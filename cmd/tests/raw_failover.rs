@@ -123,12 +123,7 @@ fn acknowledged_writes_survive_crashes() {
 
     // 2. All stores crash at once, then restart with their data.
     cluster.stores[victim].restart().unwrap();
-    for store in &mut cluster.stores {
-        store.kill();
-    }
-    for store in &mut cluster.stores {
-        store.restart().unwrap();
-    }
+    kill_and_restart_every_store(&mut cluster);
     wait_for_reads(&runtime, &client, acked_now[0]);
     runtime.block_on(check_acked(&client, &acked_now));
 
@@ -199,6 +194,16 @@ fn stopped_store_id(cluster: &LocalCluster, address: &str) -> Option<u64> {
         .as_u64()
 }
 
+/// Kills every store at once, as a power cut of the cluster would, then restarts each on its data.
+fn kill_and_restart_every_store(cluster: &mut LocalCluster) {
+    for store in &mut cluster.stores {
+        store.kill();
+    }
+    for store in &mut cluster.stores {
+        store.restart().unwrap();
+    }
+}
+
 /// The entries a store's raft log GC has dropped, from its `/metrics`.
 fn compacted_entries(store: &cmd::process::TikvProcess) -> f64 {
     let Ok((_, body)) = cmd::process::http_get(&store.status_addr(), "/metrics") else {
@@ -236,12 +241,7 @@ fn writes_whose_raft_log_was_compacted_survive_kill_9() {
         )
         .unwrap_or_else(|e| panic!("{e}: {} entries", compacted_entries(store)));
     }
-    for store in &mut cluster.stores {
-        store.kill();
-    }
-    for store in &mut cluster.stores {
-        store.restart().unwrap();
-    }
+    kill_and_restart_every_store(&mut cluster);
     wait_for_reads(&runtime, &client, written[0]);
     runtime.block_on(check_acked(&client, &written));
 }
@@ -293,24 +293,11 @@ fn splits_lost_with_the_memtables_are_applied_again() {
     let (status, reply) =
         cmd::process::http_request(&pd, "POST", "/pd/api/v1/operators", &body.to_string()).unwrap();
     assert_eq!(status, 200, "{reply}");
-    cmd::process::wait_until("the splits", Duration::from_secs(60), || {
-        cluster.regions_json().is_some_and(|r| {
-            r["count"].as_u64() == Some(regions_before + 2)
-                && r["regions"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .all(|r| !r["leader"].is_null())
-        })
-    })
-    .unwrap();
+    cluster
+        .wait_for_regions(regions_before + 2, Duration::from_secs(60))
+        .unwrap();
     put_all("after");
-    for store in &mut cluster.stores {
-        store.kill();
-    }
-    for store in &mut cluster.stores {
-        store.restart().unwrap();
-    }
+    kill_and_restart_every_store(&mut cluster);
     wait_for_reads_of(&runtime, &client, key(150), b"after-150".to_vec());
     // The premise: every store came back without the splits' regions (it had the start-up
     // regions from its bootstrap or from snapshots, whose apply flushes).

@@ -459,17 +459,9 @@ fn dashboard_renders_the_cluster_in_a_browser() {
     assert!(body.contains("not inside region"), "{body}");
     let (status, body) = split(&[b"b", b"d", b"k"]);
     assert_eq!(status, 200, "{body}");
-    wait_until("the split with leaders", Duration::from_secs(60), || {
-        cluster.regions_json().is_some_and(|r| {
-            r["count"] == regions_after_split
-                && r["regions"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .all(|r| !r["leader"].is_null())
-        })
-    })
-    .unwrap();
+    cluster
+        .wait_for_regions(regions_after_split, Duration::from_secs(60))
+        .unwrap();
 
     let browser = Browser::start();
     browser.open(&format!("http://{pd}/dashboard"));

@@ -50,7 +50,7 @@ impl RocksEngine {
     }
 
     /// Whether writes skip the write-ahead log (see [`RocksConfig::disable_wal`]).
-    pub fn wal_disabled(&self) -> bool {
+    pub(crate) fn wal_disabled(&self) -> bool {
         self.disable_wal
     }
 

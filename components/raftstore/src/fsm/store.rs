@@ -630,6 +630,28 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftSystemBuilder<EK, ER> {
     }
 }
 
+/// Runs `work` on a thread named `name` every `interval` until `stop` ends.
+fn spawn_periodic(
+    name: &str,
+    what: &'static str,
+    interval: Duration,
+    stop: Receiver<()>,
+    mut work: impl FnMut() + Send + 'static,
+) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || loop {
+            match stop.recv_timeout(interval) {
+                Err(crossbeam::channel::RecvTimeoutError::Timeout) => work(),
+                _ => return,
+            }
+        })
+        .map_err(|e| Error::Start {
+            what,
+            reason: e.to_string(),
+        })
+}
+
 /// Reclaims the raft log engine's files of compacted entries every `interval`, off the raft
 /// threads (a purge may rewrite files).
 fn spawn_purger<ER: RaftLogEngine>(
@@ -637,25 +659,19 @@ fn spawn_purger<ER: RaftLogEngine>(
     interval: Duration,
     stop: Receiver<()>,
 ) -> Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("raft-log-purge".into())
-        .spawn(move || loop {
-            match stop.recv_timeout(interval) {
-                Err(crossbeam::channel::RecvTimeoutError::Timeout) => {}
-                _ => return,
+    spawn_periodic(
+        "raft-log-purge",
+        "raft log purger",
+        interval,
+        stop,
+        move || match raft.purge_expired_files() {
+            Ok(lagging) if !lagging.is_empty() => {
+                warn!(regions = ?lagging, "raft log files are held back by these regions' old entries");
             }
-            match raft.purge_expired_files() {
-                Ok(lagging) if !lagging.is_empty() => {
-                    warn!(regions = ?lagging, "raft log files are held back by these regions' old entries");
-                }
-                Ok(_) => {}
-                Err(e) => warn!(error = %e, "purging raft log files failed"),
-            }
-        })
-        .map_err(|e| Error::Start {
-                what: "raft log purger",
-                reason: e.to_string(),
-            })
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "purging raft log files failed"),
+        },
+    )
 }
 
 /// Whether the store heartbeat is due at the ticker's `count`-th tick (counted from 1): at the
@@ -680,23 +696,13 @@ fn spawn_kv_syncer<EK: KvEngine>(
     interval: Duration,
     stop: Receiver<()>,
 ) -> Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("kv-sync".into())
-        .spawn(move || loop {
-            match stop.recv_timeout(interval) {
-                Err(crossbeam::channel::RecvTimeoutError::Timeout) => {}
-                _ => return,
-            }
-            let start = Instant::now();
-            match syncs.run(|| sync_for_log_gc(&kv)) {
-                Ok(()) => metrics::RAFT_LOG_KV_SYNC_DURATION.observe(start.elapsed().as_secs_f64()),
-                Err(e) => warn!(error = %e, "syncing the data engine failed; raft logs are kept"),
-            }
-        })
-        .map_err(|e| Error::Start {
-            what: "data engine syncer",
-            reason: e.to_string(),
-        })
+    spawn_periodic("kv-sync", "data engine syncer", interval, stop, move || {
+        let start = Instant::now();
+        match syncs.run(|| sync_for_log_gc(&kv)) {
+            Ok(()) => metrics::RAFT_LOG_KV_SYNC_DURATION.observe(start.elapsed().as_secs_f64()),
+            Err(e) => warn!(error = %e, "syncing the data engine failed; raft logs are kept"),
+        }
+    })
 }
 
 /// Drives the ticks of every peer that is not hibernating from one thread.
