@@ -449,6 +449,43 @@ fn half_committed_transactions_are_resolved_by_the_next_reader() {
     });
 }
 
+/// The chaos bank's commit step meets the official client's flaw (see
+/// `chaos::workload::bank::commit`): an async-commit transaction whose prewrite finds PD down
+/// panics inside the client. The workload must end it as an unknown transfer, not die, and
+/// the transaction must have written nothing.
+#[test]
+fn an_async_commit_that_finds_pd_down_ends_as_an_unknown_transfer() {
+    use chaos::workload::bank::{commit, Mode, Transfer};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = start_cluster(dir.path(), "");
+    runtime().block_on(async {
+        let client = TransactionClient::new(vec![cluster.pd.addr()])
+            .await
+            .unwrap();
+        let mut t = client
+            .begin_with_options(Mode::AsyncCommit.options())
+            .await
+            .unwrap();
+        // Puts are buffered: the new client has looked up no region yet.
+        for key in ["pd-down-from", "pd-down-to"] {
+            t.put(key.as_bytes().to_vec(), b"1".to_vec()).await.unwrap();
+        }
+        cluster.pd.kill();
+        assert_eq!(commit(&mut t).await, Transfer::ClientPanicked);
+        cluster.pd.restart().unwrap();
+        cluster
+            .wait_until_serving(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("{e}"));
+        // A new client: the old one's timestamp stream died with PD.
+        let client = TransactionClient::new(vec![cluster.pd.addr()])
+            .await
+            .unwrap();
+        assert_eq!(read(&client, b"pd-down-from").await, None);
+        assert_eq!(read(&client, b"pd-down-to").await, None);
+    });
+}
+
 const ACCOUNTS: u64 = 20;
 const INITIAL_BALANCE: u64 = 1000;
 

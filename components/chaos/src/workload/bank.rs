@@ -3,11 +3,15 @@
 //! that would overdraw does nothing), and read every balance at one snapshot. The checker needs
 //! only the reads: each must show the constant total and no negative balance.
 
+use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use rand::Rng;
 use tikv_client::transaction::ResolveLocksOptions;
-use tikv_client::{CheckLevel, Timestamp, TimestampExt, TransactionClient, TransactionOptions};
+use tikv_client::{
+    CheckLevel, Timestamp, TimestampExt, Transaction, TransactionClient, TransactionOptions,
+};
 
 use super::{
     bounded, pause_after_failure, refused_at_prewrite, run_clients, txn_client, Clock, Options,
@@ -43,18 +47,22 @@ pub struct BankHistory {
     pub total: i64,
     /// Locks of async-commit transfers whose commit was interrupted, resolved by the sweeper.
     pub orphaned_locks_resolved: usize,
+    /// Async-commit transfers whose commit panicked inside the client (see [`commit`]); they
+    /// are counted as unknown too.
+    pub client_panics: usize,
 }
 
 /// How a transfer runs.
 #[derive(Clone, Copy, Debug)]
-enum Mode {
+pub enum Mode {
     Optimistic,
     Pessimistic,
     AsyncCommit,
 }
 
 impl Mode {
-    fn options(self) -> TransactionOptions {
+    /// The client's options for a transaction of this mode.
+    pub fn options(self) -> TransactionOptions {
         let options = match self {
             Mode::Optimistic => TransactionOptions::new_optimistic(),
             Mode::Pessimistic => TransactionOptions::new_pessimistic(),
@@ -78,14 +86,38 @@ async fn open_accounts(client: &TransactionClient, accounts: u64) -> tikv_client
     t.commit().await.map(drop)
 }
 
-#[derive(Clone, Copy)]
-enum Transfer {
+/// How a transfer ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transfer {
     Committed,
     Aborted,
     Unknown,
+    /// Unknown, because the client panicked while committing.
+    ClientPanicked,
 }
 
-async fn transfer(
+/// Commits `t`, which has written its keys.
+///
+/// The official client (0.4) panics while committing an async-commit transaction whose
+/// prewrite could not look up any of its regions in PD, as when PD is down: it groups keys by
+/// region with `stream::iter(Err(e))`, which yields nothing for the error, so the prewrite
+/// sends no request and succeeds with no response, and the commit then unwraps the missing
+/// `min_commit_ts`. The panic is the client's, not a finding about the cluster, so it ends the
+/// transfer as unknown (nothing was prewritten, in fact). The same flaw can drop one region's
+/// keys from a prewrite that spans several regions; the reads would show that as a broken
+/// total, and the report's unknown transfers say how often PD errors cut commits off.
+pub async fn commit(t: &mut Transaction) -> Transfer {
+    match AssertUnwindSafe(t.commit()).catch_unwind().await {
+        Ok(Ok(_)) => Transfer::Committed,
+        Ok(Err(e)) if refused_at_prewrite(&e) => Transfer::Aborted,
+        Ok(Err(_)) => Transfer::Unknown,
+        Err(_) => Transfer::ClientPanicked,
+    }
+}
+
+/// Moves `amount` from account `from` to account `to` in one transaction of `mode`, unless
+/// `from` holds less.
+pub async fn transfer(
     client: &TransactionClient,
     mode: Mode,
     from: u64,
@@ -124,11 +156,7 @@ async fn transfer(
         let _ = t.rollback().await;
         return Transfer::Aborted;
     }
-    match t.commit().await {
-        Ok(_) => Transfer::Committed,
-        Err(e) if refused_at_prewrite(&e) => Transfer::Aborted,
-        Err(_) => Transfer::Unknown,
-    }
+    commit(&mut t).await
 }
 
 /// Every balance, read at one fresh snapshot.
@@ -214,7 +242,7 @@ pub async fn run(pd: Vec<String>, options: Options, clock: Clock) -> Result<Bank
             let client = txn_client(&pd, &options).await?;
             let mut rng = options.rng(process, 2);
             let mut history = vec![];
-            let mut transfers = (0, 0, 0);
+            let mut transfers = (0, 0, 0, 0);
             while Instant::now() < deadline {
                 if rng.gen_bool(0.5) {
                     let invoked = clock.now();
@@ -240,6 +268,10 @@ pub async fn run(pd: Vec<String>, options: Options, clock: Clock) -> Result<Bank
                         Transfer::Committed => transfers.0 += 1,
                         Transfer::Unknown => transfers.1 += 1,
                         Transfer::Aborted => transfers.2 += 1,
+                        Transfer::ClientPanicked => {
+                            transfers.1 += 1;
+                            transfers.3 += 1;
+                        }
                     }
                     if !matches!(done, Some(Transfer::Committed)) {
                         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -255,11 +287,12 @@ pub async fn run(pd: Vec<String>, options: Options, clock: Clock) -> Result<Bank
         orphaned_locks_resolved: sweeper.await.map_err(|e| format!("bank sweeper: {e}"))?,
         ..BankHistory::default()
     };
-    for (reads, (committed, unknown, aborted)) in clients {
+    for (reads, (committed, unknown, aborted, panics)) in clients {
         bank.reads.extend(reads);
         bank.transfers_committed += committed;
         bank.transfers_unknown += unknown;
         bank.transfers_aborted += aborted;
+        bank.client_panics += panics;
     }
     Ok(bank)
 }
