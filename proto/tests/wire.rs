@@ -148,7 +148,7 @@ fn region_heartbeat_operator_change_peer_uses_raft_conf_change_numbers() {
 fn raft_message_payload_is_field_4_bytes() {
     let msg = raft_serverpb::RaftMessage {
         region_id: 2,
-        message: vec![0xde, 0xad],
+        message: vec![0xde, 0xad].into(),
         ..Default::default()
     };
     assert_eq!(msg.encode_to_vec(), [0x08, 0x02, 0x22, 0x02, 0xde, 0xad]);

@@ -72,7 +72,7 @@ fn to_request(modify: Modify) -> Request {
             put: Some(PutRequest {
                 cf: cf.to_string(),
                 key,
-                value,
+                value: value.into(),
             }),
             ..Default::default()
         },

@@ -161,7 +161,7 @@ mod tests {
         m.set_msg_type(msg_type);
         RaftMessage {
             region_id,
-            message: m.write_to_bytes().unwrap(),
+            message: m.write_to_bytes().unwrap().into(),
             ..Default::default()
         }
     }

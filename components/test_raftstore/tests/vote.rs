@@ -33,7 +33,7 @@ fn vote_request(candidate: metapb::Peer, to_store: u64, term: u64) -> RaftMessag
         region_id: REGION,
         from_peer: Some(candidate),
         to_peer: Some(peer(100, to_store)),
-        message: m.write_to_bytes().unwrap(),
+        message: m.write_to_bytes().unwrap().into(),
         region_epoch: Some(metapb::RegionEpoch {
             conf_ver: 2,
             version: 2,

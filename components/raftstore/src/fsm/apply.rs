@@ -408,7 +408,7 @@ fn apply_entry<EK: KvEngine>(
         EntryType::EntryNormal if entry.data.is_empty() => None,
         EntryType::EntryNormal => {
             let request =
-                RaftCmdRequest::decode(entry.data.as_ref()).map_err(|e| Error::Corrupt {
+                RaftCmdRequest::decode(entry.data.clone()).map_err(|e| Error::Corrupt {
                     what: format!("entry {index}"),
                     reason: e.to_string(),
                 })?;

@@ -208,7 +208,7 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
             self.on_extra_message(PeerId(from.id), extra);
             return;
         }
-        let message = match eraftpb::Message::parse_from_bytes(&msg.message) {
+        let message = match eraftpb::Message::parse_from_carllerche_bytes(&msg.message) {
             Ok(message) => message,
             Err(e) => {
                 warn!(region_id, error = %e, "undecodable raft message dropped");

@@ -315,7 +315,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
         if to_peer.store_id != self.ctx.store_id.get() || msg.is_tombstone {
             return Ok(());
         }
-        let raft_msg = eraftpb::Message::parse_from_bytes(&msg.message)
+        let raft_msg = eraftpb::Message::parse_from_carllerche_bytes(&msg.message)
             .map_err(|e| Error::InvalidRequest(format!("undecodable raft message: {e}")))?;
         if !is_initial_message(&raft_msg) {
             return Ok(());

@@ -146,7 +146,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
             region_id: msg.region_id,
             from_peer: Some(self.fsm.peer.peer),
             to_peer: Some(to),
-            message: Vec::new(),
+            message: Default::default(),
             region_epoch: self.fsm.peer.region.region_epoch,
             is_tombstone: true,
             ..Default::default()

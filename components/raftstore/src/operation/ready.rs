@@ -271,7 +271,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
                 region_id: self.region_id.get(),
                 from_peer: Some(self.peer),
                 to_peer: Some(to_peer),
-                message: bytes,
+                message: bytes.into(),
                 region_epoch: self.region.region_epoch,
                 is_tombstone: false,
                 start_key: self.region.start_key.clone(),

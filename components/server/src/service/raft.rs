@@ -83,7 +83,7 @@ impl<R: RouterHandle> RaftTransport for RaftService<R> {
             bytes = data.len(),
             "snapshot received"
         );
-        message.message = data;
+        message.message = data.into();
         self.router.send_raft_message(message);
         Ok(Response::new(Done {}))
     }

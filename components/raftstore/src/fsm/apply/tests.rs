@@ -102,7 +102,7 @@ fn put(cf: &str, key: &[u8], value: &[u8]) -> Request {
         put: Some(PutRequest {
             cf: cf.to_string(),
             key: key.to_vec(),
-            value: value.to_vec(),
+            value: value.to_vec().into(),
         }),
         ..Default::default()
     }
