@@ -832,13 +832,17 @@ impl LocalCluster {
     /// A timeout message.
     pub fn wait_until_serving(&self, timeout: Duration) -> Result<(), String> {
         wait_until("every region to have a leader", timeout, || {
-            self.regions_json().is_some_and(|regions| {
-                regions["count"].as_u64().unwrap_or(0) > 0
-                    && regions["regions"]
-                        .as_array()
-                        .is_some_and(|list| list.iter().all(|r| !r["leader"].is_null()))
-            })
+            self.regions_with_leaders().is_some_and(|count| count > 0)
         })
+    }
+
+    /// How many regions PD knows, if every one of them has a leader.
+    fn regions_with_leaders(&self) -> Option<u64> {
+        let regions = self.regions_json()?;
+        let all_led = regions["regions"]
+            .as_array()
+            .is_some_and(|list| list.iter().all(|r| !r["leader"].is_null()));
+        all_led.then(|| regions["count"].as_u64().unwrap_or(0))
     }
 
     /// Waits until every region has `replicas` peers.
@@ -871,12 +875,7 @@ impl LocalCluster {
     /// A message naming what was awaited, after `timeout`.
     pub fn wait_for_regions(&self, count: u64, timeout: Duration) -> Result<(), String> {
         wait_until(&format!("{count} regions with leaders"), timeout, || {
-            self.regions_json().is_some_and(|r| {
-                r["count"].as_u64() == Some(count)
-                    && r["regions"]
-                        .as_array()
-                        .is_some_and(|list| list.iter().all(|r| !r["leader"].is_null()))
-            })
+            self.regions_with_leaders() == Some(count)
         })
     }
 }

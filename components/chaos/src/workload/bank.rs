@@ -96,6 +96,30 @@ pub enum Transfer {
     ClientPanicked,
 }
 
+/// How one client's transfers ended.
+#[derive(Debug, Default)]
+struct Transfers {
+    committed: usize,
+    /// Including the client panics.
+    unknown: usize,
+    aborted: usize,
+    client_panics: usize,
+}
+
+impl Transfers {
+    fn record(&mut self, transfer: Transfer) {
+        match transfer {
+            Transfer::Committed => self.committed += 1,
+            Transfer::Aborted => self.aborted += 1,
+            Transfer::Unknown => self.unknown += 1,
+            Transfer::ClientPanicked => {
+                self.unknown += 1;
+                self.client_panics += 1;
+            }
+        }
+    }
+}
+
 /// Commits `t`, which has written its keys.
 ///
 /// The official client (0.4) panics while committing an async-commit transaction whose
@@ -242,7 +266,7 @@ pub async fn run(pd: Vec<String>, options: Options, clock: Clock) -> Result<Bank
             let client = txn_client(&pd, &options).await?;
             let mut rng = options.rng(process, 2);
             let mut history = vec![];
-            let mut transfers = (0, 0, 0, 0);
+            let mut transfers = Transfers::default();
             while Instant::now() < deadline {
                 if rng.gen_bool(0.5) {
                     let invoked = clock.now();
@@ -264,15 +288,7 @@ pub async fn run(pd: Vec<String>, options: Options, clock: Clock) -> Result<Bank
                         transfer(&client, mode, from, to, amount),
                     )
                     .await;
-                    match done.unwrap_or(Transfer::Unknown) {
-                        Transfer::Committed => transfers.0 += 1,
-                        Transfer::Unknown => transfers.1 += 1,
-                        Transfer::Aborted => transfers.2 += 1,
-                        Transfer::ClientPanicked => {
-                            transfers.1 += 1;
-                            transfers.3 += 1;
-                        }
-                    }
+                    transfers.record(done.unwrap_or(Transfer::Unknown));
                     if !matches!(done, Some(Transfer::Committed)) {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
@@ -287,12 +303,12 @@ pub async fn run(pd: Vec<String>, options: Options, clock: Clock) -> Result<Bank
         orphaned_locks_resolved: sweeper.await.map_err(|e| format!("bank sweeper: {e}"))?,
         ..BankHistory::default()
     };
-    for (reads, (committed, unknown, aborted, panics)) in clients {
+    for (reads, transfers) in clients {
         bank.reads.extend(reads);
-        bank.transfers_committed += committed;
-        bank.transfers_unknown += unknown;
-        bank.transfers_aborted += aborted;
-        bank.client_panics += panics;
+        bank.transfers_committed += transfers.committed;
+        bank.transfers_unknown += transfers.unknown;
+        bank.transfers_aborted += transfers.aborted;
+        bank.client_panics += transfers.client_panics;
     }
     Ok(bank)
 }
