@@ -55,6 +55,13 @@ impl ReadCell {
     pub fn set(&self, delegate: Option<ReadDelegate>) {
         *self.0.write() = delegate;
     }
+
+    /// Extends the published delegate's lease, if a delegate is published.
+    pub fn renew_lease(&self, expire: Instant) {
+        if let Some(delegate) = self.0.write().as_mut() {
+            delegate.lease_expire = Some(expire);
+        }
+    }
 }
 
 #[derive(Default)]

@@ -442,17 +442,28 @@ impl Cluster {
             Duration::from_secs(20),
             "the leader's lease to run out",
             || {
-                let running = self.running.read();
-                running.values().all(|s| {
-                    s.store_meta
-                        .lock()
-                        .readers
-                        .get(&RegionId(region_id))
-                        .and_then(|cell| cell.get())
-                        .is_none_or(|d| d.lease_expire.is_none_or(|e| e <= Instant::now()))
-                })
+                self.published_lease(region_id)
+                    .is_none_or(|e| e <= Instant::now())
             },
         );
+    }
+
+    /// The latest lease that a leader of `region_id` on a running store has published to its
+    /// store's local readers: reads may be served without the raft thread until then.
+    pub fn published_lease(&self, region_id: u64) -> Option<Instant> {
+        let running = self.running.read();
+        running
+            .values()
+            .filter_map(|s| {
+                let cell = s
+                    .store_meta
+                    .lock()
+                    .readers
+                    .get(&RegionId(region_id))
+                    .cloned()?;
+                cell.get()?.lease_expire
+            })
+            .max()
     }
 
     /// Waits until `region_id` has a leader and returns it.

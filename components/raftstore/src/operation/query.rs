@@ -34,6 +34,9 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         let expire = since + ctx.cfg.max_leader_lease();
         if self.lease_expire.is_none_or(|old| old < expire) {
             self.lease_expire = Some(expire);
+            // Local readers see the renewal at once, not when the next write is applied: a
+            // region that is only read renews its lease with read indexes alone.
+            self.read_cell.renew_lease(expire);
         }
     }
 
