@@ -40,12 +40,14 @@ impl LogFlags {
 }
 
 /// The body of a server's `main`: logging (at `log(&config)` = level and file, empty for
-/// standard error) and the panic hook, a runtime, then `serve` until it returns. Exits with 2
-/// for bad flags or configuration and 1 when serving fails, saying why on standard error.
+/// standard error) and the panic hook, a runtime (of `threads(&config)` worker threads, or one
+/// per CPU), then `serve` until it returns. Exits with 2 for bad flags or configuration and 1
+/// when serving fails, saying why on standard error.
 pub fn server_main<C, E, Fut>(
     name: &str,
     config: Result<C, String>,
     log: impl FnOnce(&C) -> (String, String),
+    threads: impl FnOnce(&C) -> Option<usize>,
     serve: impl FnOnce(C) -> Fut,
 ) -> ExitCode
 where
@@ -66,7 +68,11 @@ where
         return ExitCode::from(2);
     }
     abort_on_panic();
-    let runtime = match tokio::runtime::Runtime::new() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = threads(&config) {
+        builder.worker_threads(threads.max(1));
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("{name}: cannot start the async runtime: {e}");

@@ -696,6 +696,17 @@ impl TikvProcess {
     }
 }
 
+/// The config of stores that share this machine, unless the caller brings its own: each store's
+/// runtime gets its share of the CPUs (`server.grpc-concurrency`), not one thread per CPU.
+fn colocated_tikv_config(stores: usize) -> String {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = (cpus / stores.max(1)).max(1);
+    format!(
+        "# Written by the local cluster: its {stores} stores share this machine's {cpus} CPUs.\n\
+         [server]\ngrpc-concurrency = {threads}\n"
+    )
+}
+
 /// PD and its stores on loopback ports, all under one directory.
 pub struct LocalCluster {
     pub pd: PdProcess,
@@ -737,6 +748,13 @@ impl LocalCluster {
         ports: Ports,
     ) -> Result<LocalCluster, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+        let mut tikv_args: Vec<String> = tikv_args.iter().map(|s| s.to_string()).collect();
+        if !tikv_args.iter().any(|arg| arg == "--config") {
+            let path = dir.join("tikv-colocated.toml");
+            std::fs::write(&path, colocated_tikv_config(stores))
+                .map_err(|e| format!("write {}: {e}", path.display()))?;
+            tikv_args.extend(["--config".into(), path.to_string_lossy().into_owned()]);
+        }
         let pd = PdProcess::start_on(
             &bin_dir.join("pd-server"),
             &dir.join("pd"),
@@ -749,7 +767,7 @@ impl LocalCluster {
             stores: Vec::new(),
             dir: dir.to_path_buf(),
             bin_dir: bin_dir.to_path_buf(),
-            tikv_args: tikv_args.iter().map(|s| s.to_string()).collect(),
+            tikv_args,
             ports,
         };
         for _ in 0..stores {

@@ -83,6 +83,7 @@ fn main() -> ExitCode {
             let log = &loaded.config.log;
             (log.level.clone(), log.file.filename.clone())
         },
+        |_| None,
         |loaded| async move {
             // Logging is up by now; each PD key without effect is named once.
             for ignored in &loaded.ignored {

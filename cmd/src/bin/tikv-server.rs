@@ -89,6 +89,7 @@ fn main() -> ExitCode {
             let log = &loaded.config.log;
             (log.level.clone(), log.file.filename.clone())
         },
+        |loaded| Some(loaded.config.server.grpc_threads()),
         |loaded| {
             // Logging is up by now; each TiKV key without effect is named once.
             for ignored in &loaded.ignored {

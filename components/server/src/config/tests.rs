@@ -211,6 +211,7 @@ enable-compaction-filter = true
     assert_eq!(loaded.config.server.addr, "0.0.0.0:20160");
     assert_eq!(loaded.config.storage.max_key_size, ReadableSize::kib(8));
     assert_eq!(loaded.config.raftstore.store_pool_size, 1);
+    assert_eq!(loaded.config.server.grpc_threads(), 4);
     assert_eq!(
         ignored_keys(&loaded),
         [
@@ -226,7 +227,6 @@ enable-compaction-filter = true
             "rocksdb.defaultcf.titan.min-blob-size",
             "security.ca-path",
             "security.encryption.master-key.type",
-            "server.grpc-concurrency",
             "storage.block-cache.capacity",
         ]
     );
