@@ -14,8 +14,8 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use crate::process::{
-    http_request, pd_region_of, pd_regions, pd_store_address, wait_until, PdProcess, Placement,
-    TikvProcess, FAST_ELECTIONS,
+    colocated_tikv_config, http_request, pd_region_of, pd_regions, pd_store_address, wait_until,
+    PdProcess, Placement, TikvProcess, FAST_ELECTIONS,
 };
 
 /// Where Debian's libfaketime lives (package `faketime`).
@@ -85,10 +85,14 @@ impl ChaosCluster {
             clock_files,
             network,
         };
-        // Many elections in a run of minutes (see `FAST_ELECTIONS`).
+        // The stores share the machine as the local cluster's do; many elections in a run of
+        // minutes (see `FAST_ELECTIONS`).
         let config = dir.join("tikv.toml");
-        std::fs::write(&config, format!("[raftstore]\n{FAST_ELECTIONS}"))
-            .map_err(|e| format!("write {}: {e}", config.display()))?;
+        let text = format!(
+            "{}[raftstore]\n{FAST_ELECTIONS}",
+            colocated_tikv_config(stores)
+        );
+        std::fs::write(&config, text).map_err(|e| format!("write {}: {e}", config.display()))?;
         let config = config.to_str().ok_or("config path is not UTF-8")?;
         for (i, placement) in placements.enumerate() {
             let store = TikvProcess::start_placed(

@@ -696,9 +696,10 @@ impl TikvProcess {
     }
 }
 
-/// The config of stores that share this machine, unless the caller brings its own: each store's
-/// runtime gets its share of the CPUs (`server.grpc-concurrency`), not one thread per CPU.
-fn colocated_tikv_config(stores: usize) -> String {
+/// The config of `stores` stores that share this machine (the local cluster's, unless the caller
+/// brings its own): each store's runtime gets its share of the CPUs (`server.grpc-concurrency`),
+/// not one thread per CPU.
+pub fn colocated_tikv_config(stores: usize) -> String {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = (cpus / stores.max(1)).max(1);
     format!(
