@@ -67,8 +67,7 @@ fn a_leader_handing_over_stops_serving_lease_reads() {
 
 /// A leader whose lease ran out renews it with the read index of its next read; the renewal
 /// must reach the store's local readers too. It did not: only an applied write republished the
-/// lease, so on a region that was only read every later read went through the raft thread
-/// (with 10,000 regions, gets cost twice the CPU of the few-region case).
+/// lease, so on a region that was only read every later read went through the raft thread.
 #[test]
 fn a_read_index_renews_the_lease_of_local_reads() {
     let mut cfg = ClusterConfig::default();
