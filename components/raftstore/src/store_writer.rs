@@ -2,9 +2,10 @@
 //! syncs the raft log batches of the raft pollers, so that a poller hands its round's batch over
 //! and goes on stepping other peers while the fsync runs.
 //!
-//! Whatever queued while one write was syncing is written next, with one sync for all of it:
-//! a synced write makes every earlier write of the engine durable (raft-engine syncs a file
-//! before rotating to the next), so batches written unsynced before it are covered. Each peer
+//! Whatever queued while one write was syncing is written next, with one sync for all of it
+//! (none if every ready in it only moved a commit index): a synced write makes every earlier
+//! write of the engine durable (raft-engine syncs a file before rotating to the next), so
+//! batches written unsynced before it are covered. Each peer
 //! of a batch is told, in order, once its ready is durable ([`PeerMsg::Persisted`]).
 //!
 //! A peer has at most one ready in flight: it makes no new ready until told (`handle_ready`
@@ -28,6 +29,8 @@ use crate::msg::PeerMsg;
 /// One raft poll round's raft log batch and the peers whose readies it holds.
 pub(crate) struct WriteTask<ER: RaftLogEngine> {
     pub(crate) batch: ER::Batch,
+    /// Whether a ready in it must be durable before its peer hears back.
+    pub(crate) sync: bool,
     pub(crate) peers: Vec<(RegionId, PeerId)>,
     /// When the poller handed it over: the append duration runs from here to durable.
     pub(crate) queued_at: Instant,
@@ -78,15 +81,18 @@ fn run<EK: KvEngine, ER: RaftLogEngine>(
     }
 }
 
-/// Writes the batches in order and syncs once, with the last one holding anything (writing an
-/// empty batch does nothing, not even sync). After a failure none of them is known durable.
+/// Writes the batches in order and syncs once, with the last one that must be durable (a sync
+/// makes the writes before it durable too; writing an empty batch does nothing, not even sync).
+/// After a failure none of them is known durable.
 fn write_all<ER: RaftLogEngine>(raft: &ER, tasks: &mut [WriteTask<ER>]) -> Result<()> {
     use raft_log_engine::RaftLogBatch as _;
-    let Some(last) = tasks.iter().rposition(|task| !task.batch.is_empty()) else {
-        return Ok(());
-    };
-    for (i, task) in tasks[..=last].iter_mut().enumerate() {
-        raft.write(&mut task.batch, i == last)?;
+    let last_synced = tasks
+        .iter()
+        .rposition(|task| task.sync && !task.batch.is_empty());
+    for (i, task) in tasks.iter_mut().enumerate() {
+        if !task.batch.is_empty() {
+            raft.write(&mut task.batch, Some(i) == last_synced)?;
+        }
     }
     Ok(())
 }

@@ -113,6 +113,9 @@ pub struct RaftPoller<EK: KvEngine, ER: RaftLogEngine> {
     writer: Option<WriterSender<ER>>,
     /// The peers that staged a ready in `log_batch` this round.
     staged: Vec<(RegionId, PeerId)>,
+    /// Whether one of them needs the write synced; a round that only moved commit indexes
+    /// writes without a sync.
+    must_sync: bool,
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> PollHandler<PeerFsm<EK, ER>, StoreFsm<EK, ER>>
@@ -142,6 +145,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> PollHandler<PeerFsm<EK, ER>, StoreFsm<EK, 
         }
         if delegate.collect_ready(&mut self.log_batch) {
             let peer = &delegate.fsm.peer;
+            self.must_sync |= peer.unpersisted_must_sync();
             self.staged.push((peer.region_id, peer.peer_id()));
         }
         if handled == MAX_MESSAGES_PER_ROUND {
@@ -156,10 +160,12 @@ impl<EK: KvEngine, ER: RaftLogEngine> PollHandler<PeerFsm<EK, ER>, StoreFsm<EK, 
             return;
         }
         let peers = std::mem::take(&mut self.staged);
+        let sync = std::mem::take(&mut self.must_sync);
         if let Some(writer) = &self.writer {
             let batch = std::mem::replace(&mut self.log_batch, self.ctx.raft.new_batch());
             let task = WriteTask {
                 batch,
+                sync,
                 peers,
                 queued_at: Instant::now(),
             };
@@ -176,7 +182,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> PollHandler<PeerFsm<EK, ER>, StoreFsm<EK, 
             return;
         }
         let start = Instant::now();
-        let written = self.ctx.raft.write(&mut self.log_batch, true);
+        let written = self.ctx.raft.write(&mut self.log_batch, sync);
         metrics::APPEND_LOG_DURATION.observe(start.elapsed().as_secs_f64());
         if written.is_err() {
             // What a failed write left in the batch must not reach a later one.
@@ -448,6 +454,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> HandlerBuilder<PeerFsm<EK, ER>, StoreFsm<E
             log_batch: self.ctx.raft.new_batch(),
             writer: self.writer.clone(),
             staged: Vec::new(),
+            must_sync: false,
         }
     }
 }

@@ -22,6 +22,11 @@ use crate::peer::{Peer, ReadyOutcome, PROPOSAL_CONTEXT_SPLIT};
 pub(crate) struct UnpersistedReady {
     awaiting: Awaiting,
     staged: StagedAppend,
+    /// Whether the write must be synced: new entries, a snapshot, or a new term or vote.
+    /// A hard state whose commit index alone moved need not be (raft-rs's `must_sync`, as
+    /// TiKV): a restart that lost it learns the commit again, and raises it to the applied
+    /// index if that went further (`Peer::new`).
+    must_sync: bool,
     outcome: ReadyOutcome,
     snapshot_index: Option<u64>,
 }
@@ -84,6 +89,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         // A confirmed read index at or below the applied index is answered now, not when the
         // next tick or apply result comes by (an idle region's reads waited a whole tick).
         self.process_reads(ctx);
+        let must_sync = ready.must_sync();
         let log = &self.raft_group.store().raft_log;
         let (awaiting, staged) = if ctx.cfg.store_io_pool_size == 0 {
             let staged = log.stage_append(ready.entries(), ready.hs(), batch)?;
@@ -102,6 +108,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         self.unpersisted = Some(UnpersistedReady {
             awaiting,
             staged,
+            must_sync,
             outcome,
             snapshot_index,
         });
@@ -113,6 +120,11 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         self.unpersisted.is_some()
     }
 
+    /// Whether the staged ready's write must be synced (see `UnpersistedReady::must_sync`).
+    pub fn unpersisted_must_sync(&self) -> bool {
+        self.unpersisted.as_ref().is_some_and(|u| u.must_sync)
+    }
+
     /// Finishes the ready staged by [`Peer::handle_ready`] once the round's raft log batch is
     /// on disk: sends the messages that needed it durable (votes, append responses), tells
     /// raft-rs, and hands entries committed meanwhile to apply.
@@ -120,6 +132,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         let Some(UnpersistedReady {
             awaiting,
             staged,
+            must_sync: _,
             outcome,
             snapshot_index,
         }) = self.unpersisted.take()
