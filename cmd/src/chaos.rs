@@ -14,8 +14,8 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use crate::process::{
-    colocated_tikv_config, http_request, pd_region_of, pd_regions, pd_store_address, wait_until,
-    PdProcess, Placement, TikvProcess, FAST_ELECTIONS,
+    colocated_fault_tikv_config, http_request, pd_region_of, pd_regions, pd_store_address,
+    wait_until, PdProcess, Placement, TikvProcess,
 };
 
 /// Where Debian's libfaketime lives (package `faketime`).
@@ -85,14 +85,10 @@ impl ChaosCluster {
             clock_files,
             network,
         };
-        // The stores share the machine as the local cluster's do; many elections in a run of
-        // minutes (see `FAST_ELECTIONS`).
+        // The stores share the machine as the local cluster's do, with fast elections.
         let config = dir.join("tikv.toml");
-        let text = format!(
-            "{}[raftstore]\n{FAST_ELECTIONS}",
-            colocated_tikv_config(stores)
-        );
-        std::fs::write(&config, text).map_err(|e| format!("write {}: {e}", config.display()))?;
+        std::fs::write(&config, colocated_fault_tikv_config(stores))
+            .map_err(|e| format!("write {}: {e}", config.display()))?;
         let config = config.to_str().ok_or("config path is not UTF-8")?;
         for (i, placement) in placements.enumerate() {
             let store = TikvProcess::start_placed(

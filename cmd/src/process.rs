@@ -708,6 +708,15 @@ pub fn colocated_tikv_config(stores: usize) -> String {
     )
 }
 
+/// The config of `stores` colocated stores under faults: their share of the CPUs
+/// ([`colocated_tikv_config`]) and many elections in a run of minutes ([`FAST_ELECTIONS`]).
+pub fn colocated_fault_tikv_config(stores: usize) -> String {
+    format!(
+        "{}[raftstore]\n{FAST_ELECTIONS}",
+        colocated_tikv_config(stores)
+    )
+}
+
 /// PD and its stores on loopback ports, all under one directory.
 pub struct LocalCluster {
     pub pd: PdProcess,

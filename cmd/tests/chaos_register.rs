@@ -12,7 +12,7 @@ use std::time::Duration;
 use chaos::checker::register;
 use chaos::workload::register::run;
 use chaos::workload::{Clock, Options};
-use cmd::process::{colocated_tikv_config, LocalCluster, FAST_ELECTIONS};
+use cmd::process::{colocated_fault_tikv_config, LocalCluster};
 
 fn seed() -> u64 {
     std::env::var("TEST_SEED")
@@ -27,8 +27,7 @@ fn raw_registers_stay_linearizable_while_stores_crash_and_pause() {
     let dir = tempfile::tempdir().unwrap();
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_pd-server")).parent().unwrap();
     let config = dir.path().join("tikv.toml");
-    let text = format!("{}[raftstore]\n{FAST_ELECTIONS}", colocated_tikv_config(3));
-    std::fs::write(&config, text).unwrap();
+    std::fs::write(&config, colocated_fault_tikv_config(3)).unwrap();
     let args = ["--config", config.to_str().unwrap()];
     let mut cluster = LocalCluster::start(bin_dir, &dir.path().join("cluster"), 3, None, &args)
         .unwrap_or_else(|e| panic!("start cluster: {e}"));

@@ -147,20 +147,25 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
     }
 
     /// Handles raft's ready after a batch of messages, staging what must be persisted in the
-    /// round's raft log batch. Returns whether a ready was staged.
-    pub fn collect_ready(&mut self, batch: &mut ER::Batch) -> bool {
+    /// round's raft log batch. Returns `None` if no ready was staged, else whether its write
+    /// must be synced.
+    pub fn collect_ready(&mut self, batch: &mut ER::Batch) -> Option<bool> {
         if self.fsm.stopped {
-            return false;
+            return None;
         }
         self.fsm.peer.propose_pending_writes(self.ctx);
         if self.fsm.peer.has_unpersisted_ready() {
             // One ready in flight at a time; the next waits for the writer's answer.
-            return false;
+            return None;
         }
-        if let Err(e) = self.fsm.peer.handle_ready(self.ctx, batch) {
-            self.on_persist_failed(&e);
-        }
-        self.fsm.peer.has_unpersisted_ready()
+        let must_sync = match self.fsm.peer.handle_ready(self.ctx, batch) {
+            Ok(must_sync) => must_sync,
+            Err(e) => {
+                self.on_persist_failed(&e);
+                false
+            }
+        };
+        self.fsm.peer.has_unpersisted_ready().then_some(must_sync)
     }
 
     /// The store writer wrote this peer's staged ready (or failed to).

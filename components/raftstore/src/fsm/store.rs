@@ -143,9 +143,9 @@ impl<EK: KvEngine, ER: RaftLogEngine> PollHandler<PeerFsm<EK, ER>, StoreFsm<EK, 
             }
             handled += 1;
         }
-        if delegate.collect_ready(&mut self.log_batch) {
+        if let Some(must_sync) = delegate.collect_ready(&mut self.log_batch) {
             let peer = &delegate.fsm.peer;
-            self.must_sync |= peer.unpersisted_must_sync();
+            self.must_sync |= must_sync;
             self.staged.push((peer.region_id, peer.peer_id()));
         }
         if handled == MAX_MESSAGES_PER_ROUND {

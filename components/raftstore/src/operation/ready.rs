@@ -22,11 +22,6 @@ use crate::peer::{Peer, ReadyOutcome, PROPOSAL_CONTEXT_SPLIT};
 pub(crate) struct UnpersistedReady {
     awaiting: Awaiting,
     staged: StagedAppend,
-    /// Whether the write must be synced: new entries, a snapshot, or a new term or vote.
-    /// A hard state whose commit index alone moved need not be (raft-rs's `must_sync`, as
-    /// TiKV): a restart that lost it learns the commit again, and raises it to the applied
-    /// index if that went further (`Peer::new`).
-    must_sync: bool,
     outcome: ReadyOutcome,
     snapshot_index: Option<u64>,
 }
@@ -52,12 +47,21 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
     /// the new entries and hard state in `batch`, which the raft poller writes, with one sync,
     /// for every peer of its round (group commit). [`Peer::on_ready_persisted`] finishes.
     ///
+    /// Returns whether the staged write must be synced: it holds new entries, a snapshot, or a
+    /// new term or vote. A hard state whose commit index alone moved need not be (raft-rs's
+    /// `must_sync`, as TiKV): a restart that lost it learns the commit again, and raises it to
+    /// the applied index if that went further (`Peer::new`).
+    ///
     /// # Errors
     ///
     /// Raft log or engine write failures; the caller treats them as fatal for the peer.
-    pub fn handle_ready(&mut self, ctx: &PollContext<EK, ER>, batch: &mut ER::Batch) -> Result<()> {
+    pub fn handle_ready(
+        &mut self,
+        ctx: &PollContext<EK, ER>,
+        batch: &mut ER::Batch,
+    ) -> Result<bool> {
         if self.unpersisted.is_some() || !self.raft_group.has_ready() {
-            return Ok(());
+            return Ok(false);
         }
         // A snapshot may only replace the data once everything handed to apply is applied (or
         // apply stopped, and only the snapshot can restart it).
@@ -65,7 +69,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             && self.applied_index < self.committed_sent
             && !self.apply_stopped
         {
-            return Ok(());
+            return Ok(false);
         }
         let mut outcome = ReadyOutcome::default();
         let mut ready = self.raft_group.ready();
@@ -108,21 +112,15 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         self.unpersisted = Some(UnpersistedReady {
             awaiting,
             staged,
-            must_sync,
             outcome,
             snapshot_index,
         });
-        Ok(())
+        Ok(must_sync)
     }
 
     /// Whether a ready waits for the round's raft log write.
     pub fn has_unpersisted_ready(&self) -> bool {
         self.unpersisted.is_some()
-    }
-
-    /// Whether the staged ready's write must be synced (see `UnpersistedReady::must_sync`).
-    pub fn unpersisted_must_sync(&self) -> bool {
-        self.unpersisted.as_ref().is_some_and(|u| u.must_sync)
     }
 
     /// Finishes the ready staged by [`Peer::handle_ready`] once the round's raft log batch is
@@ -132,7 +130,6 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         let Some(UnpersistedReady {
             awaiting,
             staged,
-            must_sync: _,
             outcome,
             snapshot_index,
         }) = self.unpersisted.take()
