@@ -89,8 +89,18 @@ impl<EK: KvEngine> ApplyFsm<EK> {
         peer_id: PeerId,
         apply_state: RaftApplyState,
     ) -> (BasicMailbox<ApplyFsm<EK>>, u64) {
-        let (sender, receiver) = crossbeam::channel::unbounded();
         let region_id = region.id;
+        let (fsm, sender) = Self::new(region, peer_id, apply_state);
+        (BasicMailbox::new(sender, Box::new(fsm)), region_id)
+    }
+
+    /// The FSM and the sending end of its message queue.
+    pub(crate) fn new(
+        region: metapb::Region,
+        peer_id: PeerId,
+        apply_state: RaftApplyState,
+    ) -> (Self, crossbeam::channel::Sender<ApplyMsg<EK::Snapshot>>) {
+        let (sender, receiver) = crossbeam::channel::unbounded();
         let fsm = ApplyFsm {
             region,
             peer_id,
@@ -100,7 +110,7 @@ impl<EK: KvEngine> ApplyFsm<EK> {
             stopped: false,
             removed: false,
         };
-        (BasicMailbox::new(sender, Box::new(fsm)), region_id)
+        (fsm, sender)
     }
 }
 
@@ -154,9 +164,27 @@ impl<EK: KvEngine> ApplyContext<EK> {
     }
 }
 
+/// A region whose applied data waits in the round's write batch, with what is handed out
+/// once the batch is written.
+struct Staged<S: engine_traits::Snapshot> {
+    callbacks: Vec<(Callback<S>, RaftCmdResponse)>,
+    res: ApplyRes,
+    /// When the poller took the region up this round.
+    started: Instant,
+}
+
+/// The apply poller: the regions of one round share a write batch (TiKV's apply `kv_wb`), so
+/// a round of many regions taking a write each costs one engine write instead of one per
+/// region. Answers and reports go out only after the write; the batch is written when the
+/// round ends, or as soon as it holds [`WRITE_BATCH_MAX_KEYS`].
 pub struct ApplyPoller<EK: KvEngine, ER: RaftLogEngine> {
     kv: EK,
     router: RaftRouter<EK, ER>,
+    /// The round's batch between regions (`None` only while a region is handled).
+    round: Option<ApplyContext<EK>>,
+    staged: Vec<Staged<EK::Snapshot>>,
+    /// Regions of this round whose write failed; they stop applying at the round's end.
+    failed: Vec<u64>,
 }
 
 pub struct ApplyPollerBuilder<EK: KvEngine, ER: RaftLogEngine> {
@@ -170,15 +198,16 @@ impl<EK: KvEngine, ER: RaftLogEngine> HandlerBuilder<ApplyFsm<EK>, ApplyControlF
     type Handler = ApplyPoller<EK, ER>;
 
     fn build(&mut self) -> ApplyPoller<EK, ER> {
-        ApplyPoller {
-            kv: self.kv.clone(),
-            router: self.router.clone(),
-        }
+        ApplyPoller::new(self.kv.clone(), self.router.clone())
     }
 }
 
 /// Messages handled per FSM per round before others get a turn.
 const MAX_MESSAGES_PER_ROUND: usize = 256;
+
+/// The round's batch is written once it holds this many keys (TiKV's `WRITE_BATCH_MAX_KEYS`),
+/// so that the first regions of a long round are not kept waiting.
+const WRITE_BATCH_MAX_KEYS: usize = 256;
 
 impl<EK: KvEngine, ER: RaftLogEngine> PollHandler<ApplyFsm<EK>, ApplyControlFsm>
     for ApplyPoller<EK, ER>
@@ -191,18 +220,19 @@ impl<EK: KvEngine, ER: RaftLogEngine> PollHandler<ApplyFsm<EK>, ApplyControlFsm>
     }
 
     fn handle_normal(&mut self, fsm: &mut ApplyFsm<EK>) -> HandleResult {
-        let start = Instant::now();
-        let mut ctx = ApplyContext::new(&self.kv);
+        let started = Instant::now();
+        let mut ctx = self
+            .round
+            .take()
+            .unwrap_or_else(|| ApplyContext::new(&self.kv));
+        let keys_before = ctx.batch.count();
         let mut handled = 0;
         let mut more = false;
-        while handled < MAX_MESSAGES_PER_ROUND {
+        while handled < MAX_MESSAGES_PER_ROUND && !fsm.stopped {
             match fsm.receiver.try_recv() {
                 Ok(msg) => {
                     handled += 1;
                     self.handle_msg(fsm, msg, &mut ctx);
-                    if fsm.stopped {
-                        break;
-                    }
                 }
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
@@ -210,9 +240,13 @@ impl<EK: KvEngine, ER: RaftLogEngine> PollHandler<ApplyFsm<EK>, ApplyControlFsm>
                 more = true;
             }
         }
-        if self.flush(fsm, ctx) {
-            crate::metrics::APPLY_LOG_DURATION.observe(start.elapsed().as_secs_f64());
+        let wrote = ctx.batch.count() != keys_before;
+        self.stage(fsm, &mut ctx, wrote, started);
+        if fsm.stopped || ctx.batch.count() >= WRITE_BATCH_MAX_KEYS {
+            // A stopped region's last writes go out before it is destroyed.
+            self.write_staged(&mut ctx);
         }
+        self.round = Some(ctx);
         if fsm.stopped {
             // Drain what arrived after Destroy.
             while let Ok(msg) = fsm.receiver.try_recv() {
@@ -232,7 +266,20 @@ impl<EK: KvEngine, ER: RaftLogEngine> PollHandler<ApplyFsm<EK>, ApplyControlFsm>
         }
     }
 
-    fn end(&mut self, _normals: &mut [Option<NormalFsm<ApplyFsm<EK>>>]) {}
+    fn end(&mut self, normals: &mut [Option<NormalFsm<ApplyFsm<EK>>>]) {
+        if let Some(mut ctx) = self.round.take() {
+            self.write_staged(&mut ctx);
+            self.round = Some(ctx);
+        }
+        if !self.failed.is_empty() {
+            for fsm in normals.iter_mut().flatten() {
+                if !fsm.stopped && self.failed.contains(&fsm.region.id) {
+                    self.stop_on_error(fsm);
+                }
+            }
+            self.failed.clear();
+        }
+    }
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> ApplyPoller<EK, ER> {
@@ -297,55 +344,121 @@ impl<EK: KvEngine, ER: RaftLogEngine> ApplyPoller<EK, ER> {
         let _ = self.router.force_send(fsm.region.id, PeerMsg::ApplyStopped);
     }
 
-    /// Writes the round's batch with the apply state, then answers and reports. Returns
-    /// whether there was anything to write.
-    fn flush(&mut self, fsm: &mut ApplyFsm<EK>, mut ctx: ApplyContext<EK>) -> bool {
-        if !ctx.applied_any && ctx.callbacks.is_empty() && ctx.batch.is_empty() {
+    fn new(kv: EK, router: RaftRouter<EK, ER>) -> Self {
+        ApplyPoller {
+            kv,
+            router,
+            round: None,
+            staged: Vec::new(),
+            failed: Vec::new(),
+        }
+    }
+
+    /// Adds the region's apply state to the round's batch (`wrote`: whether it put anything
+    /// in the batch this round) and keeps its answers and report until the batch is written.
+    /// Returns whether there was anything to stage.
+    fn stage(
+        &mut self,
+        fsm: &mut ApplyFsm<EK>,
+        ctx: &mut ApplyContext<EK>,
+        wrote: bool,
+        started: Instant,
+    ) -> bool {
+        if !ctx.applied_any && ctx.callbacks.is_empty() && !wrote {
             return false;
         }
-        let state_written = ctx
-            .batch
-            .put_cf(
-                CF_RAFT,
-                &keys::apply_state_key(fsm.region.id),
-                &fsm.apply_state.encode_to_vec(),
-            )
-            .and_then(|()| ctx.batch.write_opt(WriteOptions { sync: false }));
-        if let Err(e) = state_written {
-            error!(region_id = fsm.region.id, error = %e, "failed to write applied data; region stops applying");
-            self.stop_on_error(fsm);
-            // The entries are committed: other replicas apply them even though this one failed.
-            let undetermined = Undetermined {
-                region_id: RegionId(fsm.region.id),
-                reason: "this replica failed to write the applied entry",
-            };
-            for (callback, _) in ctx.callbacks {
-                callback.invoke_undetermined(undetermined.clone(), 0);
-            }
-            return true;
-        }
-        for (callback, response) in ctx.callbacks {
-            callback.invoke_with_response(response);
-        }
+        ctx.applied_any = false;
+        let callbacks = std::mem::take(&mut ctx.callbacks);
         let res = ApplyRes {
             region_id: RegionId(fsm.region.id),
             apply_state: fsm.apply_state,
-            exec_results: ctx.results,
-            written_bytes: ctx.written_bytes,
-            written_keys: ctx.written_keys,
-            written_commit_keys: ctx.written_commit_keys,
+            exec_results: std::mem::take(&mut ctx.results),
+            written_bytes: std::mem::take(&mut ctx.written_bytes),
+            written_keys: std::mem::take(&mut ctx.written_keys),
+            written_commit_keys: std::mem::take(&mut ctx.written_commit_keys),
         };
-        if self
-            .router
-            .force_send(fsm.region.id, PeerMsg::ApplyRes(Box::new(res)))
-            .is_err()
-        {
-            warn!(
-                region_id = fsm.region.id,
-                "peer fsm is gone; apply result dropped"
-            );
+        if let Err(e) = ctx.batch.put_cf(
+            CF_RAFT,
+            &keys::apply_state_key(fsm.region.id),
+            &fsm.apply_state.encode_to_vec(),
+        ) {
+            // Its data may go out with the batch; without the apply state it is applied again
+            // after a restart, which rewrites the same values.
+            error!(region_id = fsm.region.id, error = %e, "failed to stage the apply state; region stops applying");
+            self.stop_on_error(fsm);
+            answer_undetermined(RegionId(fsm.region.id), callbacks);
+            return true;
         }
+        self.staged.push(Staged {
+            callbacks,
+            res,
+            started,
+        });
         true
+    }
+
+    /// Writes the round's batch, then answers and reports for every region in it. If the
+    /// write fails, their proposals are answered undetermined (the entries are committed;
+    /// other replicas apply them) and the regions stop applying at the round's end.
+    fn write_staged(&mut self, ctx: &mut ApplyContext<EK>) {
+        if self.staged.is_empty() && ctx.batch.is_empty() {
+            return;
+        }
+        let written = if ctx.batch.is_empty() {
+            Ok(())
+        } else {
+            ctx.batch.write_opt(WriteOptions { sync: false })
+        };
+        ctx.batch.clear();
+        if let Err(e) = written {
+            error!(regions = self.staged.len(), error = %e, "failed to write applied data; the regions stop applying");
+            for staged in self.staged.drain(..) {
+                self.failed.push(staged.res.region_id.get());
+                answer_undetermined(staged.res.region_id, staged.callbacks);
+            }
+            return;
+        }
+        for staged in self.staged.drain(..) {
+            for (callback, response) in staged.callbacks {
+                callback.invoke_with_response(response);
+            }
+            crate::metrics::APPLY_LOG_DURATION.observe(staged.started.elapsed().as_secs_f64());
+            let region_id = staged.res.region_id.get();
+            if self
+                .router
+                .force_send(region_id, PeerMsg::ApplyRes(Box::new(staged.res)))
+                .is_err()
+            {
+                warn!(region_id, "peer fsm is gone; apply result dropped");
+            }
+        }
+    }
+
+    /// Stages the region's round and writes the batch at once, as a round of this region
+    /// alone would. Returns whether there was anything to write.
+    #[cfg(test)]
+    fn flush(&mut self, fsm: &mut ApplyFsm<EK>, mut ctx: ApplyContext<EK>) -> bool {
+        let wrote = !ctx.batch.is_empty();
+        let staged = self.stage(fsm, &mut ctx, wrote, Instant::now());
+        self.write_staged(&mut ctx);
+        if self.failed.contains(&fsm.region.id) && !fsm.stopped {
+            self.stop_on_error(fsm);
+        }
+        self.failed.clear();
+        staged
+    }
+}
+
+fn answer_undetermined<S: engine_traits::Snapshot>(
+    region_id: RegionId,
+    callbacks: Vec<(Callback<S>, RaftCmdResponse)>,
+) {
+    let undetermined = Undetermined {
+        region_id,
+        reason: "this replica failed to write the applied entry",
+    };
+    for (callback, _) in callbacks {
+        callback.invoke_undetermined(undetermined.clone(), 0);
     }
 }
 

@@ -2,7 +2,7 @@
 //! handling and flush into an in-memory engine; the tests check the engine, the answers to
 //! proposals and the results reported to the raft side.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crossbeam::channel::{self, Receiver};
@@ -261,27 +261,11 @@ struct Harness {
 impl Harness {
     fn new() -> Self {
         let kv = MemoryEngine::new();
-        let region = initial_region();
-        persist_initial_states(&kv, &region);
-        let apply_state = load_apply_state(&kv, REGION_ID)
-            .expect("read apply state")
-            .expect("apply state was written");
-        let raft_system = create_raft_system(Config::default());
-        let poller = ApplyPoller {
-            kv: kv.clone(),
-            router: raft_system.router.clone(),
-        };
         // Messages are handed to the poller directly, so nothing is ever received here.
-        let (_, receiver) = channel::unbounded();
-        let fsm = ApplyFsm {
-            region,
-            peer_id: PeerId(PEER_ID),
-            apply_state,
-            pending: VecDeque::new(),
-            receiver,
-            stopped: false,
-            removed: false,
-        };
+        let (fsm, _) = fsm_of(&kv, initial_region());
+        assert_eq!(fsm.peer_id, PeerId(PEER_ID));
+        let raft_system = create_raft_system(Config::default());
+        let poller = ApplyPoller::new(kv.clone(), raft_system.router.clone());
         Harness {
             kv,
             poller,
@@ -794,4 +778,74 @@ fn entries_after_this_replicas_removal_are_not_applied() {
     assert_eq!(h.get(CF_DEFAULT, b"c"), None);
     h.assert_applied(FIRST_INDEX, TERM);
     assert_eq!(h.persisted_region(REGION_ID).0, PeerState::Tombstone);
+}
+
+/// The apply FSM of `region`, on `kv` where the region's initial states are, and the sender of
+/// its mailbox.
+fn fsm_of(
+    kv: &MemoryEngine,
+    region: metapb::Region,
+) -> (
+    ApplyFsm<MemoryEngine>,
+    channel::Sender<ApplyMsg<MemorySnapshot>>,
+) {
+    persist_initial_states(kv, &region);
+    let apply_state = load_apply_state(kv, region.id)
+        .expect("read apply state")
+        .expect("apply state was written");
+    let peer_id = PeerId(region.id * 10 + 1);
+    ApplyFsm::new(region, peer_id, apply_state)
+}
+
+#[test]
+fn the_regions_of_a_round_share_one_write_and_are_answered_after_it() {
+    use batch_system::PollHandler;
+
+    let kv = MemoryEngine::new();
+    let raft_system: RaftSystemBuilder<MemoryEngine, RaftEngineLog> =
+        create_raft_system(Config::default());
+    let mut poller: ApplyPoller<_, RaftEngineLog> =
+        ApplyPoller::new(kv.clone(), raft_system.router.clone());
+    let mut rounds = Vec::new();
+    for (id, start, end, key) in [(1, &b""[..], &b"m"[..], &b"a"[..]), (2, b"m", b"", b"x")] {
+        let (fsm, sender) = fsm_of(&kv, region(id, start, end, epoch(1, 2)));
+        let mut command = write_command(epoch(1, 2), vec![put(CF_DEFAULT, key, b"v")]);
+        command.header.as_mut().expect("header").region_id = id;
+        let (proposal, answer) = proposal(FIRST_INDEX, TERM);
+        let task = ApplyTask {
+            sent_at: Instant::now(),
+            term: TERM,
+            entries: vec![command_entry(FIRST_INDEX, &command)],
+            proposals: vec![proposal],
+        };
+        sender
+            .send(ApplyMsg::Apply(task))
+            .expect("fsm holds the receiver");
+        rounds.push((fsm, sender, answer, key));
+    }
+
+    poller.begin(rounds.len());
+    for (fsm, ..) in &mut rounds {
+        poller.handle_normal(fsm);
+    }
+    // Both regions are applied in memory; nothing is in the engine or answered yet.
+    let data = |key: &[u8]| {
+        kv.get_value_cf(CF_DEFAULT, &keys::data_key(key))
+            .expect("read data")
+    };
+    for (fsm, _, answer, key) in &rounds {
+        assert_eq!(fsm.apply_state.applied_index, FIRST_INDEX);
+        assert_eq!(data(key), None);
+        assert!(answer.is_empty(), "answered before the write");
+        let persisted = load_apply_state(&kv, fsm.region.id).unwrap().unwrap();
+        assert_eq!(persisted.applied_index, RAFT_INIT_LOG_INDEX);
+    }
+
+    poller.end(&mut []);
+    for (fsm, _, answer, key) in &rounds {
+        assert_eq!(data(key), Some(b"v".to_vec()));
+        assert_ok(&self::answer(answer));
+        let persisted = load_apply_state(&kv, fsm.region.id).unwrap().unwrap();
+        assert_eq!(persisted.applied_index, FIRST_INDEX);
+    }
 }
