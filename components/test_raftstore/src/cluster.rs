@@ -626,6 +626,13 @@ impl Cluster {
         peer: metapb::Peer,
     ) -> metapb::Peer {
         let mut leader = self.wait_leader(region_id);
+        let done = |region: &metapb::Region| {
+            if change_type == ChangePeerType::RemoveNode {
+                !region.peers.iter().any(|p| p.id == peer.id)
+            } else {
+                region.peers.contains(&peer)
+            }
+        };
         // Retried while it may succeed later: the previous conf change may still be pending
         // in raft a moment after it shows, and leadership may move meanwhile.
         self.wait_until(Duration::from_secs(10), "the conf change proposed", || {
@@ -633,7 +640,7 @@ impl Cluster {
             let Some(region) = self.region_by_id_on(leader.store_id, region_id) else {
                 return false;
             };
-            if region.peers.contains(&peer) {
+            if done(&region) {
                 // An earlier attempt whose answer was lost did it.
                 return true;
             }
@@ -650,7 +657,7 @@ impl Cluster {
             "the leader's region with the change",
             || {
                 self.region_by_id_on(leader.store_id, region_id)
-                    .is_some_and(|r| r.peers.contains(&peer))
+                    .is_some_and(|r| done(&r))
             },
         );
         peer

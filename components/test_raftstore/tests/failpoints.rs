@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use config_types::ReadableDuration;
 use kvproto::kvrpcpb;
-use kvproto::raft_serverpb::RaftMessage;
+use kvproto::raft_cmdpb::ChangePeerType;
+use kvproto::raft_serverpb::{PeerState, RaftMessage};
 use raft::eraftpb::MessageType;
 use raft_log_engine::RaftLogEngine;
-use raftstore::peer_storage::load_region_state;
+use raftstore::peer_storage::{load_apply_state, load_region_state};
 use raftstore::RouterHandle;
 use test_raftstore::filter::message_type;
 use test_raftstore::{Cluster, ClusterConfig, Isolate, Verdict};
@@ -452,4 +453,88 @@ fn vote_requests_reaching_a_split_before_its_new_peers_are_kept() {
     );
     cluster.must_put(b"z", b"2");
     assert_eq!(cluster.must_get(b"z"), Some(b"2".to_vec()));
+}
+
+/// A replica removed from its region while its apply is behind learns of it from a tombstone
+/// message. Its destroy must wait for its apply FSM: the destroy deleted the region's data
+/// and marked it tombstone while the apply still held a split, whose late write then made the
+/// region Normal again on that store (with its data gone).
+#[test]
+fn a_replica_destroyed_while_its_apply_is_behind_stays_destroyed() {
+    let _scenario = fail::FailScenario::setup();
+    let cluster = Cluster::new(ClusterConfig::default());
+    cluster.start();
+    let region_id = cluster.first_region_id();
+    let ids = cluster.store_ids();
+    let (a, c) = (ids[0], ids[2]);
+    cluster.must_transfer_leader(region_id, a);
+    cluster.must_put(b"a", b"1");
+    let region = cluster.region_on_store(a, b"a").unwrap();
+    let removed = *region.peers.iter().find(|p| p.store_id == c).unwrap();
+
+    // c's apply stops before the split until `release` is dropped (also when the test fails,
+    // or the cluster could not stop).
+    let (release, released) = crossbeam::channel::bounded::<()>(0);
+    let reached = Arc::new(AtomicBool::new(false));
+    {
+        let reached = reached.clone();
+        fail::cfg_callback(format!("apply_before_split_{}", removed.id), move || {
+            reached.store(true, Ordering::SeqCst);
+            let _ = released.recv();
+        })
+        .unwrap();
+    }
+    let regions = cluster.must_split(region_id, b"m");
+    let right = regions.iter().find(|r| r.id != region_id).unwrap().id;
+    cluster.wait_until(Duration::from_secs(10), "c's apply at the split", || {
+        reached.load(Ordering::SeqCst)
+    });
+    // c must not get the entry that removes it: with it committed, raft would not let c's
+    // replica campaign, and only a campaign gets the leader to answer with a tombstone.
+    cluster.add_filter(move |_from: u64, to: u64, msg: &RaftMessage| {
+        if to == c && msg.region_id == region_id && !msg.is_tombstone {
+            Verdict::Drop
+        } else {
+            Verdict::Deliver
+        }
+    });
+    cluster.must_change_peer(region_id, ChangePeerType::RemoveNode, removed);
+
+    // c's replica, no longer hearing from the leader, campaigns; the leader answers that it
+    // was removed, and c destroys it while its apply still waits before the split.
+    let waiting = Arc::new(AtomicBool::new(false));
+    {
+        let waiting = waiting.clone();
+        fail::cfg_callback(
+            format!("destroy_waits_for_apply_{}", removed.id),
+            move || {
+                waiting.store(true, Ordering::SeqCst);
+            },
+        )
+        .unwrap();
+    }
+    let tombstoned = || {
+        load_region_state(cluster.kv(c), region_id)
+            .unwrap()
+            .is_some_and(|s| s.state() == PeerState::Tombstone)
+    };
+    cluster.wait_until(Duration::from_secs(30), "c's replica destroyed", || {
+        tombstoned() || waiting.load(Ordering::SeqCst)
+    });
+
+    drop(release);
+    cluster.wait_until(Duration::from_secs(10), "c applied the split", || {
+        load_region_state(cluster.kv(c), right).unwrap().is_some()
+    });
+    cluster.wait_until(
+        Duration::from_secs(10),
+        "c's replica of the left region tombstoned after the split was written",
+        || {
+            tombstoned()
+                && load_apply_state(cluster.kv(c), region_id)
+                    .unwrap()
+                    .is_none()
+        },
+    );
+    assert_eq!(cluster.stored_raw(c, b"a"), None);
 }

@@ -59,7 +59,8 @@ pub enum ApplyMsg<S: engine_traits::Snapshot> {
         apply_state: RaftApplyState,
         peer_id: PeerId,
     },
-    /// The peer is destroyed: answer what is left and stop.
+    /// The peer is destroyed: answer what is left, stop, and tell the peer
+    /// (`PeerMsg::ApplyDestroyed`) once everything applied is written.
     Destroy,
 }
 
@@ -72,6 +73,8 @@ pub struct ApplyFsm<EK: KvEngine> {
     pub(crate) stopped: bool,
     /// This replica's own removal is applied: the entries after it are not applied here.
     pub(crate) removed: bool,
+    /// The peer asked it to stop (`ApplyMsg::Destroy`) and waits to hear that it has.
+    pub(crate) destroyed: bool,
 }
 
 impl<EK: KvEngine> Fsm for ApplyFsm<EK> {
@@ -109,6 +112,7 @@ impl<EK: KvEngine> ApplyFsm<EK> {
             receiver,
             stopped: false,
             removed: false,
+            destroyed: false,
         };
         (fsm, sender)
     }
@@ -248,15 +252,25 @@ impl<EK: KvEngine, ER: RaftLogEngine> PollHandler<ApplyFsm<EK>, ApplyControlFsm>
         }
         self.round = Some(ctx);
         if fsm.stopped {
-            // Drain what arrived after Destroy.
+            // Drain what arrived after Destroy (or after the error that stopped it).
             while let Ok(msg) = fsm.receiver.try_recv() {
-                if let ApplyMsg::Apply(task) = msg {
-                    for proposal in task.proposals {
-                        proposal
-                            .callback
-                            .invoke_undetermined(stopped_undetermined(fsm.region.id), 0);
+                match msg {
+                    ApplyMsg::Apply(task) => {
+                        for proposal in task.proposals {
+                            proposal
+                                .callback
+                                .invoke_undetermined(stopped_undetermined(fsm.region.id), 0);
+                        }
                     }
+                    ApplyMsg::Destroy => fsm.destroyed = true,
+                    ApplyMsg::Snapshot { .. } => {}
                 }
+            }
+            if std::mem::take(&mut fsm.destroyed) {
+                // Everything it applied is written (above): the peer may delete the data.
+                let _ = self
+                    .router
+                    .force_send(fsm.region.id, PeerMsg::ApplyDestroyed);
             }
         }
         if more {
@@ -327,6 +341,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> ApplyPoller<EK, ER> {
                         .invoke_undetermined(stopped_undetermined(fsm.region.id), 0);
                 }
                 fsm.stopped = true;
+                fsm.destroyed = true;
             }
         }
     }

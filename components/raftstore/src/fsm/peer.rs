@@ -28,6 +28,9 @@ pub struct PeerFsm<EK: KvEngine, ER: RaftLogEngine> {
     pub(crate) stopped: bool,
     /// Destroy the peer (cleaning its data) once its ready in the store writer is written.
     pub(crate) destroy_after_persist: bool,
+    /// Destroy the peer (cleaning its data) once its apply FSM says it writes nothing more;
+    /// meanwhile the peer takes no raft messages and handles no readies.
+    pub(crate) destroy_after_apply: bool,
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> Fsm for PeerFsm<EK, ER> {
@@ -136,6 +139,7 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
                 result,
             } => self.on_split_check_result(region_epoch, result),
             PeerMsg::ApplyStopped => self.fsm.peer.on_apply_stopped(self.ctx),
+            PeerMsg::ApplyDestroyed => self.on_apply_destroyed(),
             PeerMsg::WakeUp => {}
             PeerMsg::Persisted { peer_id, error } => self.on_persisted(peer_id, error),
             PeerMsg::Campaign => {
@@ -150,7 +154,8 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
     /// round's raft log batch. Returns `None` if no ready was staged, else whether its write
     /// must be synced.
     pub fn collect_ready(&mut self, batch: &mut ER::Batch) -> Option<bool> {
-        if self.fsm.stopped {
+        if self.fsm.stopped || self.fsm.destroy_after_apply {
+            // A peer being destroyed writes and sends nothing more.
             return None;
         }
         self.fsm.peer.propose_pending_writes(self.ctx);
@@ -201,6 +206,9 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
     }
 
     fn on_raft_message(&mut self, msg: RaftMessage) {
+        if self.fsm.destroy_after_apply {
+            return;
+        }
         let region_id = self.fsm.region_id();
         if msg.is_tombstone {
             self.on_tombstone_message(&msg);
@@ -305,6 +313,11 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
             if self.fsm.stopped {
                 return;
             }
+        }
+        if self.fsm.destroy_after_apply {
+            // Its results still count (a split's new regions are not this peer's to delete),
+            // but a peer being destroyed serves nothing more.
+            return;
         }
         self.fsm.peer.on_applied(self.ctx, &res.apply_state);
     }

@@ -116,6 +116,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsm<EK, ER> {
             mailbox: None,
             stopped: false,
             destroy_after_persist: false,
+            destroy_after_apply: false,
         };
         Ok((BasicMailbox::new(sender, Box::new(fsm)), apply_mailbox))
     }
@@ -169,7 +170,17 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
 
     /// Removes this peer: answers what is pending, marks it tombstone, deletes its data (when
     /// `clean`) and raft log, and stops the FSM.
+    ///
+    /// The apply FSM may still be writing entries of the region (a replica removed while its
+    /// apply is behind learns of it from a tombstone message): deleting the data before those
+    /// writes land would let them bring back the region's state and data. So a clean destroy
+    /// first stops the apply FSM and finishes when it answers ([`Self::on_apply_destroyed`]),
+    /// as TiKV's peer waits for its apply FSM's destroy.
     pub fn destroy(&mut self, clean: bool) {
+        if self.fsm.destroy_after_apply {
+            // Already waiting for the apply FSM.
+            return;
+        }
         if clean && self.fsm.peer.has_unpersisted_ready() {
             // The store writer still holds this peer's ready: clearing the log now could be
             // overtaken by that write. Destroyed once told it is written; nothing is proposed
@@ -180,14 +191,38 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
         }
         let peer = &mut self.fsm.peer;
         let region_id = peer.region_id;
-        let peer_id = peer.peer_id();
         peer.pending_remove = true;
         peer.fail_pending(|| Error::RegionNotFound { region_id });
         peer.abandon_proposals("the replica was destroyed before the entry was committed");
-        let _ = self
+        let apply_told = self
             .ctx
             .apply_router
-            .force_send(region_id.get(), ApplyMsg::Destroy);
+            .force_send(region_id.get(), ApplyMsg::Destroy)
+            .is_ok();
+        if clean && apply_told {
+            self.fsm.destroy_after_apply = true;
+            // Tells a test that the destroy waits for the apply FSM (it names the peer).
+            fail::fail_point!(&format!(
+                "destroy_waits_for_apply_{}",
+                self.fsm.peer.peer_id().get()
+            ));
+            return;
+        }
+        // Without a clean up there is nothing to wait for; an apply FSM that cannot be told
+        // has stopped already.
+        self.finish_destroy(clean);
+    }
+
+    /// The apply FSM has stopped: the destroy that waited for it finishes.
+    pub(crate) fn on_apply_destroyed(&mut self) {
+        if std::mem::take(&mut self.fsm.destroy_after_apply) && !self.fsm.stopped {
+            self.finish_destroy(true);
+        }
+    }
+
+    fn finish_destroy(&mut self, clean: bool) {
+        let region_id = self.fsm.peer.region_id;
+        let peer_id = self.fsm.peer.peer_id();
         if clean {
             if let Err(e) = self.clean_up() {
                 error!(region_id = region_id.get(), error = %e, "failed to clean up a destroyed peer");

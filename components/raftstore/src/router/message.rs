@@ -206,6 +206,9 @@ pub enum PeerMsg<S: Snapshot> {
     Campaign,
     /// The region's apply FSM stopped after an error; only a snapshot can restart it.
     ApplyStopped,
+    /// The region's apply FSM handled `ApplyMsg::Destroy`: everything it applied is written
+    /// and it writes nothing more, so the peer may delete the region's data.
+    ApplyDestroyed,
     /// Resume ticking if hibernating: another store went silent.
     WakeUp,
     /// The store writer wrote the peer's staged ready (`peer_id`'s), durably unless `error`.
@@ -245,6 +248,7 @@ impl<S: Snapshot> fmt::Debug for PeerMsg<S> {
             }
             PeerMsg::Campaign => f.write_str("Campaign"),
             PeerMsg::ApplyStopped => f.write_str("ApplyStopped"),
+            PeerMsg::ApplyDestroyed => f.write_str("ApplyDestroyed"),
             PeerMsg::WakeUp => f.write_str("WakeUp"),
             PeerMsg::Persisted { peer_id, error } => {
                 write!(f, "Persisted({peer_id}, error {error:?})")
