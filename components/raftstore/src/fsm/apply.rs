@@ -371,16 +371,15 @@ impl<EK: KvEngine, ER: RaftLogEngine> ApplyPoller<EK, ER> {
 
     /// Adds the region's apply state to the round's batch (`wrote`: whether it put anything
     /// in the batch this round) and keeps its answers and report until the batch is written.
-    /// Returns whether there was anything to stage.
     fn stage(
         &mut self,
         fsm: &mut ApplyFsm<EK>,
         ctx: &mut ApplyContext<EK>,
         wrote: bool,
         started: Instant,
-    ) -> bool {
+    ) {
         if !ctx.applied_any && ctx.callbacks.is_empty() && !wrote {
-            return false;
+            return;
         }
         ctx.applied_any = false;
         let callbacks = std::mem::take(&mut ctx.callbacks);
@@ -402,14 +401,13 @@ impl<EK: KvEngine, ER: RaftLogEngine> ApplyPoller<EK, ER> {
             error!(region_id = fsm.region.id, error = %e, "failed to stage the apply state; region stops applying");
             self.stop_on_error(fsm);
             answer_undetermined(RegionId(fsm.region.id), callbacks);
-            return true;
+            return;
         }
         self.staged.push(Staged {
             callbacks,
             res,
             started,
         });
-        true
     }
 
     /// Writes the round's batch, then answers and reports for every region in it. If the
@@ -450,17 +448,16 @@ impl<EK: KvEngine, ER: RaftLogEngine> ApplyPoller<EK, ER> {
     }
 
     /// Stages the region's round and writes the batch at once, as a round of this region
-    /// alone would. Returns whether there was anything to write.
+    /// alone would.
     #[cfg(test)]
-    fn flush(&mut self, fsm: &mut ApplyFsm<EK>, mut ctx: ApplyContext<EK>) -> bool {
+    fn flush(&mut self, fsm: &mut ApplyFsm<EK>, mut ctx: ApplyContext<EK>) {
         let wrote = !ctx.batch.is_empty();
-        let staged = self.stage(fsm, &mut ctx, wrote, Instant::now());
+        self.stage(fsm, &mut ctx, wrote, Instant::now());
         self.write_staged(&mut ctx);
         if self.failed.contains(&fsm.region.id) && !fsm.stopped {
             self.stop_on_error(fsm);
         }
         self.failed.clear();
-        staged
     }
 }
 
