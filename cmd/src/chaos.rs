@@ -279,10 +279,10 @@ pub fn run_nemesis(
                 cluster.stores[victim].restart()
             }
             "kill-pd" => {
-                log(&mut events, "kill -9 pd".into());
+                log(&mut events, KILL_PD.into());
                 cluster.pd.kill();
                 sleep(&mut rng, options.hold);
-                log(&mut events, "restart pd".into());
+                log(&mut events, RESTART_PD.into());
                 cluster.pd.restart()
             }
             "pause" => {
@@ -372,6 +372,36 @@ pub fn run_nemesis(
         counts,
         crashes,
     }
+}
+
+const KILL_PD: &str = "kill -9 pd";
+const RESTART_PD: &str = "restart pd";
+/// How long after its restart or thaw PD may still fail a client: it has to start serving,
+/// and the client to reconnect.
+const PD_RECOVERY: Duration = Duration::from_secs(5);
+
+/// When PD was down (killed or paused), from the nemesis's events, each interval widened by
+/// [`PD_RECOVERY`]; an outage not ended by the events lasts to the end.
+pub fn pd_outages(events: &[Event]) -> Vec<(u64, u64)> {
+    let (pause, thaw) = (
+        format!("SIGSTOP {}", node_name(0)),
+        format!("SIGCONT {}", node_name(0)),
+    );
+    let mut outages = vec![];
+    let mut down_since = None;
+    for event in events {
+        if event.what == KILL_PD || event.what == pause {
+            down_since.get_or_insert(event.at);
+        } else if event.what == RESTART_PD || event.what == thaw {
+            if let Some(start) = down_since.take() {
+                outages.push((start, event.at + PD_RECOVERY.as_nanos() as u64));
+            }
+        }
+    }
+    if let Some(start) = down_since {
+        outages.push((start, u64::MAX));
+    }
+    outages
 }
 
 fn node_name(node: usize) -> String {
@@ -490,4 +520,39 @@ fn heal_all(cluster: &mut ChaosCluster, events: &mut Vec<Event>, log: &mut Log<'
         );
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(at_secs: u64, what: &str) -> Event {
+        Event {
+            at: at_secs * 1_000_000_000,
+            what: what.into(),
+        }
+    }
+
+    #[test]
+    fn pd_is_down_from_its_kill_or_pause_until_a_while_after_it_is_back() {
+        let events = [
+            event(1, "kill -9 store 1"),
+            event(2, KILL_PD),
+            event(4, RESTART_PD),
+            event(10, "SIGSTOP store 2"),
+            event(11, "SIGCONT store 2"),
+            event(20, "SIGSTOP pd"),
+            event(22, "SIGCONT pd"),
+            event(30, KILL_PD),
+        ];
+        let secs = |s: u64| s * 1_000_000_000;
+        assert_eq!(
+            pd_outages(&events),
+            [
+                (secs(2), secs(9)),
+                (secs(20), secs(27)),
+                (secs(30), u64::MAX)
+            ]
+        );
+    }
 }

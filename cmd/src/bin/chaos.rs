@@ -25,7 +25,7 @@ use chaos::history::{Op, Outcome};
 use chaos::report::{self, Event};
 use chaos::workload::{self, Clock, Options};
 use clap::Parser;
-use cmd::chaos::{run_nemesis, ChaosCluster, NemesisOptions, FAULT_KINDS, LIBFAKETIME};
+use cmd::chaos::{pd_outages, run_nemesis, ChaosCluster, NemesisOptions, FAULT_KINDS, LIBFAKETIME};
 
 const WORKLOADS: [&str; 5] = ["register", "set", "bank", "list-append", "tso"];
 
@@ -438,16 +438,22 @@ fn check(h: &Histories, events: &[Event]) -> Vec<Finding> {
         });
     }
     if let Some(Ok(final_reads)) = &h.set_final {
+        let pd_outages = pd_outages(events);
         for (name, adds, final_read) in [
             ("set (raw)", &h.set.raw, &final_reads.raw),
             ("set (txn)", &h.set.txn, &final_reads.txn),
         ] {
-            let report = checker::set::check(adds, final_read);
+            let report = checker::set::check(adds, final_read, |invoked, completed| {
+                pd_outages
+                    .iter()
+                    .any(|&(down, up)| down <= completed && invoked <= up)
+            });
             eprintln!(
-                "chaos: {name}: {}; {} read at the end, {} of unknown outcome found",
+                "chaos: {name}: {}; {} read at the end, {} of unknown outcome found, {} acknowledged by the client without reaching a store (PD down)",
                 tally(adds),
                 final_read.len(),
-                report.recovered
+                report.recovered,
+                report.dropped_by_client.len()
             );
             for lost in &report.lost {
                 let involved: Vec<usize> = adds

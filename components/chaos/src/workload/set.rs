@@ -4,16 +4,17 @@
 //!
 //! A raw put or a commit that errs may have taken effect (the client cannot tell a lost answer
 //! from a refused request), so it is recorded as of unknown outcome; so is an operation the
-//! workload gave up on.
+//! workload gave up on. An acknowledged transactional insert is read back at once (the
+//! client can acknowledge a commit that never reached a store; see [`crate::checker::set`]).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use tikv_client::{CheckLevel, Config, Key, RawClient, TransactionOptions};
+use tikv_client::{CheckLevel, Config, Key, RawClient, TransactionClient, TransactionOptions};
 
 use super::{bounded, pause_after_failure, raw_client, run_clients, txn_client, Clock, Options};
-use crate::checker::set::AddOp;
+use crate::checker::set::{AddOp, ReadBack};
 use crate::history::Op;
 
 const RAW_PREFIX: &str = "chaos-set-raw-";
@@ -66,7 +67,15 @@ pub async fn run(pd: Vec<String>, options: Options, clock: Clock) -> Result<SetH
                 })
                 .await;
                 let op = match done {
-                    Some(Ok(())) => Op::ok(process, element, invoked, clock.now(), ()),
+                    Some(Ok(())) => {
+                        let completed = clock.now();
+                        let read_back = if transactional {
+                            read_back(&txn, key(TXN_PREFIX, element), options.op_limit()).await
+                        } else {
+                            ReadBack::Unchecked
+                        };
+                        Op::ok(process, element, invoked, completed, read_back)
+                    }
                     _ => Op::unknown(process, element, invoked),
                 };
                 pause_after_failure(&op).await;
@@ -85,6 +94,22 @@ pub async fn run(pd: Vec<String>, options: Options, clock: Clock) -> Result<SetH
         }
     }
     Ok(history)
+}
+
+/// Reads an acknowledged transactional insert back at a fresh timestamp, which must see it if
+/// it committed (see [`crate::checker::set`] for why the client's word is not enough).
+async fn read_back(txn: &TransactionClient, key: Vec<u8>, limit: Duration) -> ReadBack {
+    let read = async {
+        let ts = txn.current_timestamp().await?;
+        txn.snapshot(ts, TransactionOptions::new_optimistic())
+            .get(key)
+            .await
+    };
+    match bounded(limit, read).await {
+        Some(Ok(Some(_))) => ReadBack::Seen,
+        Some(Ok(None)) => ReadBack::NotSeen,
+        _ => ReadBack::Unchecked,
+    }
 }
 
 fn element(prefix: &str, key: &[u8]) -> Option<u64> {
