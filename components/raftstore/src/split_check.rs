@@ -10,6 +10,9 @@
 //! Sizes count every data column family. Keys count, as TiKV's keys checker does, only the
 //! commit records in the write column family (one per version of a transactional key): raw
 //! key-value data, which lives in the default column family, splits by size alone.
+//!
+//! The same thread estimates a region's size for its PD heartbeats from the engine's file
+//! statistics ([`approximate_stats`]), so no raft thread waits on the engine for it.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -187,12 +190,75 @@ fn smallest<I: EngineIterator>(iters: &[I]) -> Option<usize> {
     (0..iters.len()).min_by(|&a, &b| iters[a].key().cmp(iters[b].key()))
 }
 
-type Reply = Box<dyn FnOnce(CheckResult) + Send>;
+/// A region's estimated size, as PD's region heartbeats carry it: bytes of every data column
+/// family, keys of the write column family (commit records; raw data has none).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RegionStats {
+    pub size: u64,
+    pub keys: u64,
+}
 
-struct Task<EK> {
-    kv: EK,
-    region: metapb::Region,
-    reply: Reply,
+/// Estimates `region`'s [`RegionStats`] from the engine's statistics, without a scan (RocksDB
+/// counts its files only: what is still in the memtables shows after their flush, as in TiKV).
+///
+/// # Errors
+///
+/// Engine errors.
+pub fn approximate_stats<EK: KvEngine>(kv: &EK, region: &metapb::Region) -> Result<RegionStats> {
+    let start = keys::data_key(&region.start_key);
+    let end = keys::data_end_key(&region.end_key);
+    let mut stats = RegionStats::default();
+    for cf in DATA_CFS {
+        let range = kv.approximate_range_stats(cf, &start, &end)?;
+        stats.size += range.size;
+        if *cf == CF_WRITE {
+            stats.keys = range.keys;
+        }
+    }
+    Ok(stats)
+}
+
+enum Task<EK> {
+    Check {
+        kv: EK,
+        region: metapb::Region,
+        reply: Box<dyn FnOnce(CheckResult) + Send>,
+    },
+    Estimate {
+        kv: EK,
+        region: metapb::Region,
+        reply: Box<dyn FnOnce(RegionStats) + Send>,
+    },
+}
+
+impl<EK: KvEngine> Task<EK> {
+    fn run(self, limits: &SplitCheckConfig) {
+        match self {
+            Task::Check { kv, region, reply } => {
+                match check_region(&kv.snapshot(), &region, limits) {
+                    Ok(result) => {
+                        if !result.split_keys.is_empty() {
+                            info!(
+                                region_id = region.id,
+                                size = result.size,
+                                keys = result.keys,
+                                split_keys = result.split_keys.len(),
+                                "region over its size limit; asking to split"
+                            );
+                        }
+                        reply(result);
+                    }
+                    Err(e) => warn!(region_id = region.id, error = %e, "split check failed"),
+                }
+            }
+            Task::Estimate { kv, region, reply } => match approximate_stats(&kv, &region) {
+                Ok(stats) => reply(stats),
+                Err(e) => {
+                    warn!(region_id = region.id, error = %e, "estimating a region's size failed")
+                }
+            },
+        }
+    }
 }
 
 /// Handle to the split checker thread; it stops when every handle is dropped.
@@ -224,23 +290,7 @@ impl<EK: KvEngine> SplitChecker<EK> {
             .name("split-check".into())
             .spawn(move || {
                 for task in receiver {
-                    match check_region(&task.kv.snapshot(), &task.region, &limits) {
-                        Ok(result) => {
-                            if !result.split_keys.is_empty() {
-                                info!(
-                                    region_id = task.region.id,
-                                    size = result.size,
-                                    keys = result.keys,
-                                    split_keys = result.split_keys.len(),
-                                    "region over its size limit; asking to split"
-                                );
-                            }
-                            (task.reply)(result);
-                        }
-                        Err(e) => {
-                            warn!(region_id = task.region.id, error = %e, "split check failed");
-                        }
-                    }
+                    task.run(&limits);
                 }
             })?;
         Ok((SplitChecker { sender, cfg }, handle))
@@ -258,7 +308,22 @@ impl<EK: KvEngine> SplitChecker<EK> {
         region: metapb::Region,
         reply: impl FnOnce(CheckResult) + Send + 'static,
     ) {
-        let _ = self.sender.send(Task {
+        let _ = self.sender.send(Task::Check {
+            kv,
+            region,
+            reply: Box::new(reply),
+        });
+    }
+
+    /// Estimates `region`'s size ([`approximate_stats`]) on the checker thread and hands it to
+    /// `reply`; an engine error is logged and answered with nothing.
+    pub fn estimate(
+        &self,
+        kv: EK,
+        region: metapb::Region,
+        reply: impl FnOnce(RegionStats) + Send + 'static,
+    ) {
+        let _ = self.sender.send(Task::Estimate {
             kv,
             region,
             reply: Box::new(reply),
@@ -498,6 +563,22 @@ mod tests {
             ..cfg
         };
         assert!(keys.may_exceed(Some((0, 10)), (0, 11)));
+    }
+
+    #[test]
+    fn an_estimate_counts_the_bytes_of_every_cf_and_the_keys_of_the_write_cf_in_the_region() {
+        let engine = MemoryEngine::new();
+        // 100 keys k000..k099 of 5 + 95 bytes in each CF.
+        fill(&engine, CF_DEFAULT, 100, 95);
+        fill(&engine, CF_WRITE, 100, 95);
+        let stats = approximate_stats(&engine, &region(b"k050", b"")).unwrap();
+        assert_eq!(
+            stats,
+            RegionStats {
+                size: 2 * 50 * 100,
+                keys: 50
+            }
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use config_types::ReadableDuration;
+use engine_traits::KvEngine;
 use raft::eraftpb::MessageType;
 use raftstore::RouterHandle;
 use test_raftstore::{Cluster, ClusterConfig, DropType, Isolate, Partition};
@@ -188,4 +189,36 @@ fn a_store_restarts_with_its_commit_index_behind_its_applied_index() {
         );
     }
     assert_eq!(cluster.must_get(b"after"), Some(b"v".to_vec()));
+}
+
+/// PD learns each region's estimated size from its leader's heartbeats, for the regions a split
+/// leaves too (the split checker's thread estimates it; the raft threads never wait on it).
+#[test]
+fn pd_learns_the_size_of_each_region_after_a_split() {
+    let cluster = three_stores();
+    let region_id = cluster.first_region_id();
+    cluster.wait_leader(region_id);
+    let value = vec![b'v'; 1024];
+    for i in 0..200 {
+        cluster.must_put(format!("k{i:03}").as_bytes(), &value);
+    }
+    for store_id in cluster.store_ids() {
+        cluster.wait_until(Duration::from_secs(10), "replication", || {
+            stored(&cluster, store_id, b"k199").is_some()
+        });
+        // RocksDB estimates from its files: what is in the memtables shows once flushed.
+        cluster.kv(store_id).flush().unwrap();
+    }
+    let regions = cluster.must_split(region_id, b"k100");
+    assert_eq!(regions.len(), 2);
+    // About 100 values of 1 KiB on each side.
+    let about_half = |size: u64| (50 << 10..200 << 10).contains(&size);
+    for region in &regions {
+        cluster.wait_until(Duration::from_secs(10), "PD has the region's size", || {
+            cluster
+                .pd
+                .region_by_id(region.id)
+                .is_some_and(|info| about_half(info.approximate_size))
+        });
+    }
 }

@@ -138,6 +138,10 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
                 region_epoch,
                 result,
             } => self.on_split_check_result(region_epoch, result),
+            PeerMsg::RegionStats {
+                region_epoch,
+                stats,
+            } => self.on_region_stats(region_epoch, stats),
             PeerMsg::ApplyStopped => self.fsm.peer.on_apply_stopped(self.ctx),
             PeerMsg::ApplyDestroyed => self.on_apply_destroyed(),
             PeerMsg::WakeUp => {}

@@ -15,7 +15,7 @@ use tracing::info;
 use types::PeerId;
 
 use crate::fsm::peer::PeerFsmDelegate;
-use crate::msg::Callback;
+use crate::msg::{Callback, PeerMsg};
 use crate::pd::{PdTask, RegionHeartbeat};
 use crate::peer::Peer;
 
@@ -79,28 +79,25 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
         let Some(region) = peer.region_for_pd() else {
             return;
         };
-        // Measured again only when something changed: an idle region's heartbeat costs no
-        // engine call on the raft thread.
+        // Estimated again only when something changed, on the split checker's thread: an idle
+        // region's heartbeat costs no engine call, and a raft thread never makes one for it.
+        // The heartbeat goes now with the last estimate; the first estimate of a region (new,
+        // split, or with new members) is sent on as soon as it is known.
         if peer.approximate_stale || peer.written_bytes > 0 || peer.written_keys > 0 {
-            let start = keys::data_key(&region.start_key);
-            let end = keys::data_end_key(&region.end_key);
-            // As TiKV reports them: the size of every data CF, the keys of the write CF
-            // (commit records; raw data has none).
-            let stats: engine_traits::Result<Vec<_>> = engine_traits::DATA_CFS
-                .iter()
-                .map(|cf| {
-                    let stats = self.ctx.kv.approximate_range_stats(cf, &start, &end)?;
-                    Ok((*cf, stats))
-                })
-                .collect();
-            if let Ok(stats) = stats {
-                peer.approximate_size = stats.iter().map(|(_, s)| s.size).sum();
-                peer.approximate_keys = stats
-                    .iter()
-                    .find(|(cf, _)| *cf == engine_traits::CF_WRITE)
-                    .map_or(0, |(_, s)| s.keys);
-                peer.approximate_stale = false;
-            }
+            let region_id = region.id;
+            let region_epoch = peer.region.region_epoch.unwrap_or_default();
+            let router = self.ctx.router.clone();
+            self.ctx.split_checker.estimate(
+                self.ctx.kv.clone(),
+                (*peer.region).clone(),
+                move |stats| {
+                    let msg = PeerMsg::RegionStats {
+                        region_epoch,
+                        stats,
+                    };
+                    let _ = router.force_send(region_id, msg);
+                },
+            );
         }
         let down_threshold = self.ctx.cfg.max_peer_down_duration.0;
         self.ctx
@@ -123,6 +120,27 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
                 written_bytes: std::mem::take(&mut peer.written_bytes),
                 written_keys: std::mem::take(&mut peer.written_keys),
             })));
+    }
+
+    /// The split checker's estimate of the region, for its heartbeats. One made for an older
+    /// epoch measured a range the region no longer has, and is dropped. A leader whose
+    /// heartbeat went without any estimate sends one with it at once.
+    pub(crate) fn on_region_stats(
+        &mut self,
+        region_epoch: metapb::RegionEpoch,
+        stats: crate::split_check::RegionStats,
+    ) {
+        let peer = &mut self.fsm.peer;
+        if peer.region.region_epoch.unwrap_or_default() != region_epoch {
+            return;
+        }
+        let first = peer.approximate_stale;
+        peer.approximate_size = stats.size;
+        peer.approximate_keys = stats.keys;
+        peer.approximate_stale = false;
+        if first && peer.is_leader() {
+            self.heartbeat_pd();
+        }
     }
 
     pub(crate) fn admin_request(&self, admin: AdminRequest) -> RaftCmdRequest {

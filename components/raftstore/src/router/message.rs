@@ -202,6 +202,11 @@ pub enum PeerMsg<S: Snapshot> {
         region_epoch: metapb::RegionEpoch,
         result: crate::split_check::CheckResult,
     },
+    /// The split checker estimated the region's size (at `region_epoch`) for PD.
+    RegionStats {
+        region_epoch: metapb::RegionEpoch,
+        stats: crate::split_check::RegionStats,
+    },
     /// Start campaigning right away (a region created by a split whose parent this store led).
     Campaign,
     /// The region's apply FSM stopped after an error; only a snapshot can restart it.
@@ -245,6 +250,9 @@ impl<S: Snapshot> fmt::Debug for PeerMsg<S> {
                     "SplitCheckResult({} split keys)",
                     result.split_keys.len()
                 )
+            }
+            PeerMsg::RegionStats { stats, .. } => {
+                write!(f, "RegionStats({} bytes, {} keys)", stats.size, stats.keys)
             }
             PeerMsg::Campaign => f.write_str("Campaign"),
             PeerMsg::ApplyStopped => f.write_str("ApplyStopped"),
