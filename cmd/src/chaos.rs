@@ -380,9 +380,23 @@ const RESTART_PD: &str = "restart pd";
 /// and the client to reconnect.
 const PD_RECOVERY: Duration = Duration::from_secs(5);
 
-/// When PD was down (killed or paused), from the nemesis's events, each interval widened by
+/// When PD was down (killed or paused), from the nemesis's events: each interval widened by
 /// [`PD_RECOVERY`]; an outage not ended by the events lasts to the end.
-pub fn pd_outages(events: &[Event]) -> Vec<(u64, u64)> {
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PdOutages(Vec<(u64, u64)>);
+
+impl PdOutages {
+    /// Whether PD was down at some moment of an operation invoked at `invoked` and completed at
+    /// `completed` (nanoseconds on the history's clock).
+    pub fn overlap(&self, invoked: u64, completed: u64) -> bool {
+        self.0
+            .iter()
+            .any(|&(down, up)| down <= completed && invoked <= up)
+    }
+}
+
+/// PD's outages in the nemesis's `events`.
+pub fn pd_outages(events: &[Event]) -> PdOutages {
     let (pause, thaw) = (
         format!("SIGSTOP {}", node_name(0)),
         format!("SIGCONT {}", node_name(0)),
@@ -401,7 +415,7 @@ pub fn pd_outages(events: &[Event]) -> Vec<(u64, u64)> {
     if let Some(start) = down_since {
         outages.push((start, u64::MAX));
     }
-    outages
+    PdOutages(outages)
 }
 
 fn node_name(node: usize) -> String {
@@ -546,13 +560,21 @@ mod tests {
             event(30, KILL_PD),
         ];
         let secs = |s: u64| s * 1_000_000_000;
+        let outages = pd_outages(&events);
         assert_eq!(
-            pd_outages(&events),
-            [
+            outages,
+            PdOutages(vec![
                 (secs(2), secs(9)),
                 (secs(20), secs(27)),
                 (secs(30), u64::MAX)
-            ]
+            ])
         );
+        // Operations wholly before or between the outages do not overlap them; one that ends
+        // as PD goes down, starts while it recovers, or falls in the unended outage does.
+        assert!(!outages.overlap(0, secs(1)));
+        assert!(!outages.overlap(secs(10), secs(19)));
+        assert!(outages.overlap(secs(1), secs(2)));
+        assert!(outages.overlap(secs(8), secs(10)));
+        assert!(outages.overlap(secs(40), secs(41)));
     }
 }

@@ -444,9 +444,7 @@ fn check(h: &Histories, events: &[Event]) -> Vec<Finding> {
             ("set (txn)", &h.set.txn, &final_reads.txn),
         ] {
             let report = checker::set::check(adds, final_read, |invoked, completed| {
-                pd_outages
-                    .iter()
-                    .any(|&(down, up)| down <= completed && invoked <= up)
+                pd_outages.overlap(invoked, completed)
             });
             eprintln!(
                 "chaos: {name}: {}; {} read at the end, {} of unknown outcome found, {} acknowledged by the client without reaching a store (PD down)",
