@@ -218,8 +218,10 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         if let Some(me) = region.peers.iter().find(|p| p.id == self.peer.id) {
             self.peer = *me;
         }
+        if region.start_key != self.region.start_key || region.end_key != self.region.end_key {
+            self.approximate_stale = true;
+        }
         self.region = Arc::new(region);
-        self.approximate_stale = true;
         self.refresh_peer_cache();
     }
 

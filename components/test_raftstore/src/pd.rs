@@ -19,6 +19,7 @@ use tracing::debug;
 pub struct TestPd {
     cluster: PdCluster,
     operators: Mutex<HashMap<u64, Vec<pdpb::RegionHeartbeatResponse>>>,
+    heartbeats: Mutex<HashMap<u64, u64>>,
 }
 
 fn refused(e: pd_server::PdError) -> PdError {
@@ -37,6 +38,7 @@ impl TestPd {
         Arc::new(TestPd {
             cluster,
             operators: Mutex::default(),
+            heartbeats: Mutex::default(),
         })
     }
 
@@ -69,6 +71,15 @@ impl TestPd {
             .push(operator);
     }
 
+    /// How many heartbeats of the region PD has had.
+    pub fn heartbeats_of(&self, region_id: u64) -> u64 {
+        self.heartbeats
+            .lock()
+            .get(&region_id)
+            .copied()
+            .unwrap_or_default()
+    }
+
     fn on_region_heartbeat(
         &self,
         req: pdpb::RegionHeartbeatRequest,
@@ -77,6 +88,7 @@ impl TestPd {
             return Vec::new();
         };
         let region_id = info.id();
+        *self.heartbeats.lock().entry(region_id).or_default() += 1;
         if let Err(e) = self.cluster.region_heartbeat(info) {
             debug!(region_id, error = %e, "test PD refused a region heartbeat");
         }

@@ -195,7 +195,12 @@ fn a_store_restarts_with_its_commit_index_behind_its_applied_index() {
 /// leaves too (the split checker's thread estimates it; the raft threads never wait on it).
 #[test]
 fn pd_learns_the_size_of_each_region_after_a_split() {
-    let cluster = three_stores();
+    let mut cfg = ClusterConfig::default();
+    // No heartbeat tick within the test: only the heartbeats a split and a new leader send
+    // can bring PD the sizes.
+    cfg.raftstore.pd_heartbeat_tick_interval = ReadableDuration::secs(600);
+    let cluster = Cluster::new(cfg);
+    cluster.start();
     let region_id = cluster.first_region_id();
     cluster.wait_leader(region_id);
     let value = vec![b'v'; 1024];

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use config_types::ReadableDuration;
 use kvproto::raft_serverpb::RaftMessage;
 use raft::eraftpb::MessageType;
 use test_raftstore::filter::message_type;
@@ -101,4 +102,50 @@ fn hibernation_can_be_turned_off() {
         .store_ids()
         .iter()
         .all(|store| !cluster.is_asleep(*store, region_id)));
+}
+
+/// A leader's PD heartbeat tick while it sleeps asks for a size estimate of what was written
+/// before it fell asleep; the estimate does not wake the region.
+#[test]
+fn a_size_estimate_does_not_wake_a_sleeping_region() {
+    let mut cfg = ClusterConfig::default();
+    // Far longer than the region takes to fall asleep after a write.
+    cfg.raftstore.pd_heartbeat_tick_interval = ReadableDuration::secs(3);
+    let cluster = Cluster::new(cfg);
+    cluster.start();
+    let region_id = cluster.first_region_id();
+    cluster.wait_leader(region_id);
+    // A write the region falls asleep after with no heartbeat in between: the next heartbeat
+    // (a tick, as the region sleeps) has it to report.
+    let unreported_write_then_asleep = || {
+        let before = cluster.pd.heartbeats_of(region_id);
+        cluster.must_put(b"k", b"v1");
+        cluster.wait_until(Duration::from_secs(10), "the region asleep", || {
+            all_asleep(&cluster, region_id)
+        });
+        cluster.pd.heartbeats_of(region_id) == before
+    };
+    assert!(
+        (0..10).any(|_| unreported_write_then_asleep()),
+        "a heartbeat came between each write and the region's sleep"
+    );
+    let heartbeat = |after: u64| {
+        cluster.wait_until(Duration::from_secs(10), "a PD heartbeat tick", || {
+            cluster.pd.heartbeats_of(region_id) > after
+        });
+        cluster.pd.heartbeats_of(region_id)
+    };
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counted = sent.clone();
+    cluster.add_filter(move |_: u64, _: u64, msg: &RaftMessage| {
+        if msg.region_id == region_id {
+            counted.fetch_add(1, Ordering::Relaxed);
+        }
+        Verdict::Deliver
+    });
+    // The tick that asks for the estimate, then the next one, by which it was long answered.
+    let asked = heartbeat(cluster.pd.heartbeats_of(region_id));
+    heartbeat(asked);
+    assert!(all_asleep(&cluster, region_id));
+    assert_eq!(sent.load(Ordering::Relaxed), 0, "the region woke");
 }

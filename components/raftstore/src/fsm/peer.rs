@@ -82,12 +82,16 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
             }
             return;
         }
-        // A sleeping replica wakes for anything but a tick or the store writer's answer (not
-        // activity: a ready staged as the region fell asleep is answered after); a raft
+        // A sleeping replica wakes for anything but a tick, the store writer's answer (not
+        // activity: a ready staged as the region fell asleep is answered after) or a size
+        // estimate (asked for by a heartbeat tick, which does not wake it either); a raft
         // message decides below.
         if !matches!(
             msg,
-            PeerMsg::Tick(_) | PeerMsg::RaftMessage(_) | PeerMsg::Persisted { .. }
+            PeerMsg::Tick(_)
+                | PeerMsg::RaftMessage(_)
+                | PeerMsg::Persisted { .. }
+                | PeerMsg::RegionStats { .. }
         ) {
             self.fsm.peer.wake_up(self.ctx);
         }
@@ -195,6 +199,12 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
     pub fn on_ready_persisted(&mut self) {
         let outcome = self.fsm.peer.on_ready_persisted(self.ctx);
         if outcome.role_changed && self.fsm.peer.is_leader() {
+            // What was applied as a follower, the last leader reported; the region may have
+            // changed size since this peer's last estimate.
+            let peer = &mut self.fsm.peer;
+            peer.written_bytes = 0;
+            peer.written_keys = 0;
+            peer.approximate_stale = true;
             self.heartbeat_pd();
         }
         if outcome.snapshot_applied {

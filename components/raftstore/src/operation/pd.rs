@@ -81,8 +81,8 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
         };
         // Estimated again only when something changed, on the split checker's thread: an idle
         // region's heartbeat costs no engine call, and a raft thread never makes one for it.
-        // The heartbeat goes now with the last estimate; the first estimate of a region (new,
-        // split, or with new members) is sent on as soon as it is known.
+        // The heartbeat goes now with the last estimate; a new leader's first estimate, and the
+        // first after a split, is sent on as soon as it is known.
         if peer.approximate_stale || peer.written_bytes > 0 || peer.written_keys > 0 {
             let region_id = region.id;
             let region_epoch = peer.region.region_epoch.unwrap_or_default();
@@ -123,15 +123,16 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
     }
 
     /// The split checker's estimate of the region, for its heartbeats. One made for an older
-    /// epoch measured a range the region no longer has, and is dropped. A leader whose
-    /// heartbeat went without any estimate sends one with it at once.
+    /// version of the region measured a range the region no longer has, and is dropped. A
+    /// leader whose last heartbeat went without a current estimate (a new leader, a new or
+    /// split region) sends one with it at once.
     pub(crate) fn on_region_stats(
         &mut self,
         region_epoch: metapb::RegionEpoch,
         stats: crate::split_check::RegionStats,
     ) {
         let peer = &mut self.fsm.peer;
-        if peer.region.region_epoch.unwrap_or_default() != region_epoch {
+        if peer.region.region_epoch.unwrap_or_default().version != region_epoch.version {
             return;
         }
         let first = peer.approximate_stale;
