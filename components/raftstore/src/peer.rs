@@ -241,6 +241,14 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
     }
 
     /// The region as PD should see it, with its epoch; `None` for an uninitialized peer.
+    /// For a new leader: what it applied as a follower, its last leader reported to PD, and
+    /// the region may have changed size since this peer's last estimate.
+    pub(crate) fn reset_pd_stats(&mut self) {
+        self.written_bytes = 0;
+        self.written_keys = 0;
+        self.approximate_stale = true;
+    }
+
     pub fn region_for_pd(&self) -> Option<metapb::Region> {
         self.is_initialized().then(|| (*self.region).clone())
     }

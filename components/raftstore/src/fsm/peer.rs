@@ -199,12 +199,7 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
     pub fn on_ready_persisted(&mut self) {
         let outcome = self.fsm.peer.on_ready_persisted(self.ctx);
         if outcome.role_changed && self.fsm.peer.is_leader() {
-            // What was applied as a follower, the last leader reported; the region may have
-            // changed size since this peer's last estimate.
-            let peer = &mut self.fsm.peer;
-            peer.written_bytes = 0;
-            peer.written_keys = 0;
-            peer.approximate_stale = true;
+            self.fsm.peer.reset_pd_stats();
             self.heartbeat_pd();
         }
         if outcome.snapshot_applied {

@@ -85,19 +85,17 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
         // first after a split, is sent on as soon as it is known.
         if peer.approximate_stale || peer.written_bytes > 0 || peer.written_keys > 0 {
             let region_id = region.id;
-            let region_epoch = peer.region.region_epoch.unwrap_or_default();
+            let region_epoch = region.region_epoch.unwrap_or_default();
             let router = self.ctx.router.clone();
-            self.ctx.split_checker.estimate(
-                self.ctx.kv.clone(),
-                (*peer.region).clone(),
-                move |stats| {
+            self.ctx
+                .split_checker
+                .estimate(self.ctx.kv.clone(), region.clone(), move |stats| {
                     let msg = PeerMsg::RegionStats {
                         region_epoch,
                         stats,
                     };
                     let _ = router.force_send(region_id, msg);
-                },
-            );
+                });
         }
         let down_threshold = self.ctx.cfg.max_peer_down_duration.0;
         self.ctx
