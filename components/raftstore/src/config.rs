@@ -53,6 +53,15 @@ pub struct Config {
     /// activity for an election timeout, with every follower caught up, puts the replicas to
     /// sleep until a message, a request or a silent store wakes them. Default true.
     pub hibernate_regions: bool,
+    /// How often each replica checks whether it has been without a leader too long (TiKV's
+    /// peer stale state check). Default `"5m"`.
+    pub peer_stale_state_check_interval: ReadableDuration,
+    /// A replica without a leader this long is logged as leader-missing. Default `"10m"`.
+    pub abnormal_leader_missing_duration: ReadableDuration,
+    /// A replica without a leader this long asks PD whether it is still a member of its
+    /// region, and destroys itself if PD's newer region no longer has it: the replica was
+    /// removed while it could not hear of it. Default `"2h"`.
+    pub max_leader_missing_duration: ReadableDuration,
 }
 
 impl Default for Config {
@@ -77,6 +86,9 @@ impl Default for Config {
             apply_pool_size: 2,
             store_io_pool_size: 0,
             hibernate_regions: true,
+            peer_stale_state_check_interval: ReadableDuration::minutes(5),
+            abnormal_leader_missing_duration: ReadableDuration::minutes(10),
+            max_leader_missing_duration: ReadableDuration::minutes(120),
         }
     }
 }
@@ -113,6 +125,23 @@ impl Config {
                  own raft logs) or 1 (one writer thread)",
                 self.store_io_pool_size
             ));
+        }
+        if self.peer_stale_state_check_interval.0.is_zero() {
+            return Err("raftstore.peer-stale-state-check-interval must not be 0".into());
+        }
+        if self.abnormal_leader_missing_duration.0 < self.peer_stale_state_check_interval.0 {
+            return Err(
+                "raftstore.abnormal-leader-missing-duration must not be less than \
+                 peer-stale-state-check-interval"
+                    .into(),
+            );
+        }
+        if self.max_leader_missing_duration.0 < self.abnormal_leader_missing_duration.0 {
+            return Err(
+                "raftstore.max-leader-missing-duration must not be less than \
+                 abnormal-leader-missing-duration"
+                    .into(),
+            );
         }
         Ok(())
     }

@@ -49,6 +49,21 @@ pub static SNAPSHOTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+/// Leaderless replicas checked with PD, by outcome (TiKV's names): `peer valid`, `peer stale`
+/// (destroyed), `region epoch error` (PD's region older than the replica's).
+pub static PD_VALIDATE_PEER: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "tikv_pd_validate_peer_total",
+                "Replicas without a leader checked with PD, by outcome",
+            ),
+            &["type"],
+        )
+        .expect("valid metric"),
+    )
+});
+
 /// A duration histogram with TiKV's raftstore buckets: 10 µs doubling up to about 5 minutes.
 fn duration_histogram(name: &str, help: &str) -> Histogram {
     let opts = HistogramOpts::new(name, help)

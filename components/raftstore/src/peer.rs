@@ -27,7 +27,9 @@ use crate::fsm::{PollContext, Proposal};
 use crate::log_gc::DurableApplied;
 use crate::logger::raft_logger;
 use crate::msg::Callback;
-use crate::operation::{recover_log_behind_apply, HibernateState, PendingWrites, UnpersistedReady};
+use crate::operation::{
+    recover_log_behind_apply, HibernateState, LeaderMissing, PendingWrites, UnpersistedReady,
+};
 use crate::peer_storage::PeerStorage;
 use crate::store_meta::ReadCell;
 
@@ -95,6 +97,8 @@ pub struct Peer<EK: KvEngine, ER: RaftLogEngine> {
     pub(crate) pending_writes: Option<PendingWrites<EK::Snapshot>>,
     /// Whether the replica sleeps, and a leader's progress towards sleeping.
     pub(crate) hibernate: HibernateState,
+    /// Since when no leader was heard of (the stale state check).
+    pub(crate) leader_missing: LeaderMissing,
     /// While this leader has applied less than this index, it tells followers of every commit
     /// at once instead of with its next append or heartbeat (see [`Peer::bcast_commit_until`]).
     pub(crate) last_urgent_index: Option<u64>,
@@ -181,6 +185,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             read_cell: Arc::default(),
             pending_writes: None,
             hibernate: HibernateState::default(),
+            leader_missing: LeaderMissing::default(),
             last_urgent_index: None,
             pending_transfer: None,
         };

@@ -1,10 +1,30 @@
-//! Checks shared by proposing and applying: region epochs, key ranges, peer lookup.
+//! Checks shared by proposing and applying: region epochs, key ranges, peer lookup; the
+//! tombstone message.
 
 use kvproto::metapb;
 use kvproto::raft_cmdpb::{AdminCmdType, RaftCmdRequest};
+use kvproto::raft_serverpb::RaftMessage;
 use types::{PeerId, StoreId};
 
 use crate::errors::{Error, Result};
+
+/// A message telling the replica `to` of `region_id` that it was removed from its region (as of
+/// `epoch`) and must destroy itself (TiKV's gc message).
+pub fn tombstone_message(
+    region_id: u64,
+    from: metapb::Peer,
+    to: metapb::Peer,
+    epoch: Option<metapb::RegionEpoch>,
+) -> RaftMessage {
+    RaftMessage {
+        region_id,
+        from_peer: Some(from),
+        to_peer: Some(to),
+        region_epoch: epoch,
+        is_tombstone: true,
+        ..Default::default()
+    }
+}
 
 /// Returns the peer of `region` on `store_id`.
 pub fn find_peer(region: &metapb::Region, store_id: StoreId) -> Option<&metapb::Peer> {

@@ -6,7 +6,8 @@ use futures::StreamExt;
 use kvproto::{metapb, pdpb};
 use pd_client::PdClient;
 use raftstore::pd::{
-    HeartbeatResponses, PdError, PdFuture, RegionHeartbeatApi, SplitApi, StoreHeartbeatApi,
+    HeartbeatResponses, PdError, PdFuture, RegionHeartbeatApi, RegionLookupApi, SplitApi,
+    StoreHeartbeatApi,
 };
 use tokio::sync::mpsc;
 
@@ -62,5 +63,20 @@ impl SplitApi for GrpcPd {
     fn report_batch_split(&self, regions: Vec<metapb::Region>) -> PdFuture<()> {
         let pd = self.0.clone();
         Box::pin(async move { pd.report_batch_split(regions).await.map_err(pd_error) })
+    }
+}
+
+impl RegionLookupApi for GrpcPd {
+    fn region_by_id(&self, region_id: u64) -> PdFuture<Option<metapb::Region>> {
+        let pd = self.0.clone();
+        Box::pin(async move {
+            match pd.get_region_by_id(region_id).await {
+                Ok((region, _leader)) => Ok(Some(region)),
+                // PD answers an unknown id without a region (this PD: with REGION_NOT_FOUND).
+                Err(pd_client::Error::Incomplete { .. }) => Ok(None),
+                Err(e) if e.pd_error_type() == Some(pdpb::ErrorType::RegionNotFound) => Ok(None),
+                Err(e) => Err(pd_error(e)),
+            }
+        })
     }
 }

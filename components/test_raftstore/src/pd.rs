@@ -11,7 +11,8 @@ use kvproto::{metapb, pdpb};
 use parking_lot::Mutex;
 use pd_server::cluster::{Cluster as PdCluster, RegionInfo, ReplicationConfig};
 use raftstore::pd::{
-    HeartbeatResponses, PdError, PdFuture, RegionHeartbeatApi, SplitApi, StoreHeartbeatApi,
+    HeartbeatResponses, PdError, PdFuture, RegionHeartbeatApi, RegionLookupApi, SplitApi,
+    StoreHeartbeatApi,
 };
 use tokio::sync::mpsc;
 use tracing::debug;
@@ -20,6 +21,8 @@ pub struct TestPd {
     cluster: PdCluster,
     operators: Mutex<HashMap<u64, Vec<pdpb::RegionHeartbeatResponse>>>,
     heartbeats: Mutex<HashMap<u64, u64>>,
+    /// Stores' lookups of a region by id (replicas without a leader checking with PD).
+    lookups: Mutex<HashMap<u64, u64>>,
 }
 
 fn refused(e: pd_server::PdError) -> PdError {
@@ -39,6 +42,7 @@ impl TestPd {
             cluster,
             operators: Mutex::default(),
             heartbeats: Mutex::default(),
+            lookups: Mutex::default(),
         })
     }
 
@@ -74,6 +78,15 @@ impl TestPd {
     /// How many heartbeats of the region PD has had.
     pub fn heartbeats_of(&self, region_id: u64) -> u64 {
         self.heartbeats
+            .lock()
+            .get(&region_id)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// How many times stores have looked the region up by id.
+    pub fn lookups_of(&self, region_id: u64) -> u64 {
+        self.lookups
             .lock()
             .get(&region_id)
             .copied()
@@ -156,5 +169,13 @@ impl SplitApi for StorePd {
     fn report_batch_split(&self, regions: Vec<metapb::Region>) -> PdFuture<()> {
         let result = self.0.cluster.report_batch_split(&regions).map_err(refused);
         Box::pin(async move { result })
+    }
+}
+
+impl RegionLookupApi for StorePd {
+    fn region_by_id(&self, region_id: u64) -> PdFuture<Option<metapb::Region>> {
+        *self.0.lookups.lock().entry(region_id).or_default() += 1;
+        let region = self.0.region_by_id(region_id).map(|info| info.region);
+        Box::pin(async move { Ok(region) })
     }
 }

@@ -266,6 +266,9 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
         if let Err(e) = self.fsm.peer.raft_group.step(message) {
             warn!(region_id, error = %e, "raft rejected a message");
         }
+        if from.id == self.fsm.peer.raft_group.raft.leader_id {
+            self.fsm.peer.leader_missing.heard_from_leader();
+        }
         // A replica that needed a snapshot has caught up: PD waits for that to promote a
         // learner, so tell it now rather than at the next heartbeat tick.
         if answer_from_pending && !self.fsm.peer.is_pending(PeerId(from.id)) {
@@ -301,6 +304,7 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
                 }
             }
             PeerTick::SplitRegionCheck => self.maybe_check_split(),
+            PeerTick::CheckPeerStaleState => self.on_check_stale_state_tick(),
         }
     }
 

@@ -30,7 +30,7 @@ use crate::hibernate::Hibernation;
 use crate::log_gc::KvSyncs;
 use crate::metrics;
 use crate::msg::{PeerMsg, PeerTick, StoreMsg};
-use crate::operation::init_split_region;
+use crate::operation::{init_split_region, send_tombstone};
 use crate::pd::{PdScheduler, PdTask};
 use crate::peer_storage::{load_all_region_states, load_region_state, SnapGenerator};
 use crate::split_check::{SplitCheckConfig, SplitChecker};
@@ -336,6 +336,9 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
                     util::find_peer(&local, self.ctx.store_id).is_some_and(|p| p.id >= to_peer.id);
                 if msg_conf_ver <= local_conf_ver || stale_peer {
                     debug!(region_id, "message for a destroyed peer dropped");
+                    if msg_conf_ver < local_conf_ver {
+                        self.answer_removed_sender(&msg, &local);
+                    }
                     return Ok(());
                 }
             }
@@ -390,6 +393,27 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
         // Messages kept for the region before this one go first, as if they had come now.
         self.deliver_kept(store, region_id, Some(msg));
         Ok(())
+    }
+
+    /// Answers a message for a region whose replica here was destroyed, sent under an older
+    /// configuration than the destroyed replica's last one, with a tombstone message if that
+    /// configuration had no replica on the sender's store (TiKV's gc message): the sender was
+    /// removed without hearing of it. Otherwise a replica removed while it was cut off, whose
+    /// region then left every store it knows, would campaign against these stores forever.
+    fn answer_removed_sender(&self, msg: &RaftMessage, destroyed: &metapb::Region) {
+        let (Some(from), Some(to)) = (msg.from_peer, msg.to_peer) else {
+            return;
+        };
+        if util::find_peer(destroyed, StoreId(from.store_id)).is_some() {
+            return;
+        }
+        send_tombstone(
+            self.ctx.trans.as_ref(),
+            msg.region_id,
+            to,
+            from,
+            destroyed.region_epoch,
+        );
     }
 
     /// Sends the peer of `region_id` the messages kept for it, oldest first, then `msg`.
@@ -725,6 +749,7 @@ fn spawn_ticker<EK: KvEngine, ER: RaftLogEngine>(
     let pd_every = every(cfg.pd_heartbeat_tick_interval.0);
     let store_every = every(cfg.pd_store_heartbeat_tick_interval.0);
     let split_every = every(cfg.split_region_check_tick_interval.0);
+    let stale_every = every(cfg.peer_stale_state_check_interval.0);
     let liveness_every = cfg.raft_heartbeat_ticks as u64;
     let hibernate = cfg.hibernate_regions;
     std::thread::Builder::new()
@@ -757,6 +782,9 @@ fn spawn_ticker<EK: KvEngine, ER: RaftLogEngine>(
                 }
                 if count.is_multiple_of(split_every) {
                     router.broadcast_normal(|| PeerMsg::Tick(PeerTick::SplitRegionCheck));
+                }
+                if count.is_multiple_of(stale_every) {
+                    router.broadcast_normal(|| PeerMsg::Tick(PeerTick::CheckPeerStaleState));
                 }
                 if store_heartbeat_due(count, store_every) {
                     let _ = router.force_send_control(StoreMsg::StoreHeartbeatTick);

@@ -16,6 +16,7 @@ use crate::fsm::{ApplyFsm, ApplyMsg, PeerFsm, PollContext};
 use crate::msg::StoreMsg;
 use crate::peer::Peer;
 use crate::peer_storage::load_apply_state;
+use crate::transport::Transport;
 use crate::util;
 
 impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
@@ -122,6 +123,24 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsm<EK, ER> {
     }
 }
 
+/// Tells the removed replica `to` of `region_id` to destroy itself: the region as of `epoch`
+/// (`from`'s configuration, or a destroyed replica's last) no longer has it.
+pub(crate) fn send_tombstone(
+    trans: &dyn Transport,
+    region_id: u64,
+    from: metapb::Peer,
+    to: metapb::Peer,
+    epoch: Option<metapb::RegionEpoch>,
+) {
+    info!(
+        region_id,
+        to_peer = to.id,
+        to_store = to.store_id,
+        "telling a removed replica to destroy itself"
+    );
+    trans.send(util::tombstone_message(region_id, from, to, epoch));
+}
+
 impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
     /// A message from a peer that the region no longer has (its epoch is older than ours).
     pub(crate) fn is_from_removed_peer(&self, msg: &RaftMessage, from: &metapb::Peer) -> bool {
@@ -138,21 +157,13 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
     }
 
     pub(crate) fn send_tombstone(&self, msg: &RaftMessage, to: metapb::Peer) {
-        info!(
-            region_id = msg.region_id,
-            to_peer = to.id,
-            to_store = to.store_id,
-            "telling a removed peer to destroy itself"
+        send_tombstone(
+            self.ctx.trans.as_ref(),
+            msg.region_id,
+            self.fsm.peer.peer,
+            to,
+            self.fsm.peer.region.region_epoch,
         );
-        self.ctx.trans.send(RaftMessage {
-            region_id: msg.region_id,
-            from_peer: Some(self.fsm.peer.peer),
-            to_peer: Some(to),
-            message: Default::default(),
-            region_epoch: self.fsm.peer.region.region_epoch,
-            is_tombstone: true,
-            ..Default::default()
-        });
     }
 
     pub(crate) fn on_tombstone_message(&mut self, msg: &RaftMessage) {

@@ -11,12 +11,15 @@ mod query;
 mod ready;
 mod snapshot;
 mod split;
+mod stale;
 mod transfer_leader;
 
 pub(crate) use command::PendingWrites;
 pub(crate) use conf_change::exec_change_peer;
 pub(crate) use hibernate::HibernateState;
+pub(crate) use life::send_tombstone;
 pub(crate) use ready::UnpersistedReady;
 pub(crate) use snapshot::recover_log_behind_apply;
 pub(crate) use split::exec_batch_split;
 pub use split::init_split_region;
+pub(crate) use stale::LeaderMissing;

@@ -2,8 +2,8 @@
 //!
 //! Raftstore never names a PD client: the server implements these traits over gRPC, the
 //! in-process test cluster over PD's cluster logic directly. Each trait is one capability:
-//! region heartbeats (whose answers carry operators), store heartbeats, and the two halves of
-//! a split (ids before, the new layout after).
+//! region heartbeats (whose answers carry operators), store heartbeats, the two halves of a
+//! split (ids before, the new layout after), and looking a region up.
 
 mod worker;
 
@@ -14,7 +14,9 @@ use futures::stream::BoxStream;
 use kvproto::{metapb, pdpb};
 use tokio::sync::mpsc;
 
-pub use worker::{run_pd_worker, PdScheduler, PdTask, RegionHeartbeat};
+pub use worker::{
+    peer_validity, run_pd_worker, PdScheduler, PdTask, PeerValidity, RegionHeartbeat,
+};
 
 /// Why a call to PD failed; the worker logs it and retries on the next occasion.
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +59,13 @@ pub trait SplitApi: Send + Sync + 'static {
     fn report_batch_split(&self, regions: Vec<metapb::Region>) -> PdFuture<()>;
 }
 
-/// Everything the PD worker needs.
-pub trait PdApi: RegionHeartbeatApi + StoreHeartbeatApi + SplitApi {}
+/// A region as PD knows it, by id.
+pub trait RegionLookupApi: Send + Sync + 'static {
+    /// `None` when PD knows no region with this id.
+    fn region_by_id(&self, region_id: u64) -> PdFuture<Option<metapb::Region>>;
+}
 
-impl<T: RegionHeartbeatApi + StoreHeartbeatApi + SplitApi> PdApi for T {}
+/// Everything the PD worker needs.
+pub trait PdApi: RegionHeartbeatApi + StoreHeartbeatApi + SplitApi + RegionLookupApi {}
+
+impl<T: RegionHeartbeatApi + StoreHeartbeatApi + SplitApi + RegionLookupApi> PdApi for T {}

@@ -1,6 +1,7 @@
 //! The PD worker (seed: the PD worker): region heartbeats over one stream whose responses carry
-//! operators, store heartbeats, split id requests and split reports. Runs as tokio tasks; the
-//! raft threads only queue [`PdTask`]s.
+//! operators, store heartbeats, split id requests and split reports, and the validation of
+//! replicas that have been without a leader too long. Runs as tokio tasks; the raft threads
+//! only queue [`PdTask`]s.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,6 +45,12 @@ pub enum PdTask {
     },
     ReportBatchSplit {
         regions: Vec<metapb::Region>,
+    },
+    /// A replica without a leader for `max-leader-missing-duration` asks whether it is still a
+    /// member of its region (its `region` as it knows it).
+    ValidatePeer {
+        region: metapb::Region,
+        peer: metapb::Peer,
     },
 }
 
@@ -155,9 +162,110 @@ pub async fn run_pd_worker<R: RouterHandle>(
                     Err(_) => warn!("reporting a split to PD timed out"),
                 }
             }
+            PdTask::ValidatePeer { region, peer } => {
+                let (pd, router) = (pd.clone(), router.clone());
+                tokio::spawn(validate_peer(pd, router, region, peer));
+            }
         }
     }
     stream_task.abort();
+}
+
+/// What PD's region says of a replica that has been without a leader too long.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PeerValidity {
+    /// PD's region still has the replica.
+    Member,
+    /// PD's region is at least as new as the replica's and no longer has it: it was removed.
+    Removed,
+    /// PD's region is older than the replica's in some respect (PD has not heard of a change
+    /// the replica has applied): it cannot judge.
+    PdBehind,
+}
+
+/// Judges `peer`, whose region is `local`, by PD's region `pd`. Only a region at least as new
+/// in both the version and the conf version can say the replica was removed: peer ids are never
+/// reused, so a configuration at or past the replica's own that lacks it came after its removal.
+pub fn peer_validity(
+    local: &metapb::Region,
+    peer: &metapb::Peer,
+    pd: &metapb::Region,
+) -> PeerValidity {
+    let ours = local.region_epoch.unwrap_or_default();
+    let theirs = pd.region_epoch.unwrap_or_default();
+    if theirs.version < ours.version || theirs.conf_ver < ours.conf_ver {
+        return PeerValidity::PdBehind;
+    }
+    if pd.peers.iter().any(|p| p.id == peer.id) {
+        PeerValidity::Member
+    } else {
+        PeerValidity::Removed
+    }
+}
+
+/// Asks PD for the region of a replica that has been without a leader too long, and tells the
+/// replica to destroy itself if PD says it was removed.
+async fn validate_peer<R: RouterHandle>(
+    pd: Arc<dyn PdApi>,
+    router: R,
+    region: metapb::Region,
+    peer: metapb::Peer,
+) {
+    let pd_region = match pd.region_by_id(region.id).await {
+        Ok(Some(pd_region)) => pd_region,
+        Ok(None) => {
+            // A region created by a split PD has not heard of yet.
+            info!(
+                region_id = region.id,
+                "PD knows no such region; replica kept"
+            );
+            return;
+        }
+        Err(e) => {
+            warn!(region_id = region.id, error = %e, "asking PD about a leaderless replica failed");
+            return;
+        }
+    };
+    let validity = peer_validity(&region, &peer, &pd_region);
+    let label = match validity {
+        PeerValidity::Member => "peer valid",
+        PeerValidity::Removed => "peer stale",
+        PeerValidity::PdBehind => "region epoch error",
+    };
+    crate::metrics::PD_VALIDATE_PEER
+        .with_label_values(&[label])
+        .inc();
+    match validity {
+        PeerValidity::Member => {
+            info!(
+                region_id = region.id,
+                peer_id = peer.id,
+                "replica is still a member of its region"
+            );
+        }
+        PeerValidity::PdBehind => {
+            info!(
+                region_id = region.id,
+                local_epoch = ?region.region_epoch,
+                pd_epoch = ?pd_region.region_epoch,
+                "PD's region is older than the replica's; replica kept"
+            );
+        }
+        PeerValidity::Removed => {
+            info!(
+                region_id = region.id,
+                peer_id = peer.id,
+                pd_epoch = ?pd_region.region_epoch,
+                "replica is no longer a member of its region; destroying it"
+            );
+            router.send_raft_message(crate::util::tombstone_message(
+                region.id,
+                peer,
+                peer,
+                pd_region.region_epoch,
+            ));
+        }
+    }
 }
 
 fn send_region_heartbeat(pd: &dyn PdApi, sender: &HeartbeatSender, heartbeat: RegionHeartbeat) {
@@ -251,4 +359,56 @@ fn route_operator<R: RouterHandle>(router: &R, resp: pdpb::RegionHeartbeatRespon
         RegionId(resp.region_id),
         PeerMsg::PdOperator(Box::new(resp)),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn region(version: u64, conf_ver: u64, peer_ids: &[u64]) -> metapb::Region {
+        metapb::Region {
+            id: 1,
+            region_epoch: Some(metapb::RegionEpoch { conf_ver, version }),
+            peers: peer_ids
+                .iter()
+                .map(|&id| metapb::Peer {
+                    id,
+                    store_id: id,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_replica_is_removed_only_by_a_region_at_least_as_new_that_lacks_it() {
+        let local = region(3, 5, &[1, 2, 3]);
+        let peer = local.peers[2];
+        assert_eq!(
+            peer_validity(&local, &peer, &region(3, 5, &[1, 2, 3])),
+            PeerValidity::Member
+        );
+        assert_eq!(
+            peer_validity(&local, &peer, &region(4, 7, &[1, 2, 3, 4])),
+            PeerValidity::Member
+        );
+        assert_eq!(
+            peer_validity(&local, &peer, &region(3, 7, &[1, 2, 4])),
+            PeerValidity::Removed
+        );
+        assert_eq!(
+            peer_validity(&local, &peer, &region(5, 9, &[4, 5, 6])),
+            PeerValidity::Removed
+        );
+        // PD has not heard of a split or a conf change this replica applied.
+        assert_eq!(
+            peer_validity(&local, &peer, &region(2, 7, &[1, 2, 4])),
+            PeerValidity::PdBehind
+        );
+        assert_eq!(
+            peer_validity(&local, &peer, &region(3, 4, &[1, 2])),
+            PeerValidity::PdBehind
+        );
+    }
 }

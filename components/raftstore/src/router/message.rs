@@ -135,6 +135,7 @@ pub enum PeerTick {
     RaftLogGc,
     PdHeartbeat,
     SplitRegionCheck,
+    CheckPeerStaleState,
 }
 
 /// A change the apply poller made that the raft side must follow.

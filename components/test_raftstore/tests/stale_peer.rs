@@ -1,0 +1,156 @@
+//! Replicas removed from their region while they could not hear of it (TiKV's stale peers):
+//! they learn it from a store that destroyed its own replica of the region, or from PD, and
+//! destroy themselves; a replica that is merely cut off is kept.
+
+use std::time::Duration;
+
+use config_types::ReadableDuration;
+use kvproto::metapb;
+use kvproto::raft_cmdpb::ChangePeerType;
+use kvproto::raft_serverpb::PeerState;
+use raftstore::peer_storage::load_region_state;
+use test_raftstore::{Cluster, ClusterConfig, Isolate};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Whether `store_id` keeps a tombstone for `region_id` (its replica was destroyed).
+fn is_tombstone(cluster: &Cluster, store_id: u64, region_id: u64) -> bool {
+    load_region_state(cluster.kv(store_id), region_id)
+        .expect("read the region state")
+        .is_some_and(|s| s.state == PeerState::Tombstone as i32)
+}
+
+fn peer_on(region: &metapb::Region, store_id: u64) -> metapb::Peer {
+    *region
+        .peers
+        .iter()
+        .find(|p| p.store_id == store_id)
+        .expect("a replica on the store")
+}
+
+/// Checks with PD after half a second without a leader, every 100 ms.
+fn fast_stale_checks(mut cfg: ClusterConfig) -> ClusterConfig {
+    cfg.raftstore.peer_stale_state_check_interval = ReadableDuration::millis(100);
+    cfg.raftstore.abnormal_leader_missing_duration = ReadableDuration::millis(200);
+    cfg.raftstore.max_leader_missing_duration = ReadableDuration::millis(500);
+    cfg
+}
+
+/// Starts the cluster and writes `k`, waiting for store 3's copy; returns the region's id.
+fn start_with_k_on_store_3(cfg: ClusterConfig) -> (Cluster, u64) {
+    let cluster = Cluster::new(cfg);
+    cluster.start();
+    let region_id = cluster.first_region_id();
+    cluster.must_put(b"k", b"v");
+    cluster.wait_until(WAIT, "store 3's copy", || {
+        cluster.stored_raw(3, b"k") == Some(b"v".to_vec())
+    });
+    (cluster, region_id)
+}
+
+/// Removes `store_id`'s replica of the region through its leader.
+fn remove_replica(cluster: &Cluster, region_id: u64, store_id: u64) {
+    let region = cluster
+        .region_on_store(cluster.wait_leader(region_id).store_id, b"")
+        .expect("the leader's region");
+    cluster.must_change_peer(
+        region_id,
+        ChangePeerType::RemoveNode,
+        peer_on(&region, store_id),
+    );
+}
+
+/// The region moves from stores 1-3 to stores 4-5 while store 3 is cut off: nothing tells store
+/// 3's replica, whose configuration names only stores 1-3. Once the network heals, its
+/// elections reach stores 1 and 2, which destroyed their replicas under a newer configuration
+/// without one on store 3, and answer it with a tombstone message. Before, they dropped its
+/// messages, and the replica campaigned forever, holding its range on store 3.
+#[test]
+fn a_replica_removed_while_cut_off_learns_it_from_a_store_that_destroyed_the_region() {
+    let (cluster, region_id) = start_with_k_on_store_3(ClusterConfig {
+        stores: 5,
+        region_stores: Some(3),
+        ..ClusterConfig::default()
+    });
+
+    let cut = cluster.add_filter(Isolate(3));
+    cluster.must_add_peer(region_id, 4);
+    cluster.must_add_peer(region_id, 5);
+    remove_replica(&cluster, region_id, 3);
+    cluster.must_transfer_leader(region_id, 4);
+    remove_replica(&cluster, region_id, 1);
+    remove_replica(&cluster, region_id, 2);
+    cluster.wait_until(WAIT, "stores 1 and 2 to destroy their replicas", || {
+        is_tombstone(&cluster, 1, region_id) && is_tombstone(&cluster, 2, region_id)
+    });
+    assert!(
+        cluster.region_on_store(3, b"k").is_some(),
+        "store 3 cannot have heard of its removal"
+    );
+
+    cluster.remove_filter(cut);
+    cluster.wait_until(WAIT, "store 3 to destroy its removed replica", || {
+        is_tombstone(&cluster, 3, region_id) && cluster.region_on_store(3, b"k").is_none()
+    });
+    assert_eq!(
+        cluster.stored_raw(3, b"k"),
+        None,
+        "the replica's data is deleted"
+    );
+    cluster.must_put(b"k", b"v2");
+    assert_eq!(cluster.must_get(b"k"), Some(b"v2".to_vec()));
+}
+
+/// Store 3 stays cut off from every store while its replica is replaced by one on store 4, so
+/// no store can tell it; after `max-leader-missing-duration` without a leader it asks PD,
+/// whose region is newer and lacks it, and destroys itself. The others keep theirs.
+#[test]
+fn a_replica_removed_while_cut_off_learns_it_from_pd() {
+    let (cluster, region_id) =
+        start_with_k_on_store_3(fast_stale_checks(ClusterConfig::with_spare_store()));
+
+    let _cut = cluster.add_filter(Isolate(3));
+    cluster.must_add_peer(region_id, 4);
+    remove_replica(&cluster, region_id, 3);
+    cluster.wait_until(WAIT, "store 3's destroy of its removed replica", || {
+        is_tombstone(&cluster, 3, region_id)
+    });
+    assert_eq!(
+        cluster.stored_raw(3, b"k"),
+        None,
+        "the replica's data is deleted"
+    );
+    for store_id in [1, 2, 4] {
+        assert!(
+            cluster.region_on_store(store_id, b"k").is_some(),
+            "store {store_id} keeps its replica"
+        );
+    }
+    cluster.must_put(b"k", b"v2");
+    cluster.wait_until(WAIT, "store 4's copy", || {
+        cluster.stored_raw(4, b"k") == Some(b"v2".to_vec())
+    });
+}
+
+/// A replica cut off from its leader but still a member asks PD, again and again, and is kept
+/// every time; once the network heals it catches up.
+#[test]
+fn a_member_cut_off_from_its_leader_is_kept() {
+    let cluster = Cluster::new(fast_stale_checks(ClusterConfig::default()));
+    cluster.start();
+    let region_id = cluster.first_region_id();
+    cluster.must_put(b"k", b"v");
+
+    let cut = cluster.add_filter(Isolate(3));
+    cluster.wait_until(WAIT, "store 3 to ask PD twice", || {
+        cluster.pd.lookups_of(region_id) >= 2
+    });
+    assert!(cluster.region_on_store(3, b"k").is_some());
+    assert!(!is_tombstone(&cluster, 3, region_id));
+
+    cluster.remove_filter(cut);
+    cluster.must_put(b"k", b"v2");
+    cluster.wait_until(WAIT, "store 3's copy", || {
+        cluster.stored_raw(3, b"k") == Some(b"v2".to_vec())
+    });
+}
