@@ -22,6 +22,9 @@ pub struct RaftEngineConfig {
     /// Total log size above which stale files are purged (their live entries rewritten).
     /// Default 10 GiB, as TiKV.
     pub purge_threshold: u64,
+    /// Writes of at least this many bytes are LZ4-compressed; 0 never compresses. Default
+    /// 8 KiB, as TiKV.
+    pub batch_compression_threshold: u64,
 }
 
 impl RaftEngineConfig {
@@ -30,6 +33,7 @@ impl RaftEngineConfig {
             dir: dir.into(),
             target_file_size: 128 << 20,
             purge_threshold: 10 << 30,
+            batch_compression_threshold: 8 << 10,
         }
     }
 }
@@ -62,6 +66,7 @@ impl RaftEngineLog {
             dir: cfg.dir.to_string_lossy().into_owned(),
             target_file_size: ReadableSize(cfg.target_file_size),
             purge_threshold: ReadableSize(cfg.purge_threshold),
+            batch_compression_threshold: ReadableSize(cfg.batch_compression_threshold),
             ..Config::default()
         };
         Ok(RaftEngineLog {

@@ -30,7 +30,7 @@ use kvproto::raft_serverpb::raft_transport_server::RaftTransportServer;
 use kvproto::tikvpb::tikv_server::TikvServer;
 use parking_lot::Mutex;
 use pd_client::PdClient;
-use raft_log_engine::{RaftEngineConfig, RaftEngineLog};
+use raft_log_engine::RaftEngineLog;
 use raftstore::{create_raft_system, LocalReader, PdScheduler, SharedRouter, StoreDeps, StoreMeta};
 use storage::concurrency_manager::{ConcurrencyManager, MaxTsSource};
 use storage::lock_manager::{LockManager, LockWaitConfig};
@@ -122,11 +122,9 @@ pub async fn run(
         .map_err(|e| ServerError::Data(format!("create {}: {e}", data_dir.display())))?;
     let kv = RocksEngine::open(&data_dir.join("db"), &config.rocksdb.engine())
         .map_err(|e| ServerError::Data(format!("open {}: {e}", data_dir.join("db").display())))?;
-    let raft = RaftEngineLog::open(&RaftEngineConfig::new(data_dir.join("raft"))).map_err(|e| {
-        ServerError::Data(format!(
-            "open raft log {}: {e}",
-            data_dir.join("raft").display()
-        ))
+    let raft_config = config.raft_engine.engine(&data_dir);
+    let raft = RaftEngineLog::open(&raft_config).map_err(|e| {
+        ServerError::Data(format!("open raft log {}: {e}", raft_config.dir.display()))
     })?;
     // Bind before joining, so a busy port fails fast and clearly.
     let listener = bind(&config.server.addr).await?;

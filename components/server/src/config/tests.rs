@@ -283,3 +283,24 @@ fn rocksdb_sync_options_reach_the_engine_beside_ignored_keys() {
         }
     );
 }
+
+#[test]
+fn the_raft_engine_section_places_and_shapes_the_raft_log() {
+    let data_dir = Path::new("/data/tikv");
+    let defaults = Config::default().raft_engine.engine(data_dir);
+    assert_eq!(defaults.dir, data_dir.join("raft"));
+    assert_eq!(defaults.batch_compression_threshold, 8 << 10);
+
+    let text = "[raft-engine]\nenable = true\ndir = \"/fast/raft-engine\"\n\
+                batch-compression-threshold = \"0\"\ntarget-file-size = \"64MiB\"\n\
+                recovery-threads = 4\n";
+    let loaded = Config::from_toml(text).unwrap();
+    let engine = loaded.config.raft_engine.engine(data_dir);
+    assert_eq!(engine.dir, Path::new("/fast/raft-engine"));
+    assert_eq!(engine.batch_compression_threshold, 0);
+    assert_eq!(engine.target_file_size, 64 << 20);
+    assert_eq!(
+        ignored_keys(&loaded),
+        ["raft-engine.enable", "raft-engine.recovery-threads"]
+    );
+}
