@@ -25,9 +25,14 @@ pub struct Config {
     pub raft_log_gc_tick_interval: ReadableDuration,
     /// Compact once this many applied entries are in the log. Default 50.
     pub raft_log_gc_threshold: u64,
-    /// Compact even past lagging followers (which then need a snapshot) beyond this many
-    /// entries. Default 10000.
+    /// Past this many entries, the log's older half is compacted even if lagging followers
+    /// still need it (they then need a snapshot). Default 10000.
     pub raft_log_gc_count_limit: u64,
+    /// Once the log holds about this many bytes of entries, its older half is compacted even
+    /// if a lagging follower still needs it, so a follower that is down cannot make the leader
+    /// keep an unbounded log (it catches up from a snapshot instead). Default: 3/4 of
+    /// `coprocessor.region-split-size`, as TiKV.
+    pub raft_log_gc_size_limit: Option<ReadableSize>,
     /// How often leaders report their regions to PD, besides at once after a change of leader,
     /// peers or range. Default `"1m"`, as TiKV's (PD pushes its steps without waiting for it).
     pub pd_heartbeat_tick_interval: ReadableDuration,
@@ -76,6 +81,7 @@ impl Default for Config {
             raft_log_gc_tick_interval: ReadableDuration::secs(10),
             raft_log_gc_threshold: 50,
             raft_log_gc_count_limit: 10_000,
+            raft_log_gc_size_limit: None,
             pd_heartbeat_tick_interval: ReadableDuration::secs(60),
             pd_store_heartbeat_tick_interval: ReadableDuration::secs(10),
             max_peer_down_duration: ReadableDuration::secs(30),
@@ -144,6 +150,13 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    /// Log bytes above which a leader compacts past lagging followers, for regions split at
+    /// `region_split_size` bytes.
+    pub fn raft_log_gc_size_limit(&self, region_split_size: u64) -> u64 {
+        self.raft_log_gc_size_limit
+            .map_or(region_split_size / 4 * 3, |limit| limit.0)
     }
 
     /// How often a leader heartbeats its followers.

@@ -72,6 +72,10 @@ pub struct Peer<EK: KvEngine, ER: RaftLogEngine> {
     pub applied_term: u64,
     /// The applied index a data-engine sync covered, for log compaction.
     pub(crate) durable_applied: DurableApplied,
+    /// About how many bytes of entries the raft log holds (TiKV's `raft_log_size_hint`): what
+    /// this replica appended, scaled down by each compaction, reset by a snapshot. An
+    /// overestimate after a conflicting suffix is replaced; 0 after a restart.
+    pub(crate) raft_log_size_hint: u64,
     /// The highest index handed to the apply FSM.
     pub(crate) committed_sent: u64,
     /// Last time each other peer was heard from, for PD's down peers.
@@ -170,6 +174,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             applied_index: apply_state.applied_index,
             applied_term: apply_state.applied_term,
             durable_applied: DurableApplied::default(),
+            raft_log_size_hint: 0,
             committed_sent: apply_state.applied_index,
             peer_heartbeats: HashMap::new(),
             pending_remove: false,

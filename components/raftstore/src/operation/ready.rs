@@ -94,6 +94,14 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         // next tick or apply result comes by (an idle region's reads waited a whole tick).
         self.process_reads(ctx);
         let must_sync = ready.must_sync();
+        if snapshot_index.is_some() {
+            self.raft_log_size_hint = 0;
+        }
+        self.raft_log_size_hint += ready
+            .entries()
+            .iter()
+            .map(|e| e.data.len() as u64)
+            .sum::<u64>();
         let log = &self.raft_group.store().raft_log;
         let (awaiting, staged) = if ctx.cfg.store_io_pool_size == 0 {
             let staged = log.stage_append(ready.entries(), ready.hs(), batch)?;
@@ -336,8 +344,8 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         }
     }
 
-    /// Compacts the raft log up to what every live follower has and this peer has applied
-    /// durably, or up to that applied index once the log grows past the count limit.
+    /// Compacts the raft log up to what every follower has and this peer has applied durably;
+    /// once the log grows past the count or size limit, at least its older half.
     pub fn compact_raft_log(&mut self, ctx: &PollContext<EK, ER>) -> Result<()> {
         let Some(applied) = self
             .durable_applied
@@ -346,11 +354,20 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             return Ok(());
         };
         let first = self.raft_group.store().first_index()?;
-        if applied < first || applied - first < ctx.cfg.raft_log_gc_threshold {
+        if applied < first {
             return Ok(());
         }
+        let size_limit = ctx
+            .cfg
+            .raft_log_gc_size_limit(ctx.split_checker.config().region_split_size.0);
+        let over_limits = applied - first >= ctx.cfg.raft_log_gc_count_limit
+            || self.raft_log_size_hint >= size_limit;
+        if !over_limits && applied - first < ctx.cfg.raft_log_gc_threshold {
+            return Ok(());
+        }
+        let last = self.raft_group.store().last_index()?;
         let mut compact_to = applied;
-        if self.is_leader() && applied - first < ctx.cfg.raft_log_gc_count_limit {
+        if self.is_leader() {
             let min_matched = self
                 .raft_group
                 .raft
@@ -360,12 +377,25 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
                 .map(|(_, progress)| progress.matched)
                 .min()
                 .unwrap_or(applied);
-            compact_to = compact_to.min(min_matched);
+            // Past the limits the older half of the log goes even if a follower still needs
+            // it (it catches up from a snapshot), as TiKV does: a follower that is merely a
+            // little behind is not cut off, and a log over the limits halves at every tick.
+            let keep_from = if over_limits {
+                min_matched.max(first + (last - first) / 2)
+            } else {
+                min_matched
+            };
+            compact_to = compact_to.min(keep_from);
         }
         if compact_to <= first {
             return Ok(());
         }
         self.raft_group.store().raft_log.compact(compact_to)?;
+        // What remains holds about its share of the entries' bytes.
+        let before = last.saturating_sub(first) + 1;
+        let remaining = last.saturating_sub(compact_to) + 1;
+        self.raft_log_size_hint = (u128::from(self.raft_log_size_hint) * u128::from(remaining)
+            / u128::from(before)) as u64;
         crate::metrics::RAFT_LOG_GC_DELETED_KEYS.observe((compact_to - first) as f64);
         debug!(
             region_id = self.region_id.get(),
