@@ -1,6 +1,7 @@
 //! Crash tests of raw KV with the real processes: `kill -9` of the leader's store in the middle
 //! of writes, all stores killed and restarted, a stopped store replaced by a new one, and a
-//! kill -9 after raft log GC dropped the entries of writes RocksDB holds in memtables only.
+//! kill -9 after raft log GC dropped the entries of writes RocksDB holds in memtables only, and
+//! a store restarted on a raft log that is not its own.
 //! Every acknowledged write must stay readable throughout.
 
 use std::path::Path;
@@ -319,4 +320,36 @@ fn splits_lost_with_the_memtables_are_applied_again() {
             .expect("get after restart");
         assert_eq!(got, Some(format!("after-{i}").into_bytes()), "key {i}");
     }
+}
+
+/// A store restarted on a raft log that is not its own (its raft log directory emptied, or
+/// `raft-engine.dir` pointed at a fresh one) refuses to start and says what to fix, instead of
+/// rebuilding every region's log at its applied index and forgetting the terms and votes it had
+/// given and the entries it had acknowledged. Started on its own log again, it serves as before.
+#[test]
+fn a_store_refuses_to_start_on_a_raft_log_that_is_not_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cluster, runtime, client) = start(dir.path(), "", None);
+    let written: Vec<u32> = (0..20).collect();
+    for &i in &written {
+        runtime
+            .block_on(client.put(key(i), value(i)))
+            .expect("put on a healthy cluster");
+    }
+    let store = &mut cluster.stores[0];
+    store.stop();
+    let raft_dir = store.data_dir().join("raft");
+    let moved = store.data_dir().join("raft.moved");
+    std::fs::rename(&raft_dir, &moved).unwrap();
+
+    let refusal = store
+        .restart()
+        .expect_err("a store whose raft log is empty must not start");
+    assert!(refusal.contains("raft-engine.dir"), "{refusal}");
+
+    std::fs::remove_dir_all(&raft_dir).unwrap();
+    std::fs::rename(&moved, &raft_dir).unwrap();
+    store.restart().unwrap();
+    wait_for_reads(&runtime, &client, written[0]);
+    runtime.block_on(check_acked(&client, &written));
 }

@@ -132,6 +132,15 @@ impl Config {
                 self.store_io_pool_size
             ));
         }
+        if self.raft_log_gc_count_limit == 0
+            || self
+                .raft_log_gc_size_limit
+                .is_some_and(|limit| limit.0 == 0)
+        {
+            return Err(
+                "raftstore.raft-log-gc-count-limit and raft-log-gc-size-limit must not be 0".into(),
+            );
+        }
         if self.peer_stale_state_check_interval.0.is_zero() {
             return Err("raftstore.peer-stale-state-check-interval must not be 0".into());
         }

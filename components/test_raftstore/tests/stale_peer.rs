@@ -7,9 +7,9 @@ use std::time::Duration;
 use config_types::ReadableDuration;
 use kvproto::metapb;
 use kvproto::raft_cmdpb::ChangePeerType;
-use kvproto::raft_serverpb::PeerState;
+use kvproto::raft_serverpb::{PeerState, RaftMessage};
 use raftstore::peer_storage::load_region_state;
-use test_raftstore::{Cluster, ClusterConfig, Isolate};
+use test_raftstore::{Cluster, ClusterConfig, Isolate, Verdict};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -48,15 +48,30 @@ fn start_with_k_on_store_3(cfg: ClusterConfig) -> (Cluster, u64) {
     (cluster, region_id)
 }
 
-/// Removes `store_id`'s replica of the region through its leader.
+/// Removes `store_id`'s replica of `k`'s region through its leader.
 fn remove_replica(cluster: &Cluster, region_id: u64, store_id: u64) {
     let region = cluster
-        .region_on_store(cluster.wait_leader(region_id).store_id, b"")
+        .region_on_store(cluster.wait_leader(region_id).store_id, b"k")
         .expect("the leader's region");
     cluster.must_change_peer(
         region_id,
         ChangePeerType::RemoveNode,
         peer_on(&region, store_id),
+    );
+}
+
+/// Replaces store 3's replica of `k`'s region by one on store 4, and waits until store 3 has
+/// destroyed its replica and deleted its data.
+fn replace_store_3_and_wait_for_its_destroy(cluster: &Cluster, region_id: u64) {
+    cluster.must_add_peer(region_id, 4);
+    remove_replica(cluster, region_id, 3);
+    cluster.wait_until(WAIT, "store 3's destroy of its removed replica", || {
+        is_tombstone(cluster, 3, region_id)
+    });
+    assert_eq!(
+        cluster.stored_raw(3, b"k"),
+        None,
+        "the replica's data is deleted"
     );
 }
 
@@ -110,16 +125,7 @@ fn a_replica_removed_while_cut_off_learns_it_from_pd() {
         start_with_k_on_store_3(fast_stale_checks(ClusterConfig::with_spare_store()));
 
     let _cut = cluster.add_filter(Isolate(3));
-    cluster.must_add_peer(region_id, 4);
-    remove_replica(&cluster, region_id, 3);
-    cluster.wait_until(WAIT, "store 3's destroy of its removed replica", || {
-        is_tombstone(&cluster, 3, region_id)
-    });
-    assert_eq!(
-        cluster.stored_raw(3, b"k"),
-        None,
-        "the replica's data is deleted"
-    );
+    replace_store_3_and_wait_for_its_destroy(&cluster, region_id);
     for store_id in [1, 2, 4] {
         assert!(
             cluster.region_on_store(store_id, b"k").is_some(),
@@ -153,4 +159,33 @@ fn a_member_cut_off_from_its_leader_is_kept() {
     cluster.wait_until(WAIT, "store 3's copy", || {
         cluster.stored_raw(3, b"k") == Some(b"v2".to_vec())
     });
+}
+
+/// A sleeping follower whose region's messages are lost while its store stays in touch (the
+/// other region's sleep keeps the stores' heartbeats going, so nothing wakes it) misses its
+/// removal. Its leader's heartbeats at each check stop reaching it, so it counts the silence,
+/// asks PD and destroys itself. Before, a sleeping replica counted as having a leader and
+/// never asked.
+#[test]
+fn a_sleeping_replica_that_missed_its_removal_learns_it_from_pd() {
+    let (cluster, first) =
+        start_with_k_on_store_3(fast_stale_checks(ClusterConfig::with_spare_store()));
+    cluster.must_split(first, b"m");
+    let region_id = cluster.region_on_store(1, b"k").expect("k's region").id;
+    let other = cluster.region_on_store(1, b"m").expect("m's region").id;
+    cluster.wait_until(WAIT, "both regions to sleep on every store", || {
+        (1..=3).all(|s| cluster.is_asleep(s, region_id) && cluster.is_asleep(s, other))
+    });
+    let _lost = cluster.add_filter(move |from: u64, to: u64, msg: &RaftMessage| {
+        if msg.region_id == region_id && (from == 3 || to == 3) {
+            Verdict::Drop
+        } else {
+            Verdict::Deliver
+        }
+    });
+    replace_store_3_and_wait_for_its_destroy(&cluster, region_id);
+    assert!(
+        cluster.region_on_store(3, b"m").is_some(),
+        "the other region's replica stays"
+    );
 }

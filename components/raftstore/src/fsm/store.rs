@@ -13,7 +13,9 @@ use batch_system::{
 use crossbeam::channel::{Receiver, Sender};
 use engine_traits::KvEngine;
 use kvproto::metapb;
-use kvproto::raft_serverpb::{ExtraMessage, ExtraMessageType, PeerState, RaftMessage};
+use kvproto::raft_serverpb::{
+    ExtraMessage, ExtraMessageType, PeerState, RaftMessage, RegionLocalState,
+};
 use parking_lot::Mutex;
 use protobuf::Message as _;
 use raft::eraftpb;
@@ -32,7 +34,9 @@ use crate::metrics;
 use crate::msg::{PeerMsg, PeerTick, StoreMsg};
 use crate::operation::{init_split_region, send_tombstone};
 use crate::pd::{PdScheduler, PdTask};
-use crate::peer_storage::{load_all_region_states, load_region_state, SnapGenerator};
+use crate::peer_storage::{
+    load_all_region_states, load_apply_state, load_region_state, SnapGenerator, RAFT_INIT_LOG_INDEX,
+};
 use crate::split_check::{SplitCheckConfig, SplitChecker};
 use crate::store_meta::StoreMeta;
 use crate::store_writer::{self, WriteTask, WriterSender};
@@ -593,7 +597,9 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftSystemBuilder<EK, ER> {
         let store_hibernation = hibernation.clone();
         let mut peers = Vec::new();
         let mut applies = Vec::new();
-        for state in load_all_region_states(&deps.kv)? {
+        let states = load_all_region_states(&deps.kv)?;
+        check_raft_log_matches_data(&deps.kv, &deps.raft, &states)?;
+        for state in states {
             if state.state != PeerState::Normal as i32 {
                 continue;
             }
@@ -733,6 +739,48 @@ fn spawn_kv_syncer<EK: KvEngine>(
             Ok(()) => metrics::RAFT_LOG_KV_SYNC_DURATION.observe(start.elapsed().as_secs_f64()),
             Err(e) => warn!(error = %e, "syncing the data engine failed; raft logs are kept"),
         }
+    })
+}
+
+/// Refuses to start on a raft log that cannot be this data engine's: one holding no region at
+/// all while the data engine has regions that applied entries past their initial log. That is
+/// a raft log directory moved or emptied (`raft-engine.dir` changed, say), not a crash (which
+/// leaves the regions' raft states, or only the newest ones missing): starting would rebuild
+/// every region's log at its applied index, losing each replica's term, vote and the entries
+/// it had acknowledged but not applied.
+fn check_raft_log_matches_data<EK: KvEngine, ER: RaftLogEngine>(
+    kv: &EK,
+    raft: &ER,
+    states: &[RegionLocalState],
+) -> Result<()> {
+    if !raft.regions()?.is_empty() {
+        return Ok(());
+    }
+    let mut with_data = 0;
+    for state in states {
+        let Some(region) = state
+            .region
+            .as_ref()
+            .filter(|_| state.state == PeerState::Normal as i32)
+        else {
+            continue;
+        };
+        let applied = load_apply_state(kv, region.id)?.map_or(0, |s| s.applied_index);
+        if applied > RAFT_INIT_LOG_INDEX {
+            with_data += 1;
+        }
+    }
+    if with_data == 0 {
+        return Ok(());
+    }
+    Err(Error::Start {
+        what: "raftstore",
+        reason: format!(
+            "the raft log is empty but the data engine holds {with_data} regions with applied \
+             entries: the raft log directory is not this store's (was raft-engine.dir changed \
+             or the directory emptied?). Point raft-engine.dir at the store's raft log (by \
+             default \"raft\" under storage.data-dir)"
+        ),
     })
 }
 

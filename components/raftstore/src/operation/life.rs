@@ -15,7 +15,7 @@ use crate::fsm::peer::{Mailboxes, PeerFsmDelegate};
 use crate::fsm::{ApplyFsm, ApplyMsg, PeerFsm, PollContext};
 use crate::msg::StoreMsg;
 use crate::peer::Peer;
-use crate::peer_storage::load_apply_state;
+use crate::peer_storage::{load_apply_state, load_region_state};
 use crate::transport::Transport;
 use crate::util;
 
@@ -266,15 +266,23 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
                 }
             }
         }
-        let state = RegionLocalState {
-            state: PeerState::Tombstone as i32,
-            region: Some((**region).clone()),
-        };
-        batch.put_cf(
-            CF_RAFT,
-            &keys::region_state_key(region.id),
-            &state.encode_to_vec(),
-        )?;
+        // An uninitialized replica knows no configuration of the region: the tombstone an
+        // earlier replica here left says more (messages from replicas removed before it are
+        // answered and dropped by it), so it stays.
+        let keep_earlier = !peer.is_initialized()
+            && load_region_state(&self.ctx.kv, region.id)?
+                .is_some_and(|s| s.state == PeerState::Tombstone as i32);
+        if !keep_earlier {
+            let state = RegionLocalState {
+                state: PeerState::Tombstone as i32,
+                region: Some((**region).clone()),
+            };
+            batch.put_cf(
+                CF_RAFT,
+                &keys::region_state_key(region.id),
+                &state.encode_to_vec(),
+            )?;
+        }
         batch.delete_cf(CF_RAFT, &keys::apply_state_key(region.id))?;
         batch.write_opt(WriteOptions { sync: true })?;
         clear_region(&self.ctx.raft, RegionId(region.id))?;

@@ -11,8 +11,10 @@
 //! tombstone message if PD's region is at least as new as the replica's and no longer holds it
 //! ([`crate::pd::peer_validity`]).
 //!
-//! A sleeping replica counts as having a leader: it agreed to sleep with one, and the store
-//! wakes it when that leader's store goes silent.
+//! A sleeping leader heartbeats its sleeping followers at each check, without waking them, so a
+//! sleeping follower whose leader is still there hears from it; one whose leader removed it
+//! while it missed the wake-up (its messages lost, its store not silent) goes on counting and
+//! asks PD in time.
 
 use std::time::{Duration, Instant};
 
@@ -76,7 +78,12 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
         if peer.pending_remove {
             return;
         }
-        if peer.is_leader() || peer.hibernate.is_asleep() {
+        if peer.is_leader() {
+            if peer.hibernate.is_asleep() {
+                // Its sleeping followers hear nothing else from it: a heartbeat (which wakes
+                // no one) tells them their leader is still there, as TiKV's idle leaders ping.
+                peer.raft_group.ping();
+            }
             peer.leader_missing.heard_from_leader();
             return;
         }

@@ -184,8 +184,9 @@ pub enum PeerValidity {
 }
 
 /// Judges `peer`, whose region is `local`, by PD's region `pd`. Only a region at least as new
-/// in both the version and the conf version can say the replica was removed: peer ids are never
-/// reused, so a configuration at or past the replica's own that lacks it came after its removal.
+/// in both the version and the conf version, and newer in the conf version, can say the replica
+/// was removed: peer ids are never reused, so a later configuration that lacks it came after
+/// its removal (the replica acts on it only under the same condition).
 pub fn peer_validity(
     local: &metapb::Region,
     peer: &metapb::Peer,
@@ -198,8 +199,11 @@ pub fn peer_validity(
     }
     if pd.peers.iter().any(|p| p.id == peer.id) {
         PeerValidity::Member
-    } else {
+    } else if theirs.conf_ver > ours.conf_ver {
         PeerValidity::Removed
+    } else {
+        // The same configuration without the replica: PD's region cannot be right.
+        PeerValidity::PdBehind
     }
 }
 
@@ -408,6 +412,10 @@ mod tests {
         );
         assert_eq!(
             peer_validity(&local, &peer, &region(3, 4, &[1, 2])),
+            PeerValidity::PdBehind
+        );
+        assert_eq!(
+            peer_validity(&local, &peer, &region(3, 5, &[1, 2])),
             PeerValidity::PdBehind
         );
     }
