@@ -40,6 +40,10 @@ pub struct Config {
     pub pd_store_heartbeat_tick_interval: ReadableDuration,
     /// A peer silent this long is reported to PD as down. Default `"30s"`.
     pub max_peer_down_duration: ReadableDuration,
+    /// A leadership transfer is refused while the target lacks more than this many entries
+    /// (raft refuses writes while a transfer runs, so a lagging target would stall them).
+    /// Default 128, as TiKV.
+    pub leader_transfer_max_log_lag: u64,
     /// How often leaders consider checking their region's size. Default `"10s"`.
     pub split_region_check_tick_interval: ReadableDuration,
     /// Bytes written to a region before its size is checked again. Default `"6MiB"`.
@@ -85,6 +89,7 @@ impl Default for Config {
             pd_heartbeat_tick_interval: ReadableDuration::secs(60),
             pd_store_heartbeat_tick_interval: ReadableDuration::secs(10),
             max_peer_down_duration: ReadableDuration::secs(30),
+            leader_transfer_max_log_lag: 128,
             split_region_check_tick_interval: ReadableDuration::secs(10),
             region_split_check_diff: ReadableSize::mib(6),
             raft_engine_purge_interval: ReadableDuration::secs(10),

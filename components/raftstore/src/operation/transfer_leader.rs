@@ -12,9 +12,6 @@ use types::PeerId;
 use crate::fsm::PollContext;
 use crate::peer::Peer;
 
-/// The most entries a transfer target may lack (TiKV's `leader-transfer-max-log-lag`).
-const MAX_TRANSFER_LAG: u64 = 128;
-
 impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
     /// Starts handing leadership to `target`. The target may lead as soon as it hears from us,
     /// without waiting out our lease: reads stop being served from the lease now (a local read
@@ -70,7 +67,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             return Err(Refusal::Silent);
         }
         if progress.state != ProgressState::Replicate
-            || progress.matched + MAX_TRANSFER_LAG < raft.raft_log.last_index()
+            || progress.matched + ctx.cfg.leader_transfer_max_log_lag < raft.raft_log.last_index()
         {
             return Err(Refusal::Lagging);
         }
