@@ -211,7 +211,9 @@ impl RocksDbConfig {
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct RaftEngineSection {
     /// Where the raft logs live; a separate fast disk here keeps the logs' syncs off the data
-    /// disk. Default `""`: `raft` under `storage.data-dir`.
+    /// disk. A relative path is taken from the working directory. Default `""`: `raft` under
+    /// `storage.data-dir` (TiKV's default is `raft-engine` there). A store refuses to start on
+    /// an empty raft log while its data engine holds regions.
     pub dir: String,
     /// Size of each log file before the next is started. Default `"128MiB"`, as TiKV.
     pub target_file_size: ReadableSize,
