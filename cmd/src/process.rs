@@ -709,13 +709,22 @@ pub fn colocated_tikv_config(stores: usize) -> String {
 }
 
 /// The config of `stores` colocated stores under faults: their share of the CPUs
-/// ([`colocated_tikv_config`]) and many elections in a run of minutes ([`FAST_ELECTIONS`]).
+/// ([`colocated_tikv_config`]), many elections in a run of minutes ([`FAST_ELECTIONS`]), and
+/// [`FAST_STALE_CHECKS`].
 pub fn colocated_fault_tikv_config(stores: usize) -> String {
     format!(
-        "{}[raftstore]\n{FAST_ELECTIONS}",
+        "{}[raftstore]\n{FAST_ELECTIONS}{FAST_STALE_CHECKS}",
         colocated_tikv_config(stores)
     )
 }
+
+/// Replicas that hear from no leader for 3 s ask PD whether they are still members of their
+/// regions (the default is 2 h), so that under faults, which last seconds, the replicas cut
+/// off, paused or restarted take the path that may destroy a replica while the workloads'
+/// checkers watch.
+pub const FAST_STALE_CHECKS: &str = "peer-stale-state-check-interval = \"1s\"\n\
+     abnormal-leader-missing-duration = \"2s\"\n\
+     max-leader-missing-duration = \"3s\"\n";
 
 /// PD and its stores on loopback ports, all under one directory.
 pub struct LocalCluster {
