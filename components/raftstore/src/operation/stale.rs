@@ -4,8 +4,8 @@
 //! A replica removed by a conf change it never received (its store was down or cut off) goes
 //! on believing in its old configuration. Usually it learns the truth from the others: a store
 //! whose replica of the region is newer, or whose replica was destroyed, answers its messages
-//! with a tombstone message ([`Self::is_from_removed_peer`] and the store FSM's answer for a
-//! destroyed region). When no store it knows answers (the whole region moved away and its old
+//! with a tombstone message (the peer's `is_from_removed_peer` and the store FSM's answer for
+//! a destroyed region). When no store it knows answers (the whole region moved away and its old
 //! stores are gone), only PD can tell: a replica that has heard from no leader for
 //! `max-leader-missing-duration` asks PD for its region, and the PD worker sends it a
 //! tombstone message if PD's region is at least as new as the replica's and no longer holds it
@@ -43,7 +43,7 @@ pub(crate) enum StaleState {
 }
 
 impl LeaderMissing {
-    /// A message from the leader, or this replica leads or sleeps.
+    /// A message from the leader, or this replica leads.
     pub(crate) fn heard_from_leader(&mut self) {
         self.since = None;
     }
