@@ -1,5 +1,7 @@
 //! RocksDB tuning knobs, with TiKV's defaults where they matter.
 
+use std::time::Duration;
+
 /// Options of the data engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RocksConfig {
@@ -21,6 +23,16 @@ pub struct RocksConfig {
     /// The same for the write-ahead log. Default 512 KiB, as TiKV's
     /// `rocksdb.wal-bytes-per-sync`.
     pub wal_bytes_per_sync: u64,
+    /// Flushes and compactions write at most this many bytes a second (RocksDB's rate
+    /// limiter; flushes go first). Default 10 GiB, as TiKV's `rocksdb.rate-bytes-per-sec`:
+    /// no limit on any disk of today.
+    pub rate_bytes_per_sec: u64,
+    /// How often the limiter hands out its next share of bytes. Default 100 ms, as TiKV's
+    /// `rocksdb.rate-limiter-refill-period`.
+    pub rate_limiter_refill_period: Duration,
+    /// The limit follows the recent demand, between a twentieth of `rate_bytes_per_sec` and
+    /// all of it. Default true, as TiKV's `rocksdb.rate-limiter-auto-tuned`.
+    pub rate_limiter_auto_tuned: bool,
     /// Write without RocksDB's write-ahead log, as TiKV's raftstore-v2 does: the raft log is
     /// the only log. Column families then flush together (`atomic_flush`), so the files on
     /// disk always hold one prefix of the writes; [`engine_traits::KvEngine::sync`] and synced
@@ -40,6 +52,9 @@ impl Default for RocksConfig {
             max_write_buffer_number: 5,
             bytes_per_sync: 1 << 20,
             wal_bytes_per_sync: 512 << 10,
+            rate_bytes_per_sec: 10 << 30,
+            rate_limiter_refill_period: Duration::from_millis(100),
+            rate_limiter_auto_tuned: true,
             disable_wal: false,
         }
     }

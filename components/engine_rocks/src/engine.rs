@@ -30,6 +30,13 @@ impl RocksEngine {
         let jobs = cfg.max_background_jobs.min(num_cores()).max(2);
         db_opts.set_max_background_jobs(jobs);
         db_opts.set_bytes_per_sync(cfg.bytes_per_sync);
+        set_rate_limiter(&mut db_opts, cfg);
+        if let Some(rate) = std::env::var("EXPERIMENT_RATE_MB")
+            .ok()
+            .and_then(|v| v.parse::<i64>().ok())
+        {
+            db_opts.set_auto_tuned_ratelimiter(rate << 20, 100_000, 10);
+        }
         db_opts.set_wal_bytes_per_sync(cfg.wal_bytes_per_sync);
         // Without a WAL, column families flushed apart would leave on disk one column
         // family's writes without another's from the same batch.
@@ -85,6 +92,19 @@ impl RocksEngine {
 pub(crate) fn cf_handle(db: &Db, cf: CfName) -> Result<&ColumnFamily> {
     db.cf_handle(cf)
         .ok_or_else(|| Error::CfNotFound { cf: cf.to_owned() })
+}
+
+/// RocksDB's rate limiter over flushes and compactions, as TiKV configures it: writes only,
+/// RocksDB's default fairness (a low-priority request goes first one time in ten).
+fn set_rate_limiter(opts: &mut Options, cfg: &RocksConfig) {
+    const FAIRNESS: i32 = 10;
+    let rate = i64::try_from(cfg.rate_bytes_per_sec).unwrap_or(i64::MAX);
+    let refill_us = i64::try_from(cfg.rate_limiter_refill_period.as_micros()).unwrap_or(i64::MAX);
+    if cfg.rate_limiter_auto_tuned {
+        opts.set_auto_tuned_ratelimiter(rate, refill_us, FAIRNESS);
+    } else {
+        opts.set_ratelimiter(rate, refill_us, FAIRNESS);
+    }
 }
 
 fn num_cores() -> i32 {

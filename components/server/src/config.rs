@@ -179,6 +179,16 @@ pub struct RocksDbConfig {
     /// Files written by flushes and compactions are synced every this many bytes; `"0"` leaves
     /// it to the kernel's writeback. Default `"1MiB"`, as in TiKV.
     pub bytes_per_sync: ReadableSize,
+    /// Flushes and compactions write at most this many bytes a second; flushes go first.
+    /// Default `"10GiB"`, as in TiKV: no limit in practice. A lower limit shields the raft
+    /// log's syncs from bursts of background writes on a shared disk, but writes stall once
+    /// flushes fall behind (see ARCHITECTURE.md).
+    pub rate_bytes_per_sec: ReadableSize,
+    /// How often the limiter hands out its next share. Default `"100ms"`, as in TiKV.
+    pub rate_limiter_refill_period: ReadableDuration,
+    /// The limit follows the recent demand, between a twentieth of `rate-bytes-per-sec` and
+    /// all of it. Default `true`, as in TiKV.
+    pub rate_limiter_auto_tuned: bool,
 }
 
 impl Default for RocksDbConfig {
@@ -187,6 +197,9 @@ impl Default for RocksDbConfig {
         RocksDbConfig {
             max_background_jobs: engine.max_background_jobs,
             bytes_per_sync: ReadableSize(engine.bytes_per_sync),
+            rate_bytes_per_sec: ReadableSize(engine.rate_bytes_per_sec),
+            rate_limiter_refill_period: ReadableDuration(engine.rate_limiter_refill_period),
+            rate_limiter_auto_tuned: engine.rate_limiter_auto_tuned,
         }
     }
 }
@@ -199,6 +212,9 @@ impl RocksDbConfig {
         engine_rocks::RocksConfig {
             max_background_jobs: self.max_background_jobs,
             bytes_per_sync: self.bytes_per_sync.0,
+            rate_bytes_per_sec: self.rate_bytes_per_sec.0,
+            rate_limiter_refill_period: self.rate_limiter_refill_period.0,
+            rate_limiter_auto_tuned: self.rate_limiter_auto_tuned,
             disable_wal: true,
             ..Default::default()
         }
@@ -334,6 +350,19 @@ impl Config {
         }
         if self.rocksdb.max_background_jobs < 1 {
             return Err("rocksdb.max-background-jobs must be at least 1".into());
+        }
+        if self.rocksdb.rate_bytes_per_sec.0 == 0 {
+            return Err(
+                "rocksdb.rate-bytes-per-sec must not be 0 (the default, \"10GiB\", \
+                        does not limit)"
+                    .into(),
+            );
+        }
+        let refill = self.rocksdb.rate_limiter_refill_period.0;
+        if refill.is_zero() || refill > std::time::Duration::from_secs(1) {
+            return Err(
+                "rocksdb.rate-limiter-refill-period must be more than 0 and at most 1s".into(),
+            );
         }
         self.raftstore.validate()?;
         self.coprocessor.validate()

@@ -263,16 +263,26 @@ fn our_keys_are_tikv_keys() {
 
 #[test]
 fn rocksdb_sync_options_reach_the_engine_beside_ignored_keys() {
-    let text = "[rocksdb]\nmax-open-files = 10000\nbytes-per-sync = \"2MiB\"\nwal-bytes-per-sync = \"0\"\nmax-background-jobs = 3\n";
+    let text = "[rocksdb]\nmax-open-files = 10000\nbytes-per-sync = \"2MiB\"\nwal-bytes-per-sync = \"0\"\nmax-background-jobs = 3\nrate-bytes-per-sec = \"200MiB\"\nrate-limiter-refill-period = \"50ms\"\nrate-limiter-auto-tuned = false\nrate-limiter-mode = 2\n";
     let loaded = Config::from_toml(text).unwrap();
     // No WAL: its options mean nothing to the data engine.
     assert_eq!(
         ignored_keys(&loaded),
-        ["rocksdb.max-open-files", "rocksdb.wal-bytes-per-sync"]
+        [
+            "rocksdb.max-open-files",
+            "rocksdb.rate-limiter-mode",
+            "rocksdb.wal-bytes-per-sync"
+        ]
     );
     let engine = loaded.config.rocksdb.engine();
     assert_eq!(engine.bytes_per_sync, 2 << 20);
     assert_eq!(engine.max_background_jobs, 3);
+    assert_eq!(engine.rate_bytes_per_sec, 200 << 20);
+    assert_eq!(
+        engine.rate_limiter_refill_period,
+        std::time::Duration::from_millis(50)
+    );
+    assert!(!engine.rate_limiter_auto_tuned);
     // The data engine's defaults are the engine's, but without the WAL.
     let defaults = Config::default().rocksdb.engine();
     assert_eq!(
@@ -303,4 +313,29 @@ fn the_raft_engine_section_places_and_shapes_the_raft_log() {
         ignored_keys(&loaded),
         ["raft-engine.enable", "raft-engine.recovery-threads"]
     );
+}
+
+#[test]
+fn a_rate_limit_of_zero_or_a_refill_period_out_of_range_is_refused() {
+    for (text, named) in [
+        (
+            "[rocksdb]\nrate-bytes-per-sec = \"0\"\n",
+            "rocksdb.rate-bytes-per-sec",
+        ),
+        (
+            "[rocksdb]\nrate-limiter-refill-period = \"0s\"\n",
+            "rocksdb.rate-limiter-refill-period",
+        ),
+        (
+            "[rocksdb]\nrate-limiter-refill-period = \"2s\"\n",
+            "rocksdb.rate-limiter-refill-period",
+        ),
+    ] {
+        let err = Config::from_toml(text)
+            .unwrap()
+            .config
+            .finish()
+            .unwrap_err();
+        assert!(err.contains(named), "{text}: {err}");
+    }
 }
