@@ -3,7 +3,8 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    exponential_buckets, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    exponential_buckets, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGaugeVec, Opts,
 };
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(collector: C) -> C {
@@ -47,6 +48,18 @@ pub static SNAPSHOTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
         )
         .expect("valid metric"),
     )
+});
+
+/// How long applying a snapshot took, on the raft poller that applied it (`apply`): its data
+/// is written and, the data engine having no WAL, every memtable flushed, while the poller's
+/// other regions wait.
+pub static SNAPSHOT_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
+    let opts = HistogramOpts::new(
+        "tikv_raftstore_snapshot_duration_seconds",
+        "Bucketed histogram of snapshot work, by type",
+    )
+    .buckets(exponential_buckets(0.000_1, 2.0, 20).expect("valid buckets"));
+    register(HistogramVec::new(opts, &["type"]).expect("valid metric"))
 });
 
 /// Leaderless replicas checked with PD, by outcome (TiKV's names): `peer valid`, `peer stale`

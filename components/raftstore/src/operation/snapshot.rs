@@ -22,7 +22,12 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         ctx: &PollContext<EK, ER>,
         snapshot: &eraftpb::Snapshot,
     ) -> Result<()> {
+        let started = std::time::Instant::now();
         let (region, apply_state) = apply_snapshot_data(&ctx.kv, snapshot)?;
+        let took = started.elapsed();
+        crate::metrics::SNAPSHOT_DURATION
+            .with_label_values(&["apply"])
+            .observe(took.as_secs_f64());
         // A crash here leaves the snapshot's data and apply state in the data engine and the
         // raft log where it was; `Peer::new` rebuilds the log's start on restart.
         fail::fail_point!("snapshot_after_data_before_raft_log", |_| Err(
@@ -40,6 +45,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             index = apply_state.applied_index,
             start = ?region.start_key,
             end = ?region.end_key,
+            took_ms = took.as_millis() as u64,
             "snapshot applied"
         );
         self.applied_index = apply_state.applied_index;
