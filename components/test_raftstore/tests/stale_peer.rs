@@ -48,6 +48,20 @@ fn start_with_k_on_store_3(cfg: ClusterConfig) -> (Cluster, u64) {
     (cluster, region_id)
 }
 
+/// Splits `region_id` at `m` and waits until store 1 has applied the split; returns the ids of
+/// `k`'s and `m`'s regions.
+fn split_at_m(cluster: &Cluster, region_id: u64) -> (u64, u64) {
+    cluster.must_split(region_id, b"m");
+    let mut ids = None;
+    cluster.wait_until(WAIT, "store 1 to apply the split", || {
+        let k = cluster.region_on_store(1, b"k");
+        let m = cluster.region_on_store(1, b"m");
+        ids = k.zip(m).map(|(k, m)| (k.id, m.id)).filter(|(k, m)| k != m);
+        ids.is_some()
+    });
+    ids.expect("the split regions")
+}
+
 /// Removes `store_id`'s replica of `k`'s region through its leader.
 fn remove_replica(cluster: &Cluster, region_id: u64, store_id: u64) {
     let region = cluster
@@ -170,9 +184,10 @@ fn a_member_cut_off_from_its_leader_is_kept() {
 fn a_sleeping_replica_that_missed_its_removal_learns_it_from_pd() {
     let (cluster, first) =
         start_with_k_on_store_3(fast_stale_checks(ClusterConfig::with_spare_store()));
-    cluster.must_split(first, b"m");
-    let region_id = cluster.region_on_store(1, b"k").expect("k's region").id;
-    let other = cluster.region_on_store(1, b"m").expect("m's region").id;
+    let (region_id, other) = split_at_m(&cluster, first);
+    // The replica that misses its removal is a follower (the leader being cut off instead is
+    // `a_sleeping_region_whose_leader_is_cut_off_elects_another`).
+    cluster.must_transfer_leader(region_id, 1);
     cluster.wait_until(WAIT, "both regions to sleep on every store", || {
         (1..=3).all(|s| cluster.is_asleep(s, region_id) && cluster.is_asleep(s, other))
     });
@@ -188,4 +203,31 @@ fn a_sleeping_replica_that_missed_its_removal_learns_it_from_pd() {
         cluster.region_on_store(3, b"m").is_some(),
         "the other region's replica stays"
     );
+}
+
+/// A sleeping region whose leader's messages are lost while every store stays in touch (so no
+/// store wakes its replicas): its followers count the silence, wake at
+/// `abnormal-leader-missing-duration` and elect a new leader. Before, they slept on without one.
+#[test]
+fn a_sleeping_region_whose_leader_is_cut_off_elects_another() {
+    let (cluster, first) = start_with_k_on_store_3(fast_stale_checks(ClusterConfig::default()));
+    let (region_id, other) = split_at_m(&cluster, first);
+    cluster.must_transfer_leader(region_id, 3);
+    cluster.wait_until(WAIT, "both regions to sleep on every store", || {
+        (1..=3).all(|s| cluster.is_asleep(s, region_id) && cluster.is_asleep(s, other))
+    });
+    let _lost = cluster.add_filter(move |from: u64, to: u64, msg: &RaftMessage| {
+        if msg.region_id == region_id && (from == 3 || to == 3) {
+            Verdict::Drop
+        } else {
+            Verdict::Deliver
+        }
+    });
+    cluster.wait_until(WAIT, "a leader on store 1 or 2", || {
+        cluster
+            .leader_of(region_id)
+            .is_some_and(|leader| leader.store_id != 3)
+    });
+    cluster.must_put(b"k", b"v2");
+    assert_eq!(cluster.must_get(b"k"), Some(b"v2".to_vec()));
 }

@@ -14,7 +14,8 @@
 //! A sleeping leader heartbeats its sleeping followers at each check, without waking them, so a
 //! sleeping follower whose leader is still there hears from it; one whose leader removed it
 //! while it missed the wake-up (its messages lost, its store not silent) goes on counting and
-//! asks PD in time.
+//! asks PD in time. A follower without a leader for `abnormal-leader-missing-duration` wakes,
+//! so that it ticks and its region can elect a new leader.
 
 use std::time::{Duration, Instant};
 
@@ -96,6 +97,10 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
         match state {
             StaleState::Valid => {}
             StaleState::LeaderMissing => {
+                // A sleeping follower does not tick, so it would never campaign: if its leader
+                // is gone while every store stays in touch (so the store does not wake it),
+                // its region would stay without one.
+                peer.wake_up(self.ctx);
                 if peer.is_initialized() {
                     warn!(
                         region_id = peer.region_id.get(),
