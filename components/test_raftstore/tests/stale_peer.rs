@@ -62,6 +62,26 @@ fn split_at_m(cluster: &Cluster, region_id: u64) -> (u64, u64) {
     ids.expect("the split regions")
 }
 
+/// Splits `first` at `m`, moves the leadership of `k`'s region to `leader_store`, waits until
+/// both regions sleep on every store, and then drops every message of `k`'s region to or from
+/// store 3; the other region's sleep keeps the stores' heartbeats going, so no store wakes
+/// its replicas. Returns `k`'s region.
+fn sleep_then_cut_k_from_store_3(cluster: &Cluster, first: u64, leader_store: u64) -> u64 {
+    let (region_id, other) = split_at_m(cluster, first);
+    cluster.must_transfer_leader(region_id, leader_store);
+    cluster.wait_until(WAIT, "both regions to sleep on every store", || {
+        (1..=3).all(|s| cluster.is_asleep(s, region_id) && cluster.is_asleep(s, other))
+    });
+    cluster.add_filter(move |from: u64, to: u64, msg: &RaftMessage| {
+        if msg.region_id == region_id && (from == 3 || to == 3) {
+            Verdict::Drop
+        } else {
+            Verdict::Deliver
+        }
+    });
+    region_id
+}
+
 /// Removes `store_id`'s replica of `k`'s region through its leader.
 fn remove_replica(cluster: &Cluster, region_id: u64, store_id: u64) {
     let region = cluster
@@ -184,20 +204,9 @@ fn a_member_cut_off_from_its_leader_is_kept() {
 fn a_sleeping_replica_that_missed_its_removal_learns_it_from_pd() {
     let (cluster, first) =
         start_with_k_on_store_3(fast_stale_checks(ClusterConfig::with_spare_store()));
-    let (region_id, other) = split_at_m(&cluster, first);
     // The replica that misses its removal is a follower (the leader being cut off instead is
     // `a_sleeping_region_whose_leader_is_cut_off_elects_another`).
-    cluster.must_transfer_leader(region_id, 1);
-    cluster.wait_until(WAIT, "both regions to sleep on every store", || {
-        (1..=3).all(|s| cluster.is_asleep(s, region_id) && cluster.is_asleep(s, other))
-    });
-    let _lost = cluster.add_filter(move |from: u64, to: u64, msg: &RaftMessage| {
-        if msg.region_id == region_id && (from == 3 || to == 3) {
-            Verdict::Drop
-        } else {
-            Verdict::Deliver
-        }
-    });
+    let region_id = sleep_then_cut_k_from_store_3(&cluster, first, 1);
     replace_store_3_and_wait_for_its_destroy(&cluster, region_id);
     assert!(
         cluster.region_on_store(3, b"m").is_some(),
@@ -211,18 +220,7 @@ fn a_sleeping_replica_that_missed_its_removal_learns_it_from_pd() {
 #[test]
 fn a_sleeping_region_whose_leader_is_cut_off_elects_another() {
     let (cluster, first) = start_with_k_on_store_3(fast_stale_checks(ClusterConfig::default()));
-    let (region_id, other) = split_at_m(&cluster, first);
-    cluster.must_transfer_leader(region_id, 3);
-    cluster.wait_until(WAIT, "both regions to sleep on every store", || {
-        (1..=3).all(|s| cluster.is_asleep(s, region_id) && cluster.is_asleep(s, other))
-    });
-    let _lost = cluster.add_filter(move |from: u64, to: u64, msg: &RaftMessage| {
-        if msg.region_id == region_id && (from == 3 || to == 3) {
-            Verdict::Drop
-        } else {
-            Verdict::Deliver
-        }
-    });
+    let region_id = sleep_then_cut_k_from_store_3(&cluster, first, 3);
     cluster.wait_until(WAIT, "a leader on store 1 or 2", || {
         cluster
             .leader_of(region_id)
