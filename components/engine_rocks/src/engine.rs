@@ -31,12 +31,6 @@ impl RocksEngine {
         db_opts.set_max_background_jobs(jobs);
         db_opts.set_bytes_per_sync(cfg.bytes_per_sync);
         set_rate_limiter(&mut db_opts, cfg);
-        if let Some(rate) = std::env::var("EXPERIMENT_RATE_MB")
-            .ok()
-            .and_then(|v| v.parse::<i64>().ok())
-        {
-            db_opts.set_auto_tuned_ratelimiter(rate << 20, 100_000, 10);
-        }
         db_opts.set_wal_bytes_per_sync(cfg.wal_bytes_per_sync);
         // Without a WAL, column families flushed apart would leave on disk one column
         // family's writes without another's from the same batch.
