@@ -35,6 +35,7 @@ pub mod peer;
 pub mod peer_storage;
 pub mod region_snapshot;
 pub mod router;
+pub mod snap_apply;
 pub mod split_check;
 pub mod store_meta;
 mod store_writer;

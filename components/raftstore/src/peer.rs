@@ -109,6 +109,23 @@ pub struct Peer<EK: KvEngine, ER: RaftLogEngine> {
     /// A leadership transfer refused because its target was silent (most likely asleep with
     /// the region), and when it was asked: retried if the target answers soon.
     pub(crate) pending_transfer: Option<(metapb::Peer, Instant)>,
+    /// Where the snapshot applier stands with this peer's pending snapshot.
+    pub(crate) snapshot_write: SnapshotWrite,
+}
+
+/// A received snapshot's data on its way into the data engine (see `snap_apply`).
+#[derive(Debug, Default)]
+pub(crate) enum SnapshotWrite {
+    #[default]
+    None,
+    /// The applier is writing the data of the snapshot at this index.
+    Writing { index: u64 },
+    /// The snapshot's data is durable; the raft log and raft-rs are yet to follow.
+    Written {
+        index: u64,
+        region: metapb::Region,
+        apply_state: kvproto::raft_serverpb::RaftApplyState,
+    },
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
@@ -187,6 +204,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             keys_diff_hint: 0,
             last_checked: None,
             unpersisted: None,
+            snapshot_write: SnapshotWrite::None,
             read_cell: Arc::default(),
             pending_writes: None,
             hibernate: HibernateState::default(),

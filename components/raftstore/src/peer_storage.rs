@@ -279,23 +279,34 @@ pub fn generate_snapshot<S: Snapshot>(kv: &S, region_id: u64) -> Result<RaftSnap
 ///
 /// Undecodable snapshot data, or data without a region.
 pub fn snapshot_region(snapshot: &RaftSnapshot) -> Result<metapb::Region> {
-    let data: RaftSnapshotData = decode("snapshot data", &snapshot.data)?;
+    // The region only: decoding skips the data (a snapshot carries the region's every key).
+    let data: SnapshotRegionOnly = decode("snapshot data", &snapshot.data)?;
     data.region.ok_or_else(|| Error::Corrupt {
         what: "snapshot data".into(),
         reason: "no region".into(),
     })
 }
 
+/// `RaftSnapshotData` without its key-value pairs, which decoding skips.
+#[derive(Clone, PartialEq, prost::Message)]
+struct SnapshotRegionOnly {
+    #[prost(message, optional, tag = "1")]
+    region: Option<metapb::Region>,
+}
+
 /// Replaces the data of the snapshot's region with the snapshot's, and moves the region's apply
-/// state to the snapshot, in one synced write. Returns the new region and apply state.
+/// state to the snapshot, in one write that is not synced: the caller makes it durable
+/// (`snap_apply`) before the raft log records the snapshot. Returns the new region and apply
+/// state.
 ///
 /// # Errors
 ///
 /// Undecodable snapshot data, engine errors.
-pub fn apply_snapshot_data<EK: KvEngine>(
+pub fn write_snapshot_data<EK: KvEngine>(
     kv: &EK,
     snapshot: &RaftSnapshot,
 ) -> Result<(metapb::Region, RaftApplyState)> {
+    fail::fail_point!("before_write_snapshot_data");
     let data: RaftSnapshotData = decode("snapshot data", &snapshot.data)?;
     let region = data.region.ok_or_else(|| Error::Corrupt {
         what: "snapshot data".into(),
@@ -316,7 +327,7 @@ pub fn apply_snapshot_data<EK: KvEngine>(
         batch.put_cf(cf, &keys::data_key(&pair.key), &pair.value)?;
     }
     let apply_state = write_states_at(&mut batch, &region, meta.index, meta.term)?;
-    batch.write_opt(WriteOptions { sync: true })?;
+    batch.write_opt(WriteOptions { sync: false })?;
     Ok((region, apply_state))
 }
 
@@ -493,7 +504,8 @@ mod tests {
                 .unwrap();
         }
         batch.write_opt(WriteOptions::default()).unwrap();
-        let (applied_region, apply_state) = apply_snapshot_data(&target, &snapshot).unwrap();
+        assert_eq!(snapshot_region(&snapshot).unwrap(), r);
+        let (applied_region, apply_state) = write_snapshot_data(&target, &snapshot).unwrap();
         assert_eq!(applied_region, r);
         assert_eq!(apply_state.applied_index, RAFT_INIT_LOG_INDEX);
         let mut seen = Vec::new();

@@ -81,6 +81,10 @@ pub struct StoreMeta {
     /// The split's apply already wrote their state, and the parent no longer covers their
     /// range: a raft message for one of them is kept until the peer exists.
     pub splitting: HashSet<RegionId>,
+    /// Regions whose snapshot the snapshot applier is writing here (`snap_apply`), with the
+    /// snapshot's region: its range is taken although the region is not recorded yet (TiKV's
+    /// `pending_snapshot_regions`).
+    pub applying_snapshots: HashMap<RegionId, metapb::Region>,
 }
 
 impl StoreMeta {
@@ -105,6 +109,7 @@ impl StoreMeta {
     }
 
     pub fn remove_region(&mut self, region_id: RegionId) {
+        self.applying_snapshots.remove(&region_id);
         if let Some(old) = self.regions.remove(&region_id) {
             let old_end = keys::data_end_key(&old.end_key);
             if self.region_ranges.get(&old_end) == Some(&region_id) {
@@ -121,8 +126,15 @@ impl StoreMeta {
         self.readers.values().filter_map(|cell| cell.get())
     }
 
-    /// Returns an initialized region other than `region_id` whose range overlaps
-    /// `[start, end)` (storage keys, empty end unbounded).
+    /// The region as recorded, or as the snapshot being applied for it has it.
+    pub fn region(&self, region_id: RegionId) -> Option<&metapb::Region> {
+        self.regions
+            .get(&region_id)
+            .or_else(|| self.applying_snapshots.get(&region_id))
+    }
+
+    /// Returns a region other than `region_id`, initialized or with a snapshot being applied,
+    /// whose range overlaps `[start, end)` (storage keys, empty end unbounded).
     pub fn overlapping_region(
         &self,
         region_id: RegionId,
@@ -131,6 +143,14 @@ impl StoreMeta {
     ) -> Option<RegionId> {
         let data_start = keys::data_key(start);
         let data_end = keys::data_end_key(end);
+        let applying = self.applying_snapshots.iter().find(|(id, region)| {
+            **id != region_id
+                && keys::data_end_key(&region.end_key) > data_start
+                && keys::data_key(&region.start_key) < data_end
+        });
+        if let Some((id, _)) = applying {
+            return Some(*id);
+        }
         for (region_end, id) in self.region_ranges.range(data_start.clone()..) {
             if region_end.as_slice() <= data_start.as_slice() {
                 continue;
@@ -191,6 +211,32 @@ mod tests {
         meta.remove_region(RegionId(3));
         assert_eq!(
             meta.overlapping_region(RegionId(9), "aa".as_bytes(), "ab".as_bytes()),
+            None
+        );
+    }
+
+    #[test]
+    fn a_snapshot_being_applied_takes_its_range() {
+        let mut meta = StoreMeta::new(StoreId(1));
+        meta.set_region(&region(1, "", "b"));
+        meta.applying_snapshots
+            .insert(RegionId(2), region(2, "c", ""));
+        assert_eq!(
+            meta.overlapping_region(RegionId(9), "x".as_bytes(), "".as_bytes()),
+            Some(RegionId(2))
+        );
+        assert_eq!(
+            meta.overlapping_region(RegionId(2), "x".as_bytes(), "".as_bytes()),
+            None
+        );
+        assert_eq!(
+            meta.overlapping_region(RegionId(9), "b".as_bytes(), "c".as_bytes()),
+            None
+        );
+        assert_eq!(meta.region(RegionId(2)).map(|r| r.id), Some(2));
+        meta.applying_snapshots.remove(&RegionId(2));
+        assert_eq!(
+            meta.overlapping_region(RegionId(9), "x".as_bytes(), "".as_bytes()),
             None
         );
     }

@@ -63,21 +63,8 @@ fn stores_restart_after_a_crash_between_a_split_and_its_new_peer() {
 #[test]
 fn a_store_restarts_after_a_crash_between_snapshot_data_and_raft_log() {
     let _scenario = fail::FailScenario::setup();
-    let mut cfg = ClusterConfig::default();
-    // Compact the log past a stopped follower soon, so that it needs a snapshot.
-    cfg.raftstore.raft_log_gc_threshold = 5;
-    cfg.raftstore.raft_log_gc_count_limit = 10;
-    cfg.raftstore.raft_log_gc_tick_interval = ReadableDuration::millis(50);
-    let cluster = Cluster::new(cfg);
-    cluster.start();
-    let region_id = cluster.first_region_id();
-    let ids = cluster.store_ids();
-    let (a, c) = (ids[0], ids[2]);
-    cluster.must_transfer_leader(region_id, a);
-    cluster.stop_store(c);
-    for i in 0..30 {
-        cluster.must_put(format!("k{i:02}").as_bytes(), b"v");
-    }
+    let (cluster, region_id, a, c) = snapshot_cluster();
+    stop_until_it_needs_a_snapshot(&cluster, region_id, a, c);
 
     fail::cfg("snapshot_after_data_before_raft_log", "return").unwrap();
     cluster.start_store(c);
@@ -94,6 +81,43 @@ fn a_store_restarts_after_a_crash_between_snapshot_data_and_raft_log() {
     cluster.wait_until(Duration::from_secs(10), "the store catching up", || {
         cluster.stored_raw(c, b"after") == Some(b"restart".to_vec())
     });
+}
+
+/// A started cluster whose log GC soon compacts past a stopped follower, so that it needs a
+/// snapshot: the cluster, its region, the store leading it and another store.
+fn snapshot_cluster() -> (Cluster, u64, u64, u64) {
+    let mut cfg = ClusterConfig::default();
+    cfg.raftstore.raft_log_gc_threshold = 5;
+    cfg.raftstore.raft_log_gc_count_limit = 10;
+    cfg.raftstore.raft_log_gc_tick_interval = ReadableDuration::millis(50);
+    let cluster = Cluster::new(cfg);
+    cluster.start();
+    let region_id = cluster.first_region_id();
+    let ids = cluster.store_ids();
+    let (a, c) = (ids[0], ids[2]);
+    cluster.must_transfer_leader(region_id, a);
+    (cluster, region_id, a, c)
+}
+
+/// Stops store `down`, writes `k00`..`k29` into `region_id` (led from `leader`) and waits
+/// until the leader's log starts past what `down` has, so that `down` needs a snapshot.
+fn stop_until_it_needs_a_snapshot(cluster: &Cluster, region_id: u64, leader: u64, down: u64) {
+    cluster.stop_store(down);
+    let span = |store_id| {
+        cluster
+            .raft_log(store_id)
+            .entry_span(types::RegionId(region_id))
+            .unwrap()
+    };
+    let (_, down_last) = span(down).unwrap();
+    for i in 0..30 {
+        cluster.must_put(format!("k{i:02}").as_bytes(), b"v");
+    }
+    cluster.wait_until(
+        Duration::from_secs(10),
+        "the leader's log compacted past the stopped store's",
+        || span(leader).is_some_and(|(first, _)| first > down_last + 1),
+    );
 }
 
 /// Issue 9, bug 2. Apply writes the data engine without syncing; the raft log must keep the
@@ -262,16 +286,7 @@ fn a_leader_with_an_unapplied_split_serves_no_lease_reads() {
 #[test]
 fn a_replica_whose_apply_stopped_recovers_from_a_snapshot() {
     let _scenario = fail::FailScenario::setup();
-    let mut cfg = ClusterConfig::default();
-    cfg.raftstore.raft_log_gc_threshold = 5;
-    cfg.raftstore.raft_log_gc_count_limit = 10;
-    cfg.raftstore.raft_log_gc_tick_interval = ReadableDuration::millis(50);
-    let cluster = Cluster::new(cfg);
-    cluster.start();
-    let region_id = cluster.first_region_id();
-    let ids = cluster.store_ids();
-    let (a, c) = (ids[0], ids[2]);
-    cluster.must_transfer_leader(region_id, a);
+    let (cluster, region_id, a, c) = snapshot_cluster();
     let region = cluster.region_on_store(a, b"").unwrap();
     let broken = region.peers.iter().find(|p| p.store_id == c).unwrap().id;
 
@@ -472,18 +487,8 @@ fn a_replica_destroyed_while_its_apply_is_behind_stays_destroyed() {
     let region = cluster.region_on_store(a, b"a").unwrap();
     let removed = *region.peers.iter().find(|p| p.store_id == c).unwrap();
 
-    // c's apply stops before the split until `release` is dropped (also when the test fails,
-    // or the cluster could not stop).
-    let (release, released) = crossbeam::channel::bounded::<()>(0);
-    let reached = Arc::new(AtomicBool::new(false));
-    {
-        let reached = reached.clone();
-        fail::cfg_callback(format!("apply_before_split_{}", removed.id), move || {
-            reached.store(true, Ordering::SeqCst);
-            let _ = released.recv();
-        })
-        .unwrap();
-    }
+    // c's apply stops before the split until `release` is dropped.
+    let (release, reached) = hold_at(&format!("apply_before_split_{}", removed.id));
     let regions = cluster.must_split(region_id, b"m");
     let right = regions.iter().find(|r| r.id != region_id).unwrap().id;
     cluster.wait_until(Duration::from_secs(10), "c's apply at the split", || {
@@ -537,4 +542,116 @@ fn a_replica_destroyed_while_its_apply_is_behind_stays_destroyed() {
         },
     );
     assert_eq!(cluster.stored_raw(c, b"a"), None);
+}
+
+/// Holds every thread that reaches the fail point `name` until the returned sender is dropped
+/// (also when the test fails, or the cluster could not stop); the flag tells whether one did.
+fn hold_at(name: &str) -> (crossbeam::channel::Sender<()>, Arc<AtomicBool>) {
+    let (release, released) = crossbeam::channel::bounded::<()>(0);
+    let reached = Arc::new(AtomicBool::new(false));
+    let flag = reached.clone();
+    fail::cfg_callback(name, move || {
+        flag.store(true, Ordering::SeqCst);
+        let _ = released.recv();
+    })
+    .unwrap();
+    (release, reached)
+}
+
+/// A received snapshot's data is written and flushed off the raft thread. While a store writes
+/// one, its other regions keep replicating: before, the raft poller wrote it and flushed the
+/// data engine's memtables itself, and every region of the store waited.
+#[test]
+fn a_store_writing_a_snapshot_keeps_replicating_its_other_regions() {
+    let _scenario = fail::FailScenario::setup();
+    let (cluster, region_id, a, c) = snapshot_cluster();
+    cluster.must_split(region_id, b"m");
+    cluster.wait_until(Duration::from_secs(10), "c applied the split", || {
+        cluster
+            .region_on_store(c, b"z")
+            .is_some_and(|r| r.id != region_id)
+    });
+    stop_until_it_needs_a_snapshot(&cluster, region_id, a, c);
+
+    let (release, reached) = hold_at("before_write_snapshot_data");
+    cluster.start_store(c);
+    cluster.wait_until(Duration::from_secs(10), "c writing the snapshot", || {
+        reached.load(Ordering::SeqCst)
+    });
+    cluster.must_put(b"z", b"1");
+    cluster.wait_until(
+        Duration::from_secs(10),
+        "c applying the other region's write",
+        || cluster.stored_raw(c, b"z") == Some(b"1".to_vec()),
+    );
+
+    drop(release);
+    fail::remove("before_write_snapshot_data");
+    cluster.wait_until(Duration::from_secs(10), "c applied the snapshot", || {
+        cluster.stored_raw(c, b"k29") == Some(b"v".to_vec())
+    });
+    cluster.must_put(b"k30", b"v");
+    cluster.wait_until(Duration::from_secs(10), "c catching up after it", || {
+        cluster.stored_raw(c, b"k30") == Some(b"v".to_vec())
+    });
+}
+
+/// A replica removed while the snapshot applier writes its snapshot is destroyed once the
+/// write is done, and its destruction deletes what the write brought. Destroyed at once, it
+/// would be overtaken by the write, which makes the region Normal again on that store.
+#[test]
+fn a_replica_removed_while_its_snapshot_is_written_stays_destroyed() {
+    let _scenario = fail::FailScenario::setup();
+    let cluster = Cluster::new(ClusterConfig::with_spare_store());
+    cluster.start();
+    let region_id = cluster.first_region_id();
+    for i in 0..10 {
+        cluster.must_put(format!("k{i}").as_bytes(), b"v");
+    }
+    let spare = *cluster
+        .store_ids()
+        .iter()
+        .find(|id| cluster.region_on_store(**id, b"k0").is_none())
+        .unwrap();
+
+    let (release, reached) = hold_at("before_write_snapshot_data");
+    let added = cluster.must_add_peer(region_id, spare);
+    cluster.wait_until(
+        Duration::from_secs(10),
+        "the new replica's snapshot",
+        || reached.load(Ordering::SeqCst),
+    );
+    cluster.must_change_peer(region_id, ChangePeerType::RemoveNode, added);
+    let leader = cluster.wait_leader(region_id);
+    let epoch = cluster
+        .region_on_store(leader.store_id, b"k0")
+        .unwrap()
+        .region_epoch;
+    cluster
+        .router(spare)
+        .unwrap()
+        .send_raft_message(raftstore::util::tombstone_message(
+            region_id, leader, added, epoch,
+        ));
+
+    drop(release);
+    fail::remove("before_write_snapshot_data");
+    let destroyed = || {
+        load_region_state(cluster.kv(spare), region_id)
+            .unwrap()
+            .is_some_and(|s| s.state() == PeerState::Tombstone)
+            && load_apply_state(cluster.kv(spare), region_id)
+                .unwrap()
+                .is_none()
+            && cluster.stored_raw(spare, b"k0").is_none()
+    };
+    cluster.wait_until(
+        Duration::from_secs(10),
+        "the replica destroyed after its snapshot",
+        &destroyed,
+    );
+    cluster.stop_store(spare);
+    cluster.start_store(spare);
+    assert!(destroyed(), "the destroyed replica came back on restart");
+    assert!(cluster.region_on_store(spare, b"k0").is_none());
 }

@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::hibernate::Hibernation;
 use crate::pd::PdScheduler;
 use crate::peer_storage::SnapGenerator;
+use crate::snap_apply::SnapApplier;
 use crate::split_check::SplitChecker;
 use crate::store_meta::StoreMeta;
 use crate::transport::Transport;
@@ -37,6 +38,7 @@ pub struct PollContext<EK: KvEngine, ER: RaftLogEngine> {
     pub pd_scheduler: PdScheduler,
     pub store_meta: Arc<Mutex<StoreMeta>>,
     pub snap_generator: SnapGenerator<EK>,
+    pub snap_applier: SnapApplier<EK>,
     pub split_checker: SplitChecker<EK>,
     /// The data engine's syncs (see `log_gc`).
     pub kv_syncs: Arc<KvSyncs>,
@@ -56,6 +58,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Clone for PollContext<EK, ER> {
             pd_scheduler: self.pd_scheduler.clone(),
             store_meta: self.store_meta.clone(),
             snap_generator: self.snap_generator.clone(),
+            snap_applier: self.snap_applier.clone(),
             split_checker: self.split_checker.clone(),
             kv_syncs: self.kv_syncs.clone(),
             hibernation: self.hibernation.clone(),

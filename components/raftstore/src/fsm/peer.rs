@@ -26,7 +26,8 @@ pub struct PeerFsm<EK: KvEngine, ER: RaftLogEngine> {
     pub(crate) receiver: Receiver<PeerMsg<EK::Snapshot>>,
     pub(crate) mailbox: Option<BasicMailbox<PeerFsm<EK, ER>>>,
     pub(crate) stopped: bool,
-    /// Destroy the peer (cleaning its data) once its ready in the store writer is written.
+    /// Destroy the peer (cleaning its data) once its ready in the store writer and its
+    /// snapshot in the snapshot applier are written.
     pub(crate) destroy_after_persist: bool,
     /// Destroy the peer (cleaning its data) once its apply FSM says it writes nothing more;
     /// meanwhile the peer takes no raft messages and handles no readies.
@@ -150,6 +151,11 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
             PeerMsg::ApplyDestroyed => self.on_apply_destroyed(),
             PeerMsg::WakeUp => {}
             PeerMsg::Persisted { peer_id, error } => self.on_persisted(peer_id, error),
+            PeerMsg::SnapshotWritten {
+                peer_id,
+                index,
+                result,
+            } => self.on_snapshot_written(peer_id, index, *result),
             PeerMsg::Campaign => {
                 if let Err(e) = self.fsm.peer.raft_group.campaign() {
                     warn!(region_id = self.fsm.region_id(), error = %e, "campaign failed");
@@ -192,6 +198,31 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
         }
         if std::mem::take(&mut self.fsm.destroy_after_persist) && !self.fsm.stopped {
             self.destroy(true);
+        }
+    }
+
+    /// The snapshot applier wrote this peer's snapshot (or failed to); the next ready applies
+    /// it.
+    fn on_snapshot_written(
+        &mut self,
+        peer_id: PeerId,
+        index: u64,
+        result: crate::snap_apply::Written,
+    ) {
+        if peer_id != self.fsm.peer.peer_id() {
+            return;
+        }
+        if let Err(e) = self.fsm.peer.on_snapshot_written(self.ctx, index, result) {
+            self.on_persist_failed(&e);
+        }
+        if self.fsm.destroy_after_persist
+            && !self.fsm.peer.has_unpersisted_ready()
+            && !self.fsm.peer.is_writing_snapshot()
+        {
+            self.fsm.destroy_after_persist = false;
+            if !self.fsm.stopped {
+                self.destroy(true);
+            }
         }
     }
 

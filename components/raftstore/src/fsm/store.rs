@@ -37,6 +37,7 @@ use crate::pd::{PdScheduler, PdTask};
 use crate::peer_storage::{
     load_all_region_states, load_apply_state, load_region_state, SnapGenerator, RAFT_INIT_LOG_INDEX,
 };
+use crate::snap_apply::SnapApplier;
 use crate::split_check::{SplitCheckConfig, SplitChecker};
 use crate::store_meta::StoreMeta;
 use crate::store_writer::{self, WriteTask, WriterSender};
@@ -351,7 +352,10 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
             let meta = self.ctx.store_meta.lock();
             let overlapping = meta
                 .overlapping_region(RegionId(region_id), &msg.start_key, &msg.end_key)
-                .map(|other| (other, meta.regions[&other].region_epoch.unwrap_or_default()));
+                .and_then(|other| {
+                    let epoch = meta.region(other)?.region_epoch.unwrap_or_default();
+                    Some((other, epoch))
+                });
             (overlapping, meta.splitting.contains(&RegionId(region_id)))
         };
         if splitting {
@@ -439,10 +443,11 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftPoller<EK, ER> {
             .ctx
             .store_meta
             .lock()
-            .regions
-            .contains_key(&RegionId(region.id))
+            .region(RegionId(region.id))
+            .is_some()
         {
-            // Already initialized here, by a snapshot that arrived before the split applied.
+            // Already initialized here, or being so, by a snapshot that arrived before the
+            // split applied.
             return Ok(());
         }
         // A crash here leaves the split's region state and apply state in the data engine
@@ -577,6 +582,12 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftSystemBuilder<EK, ER> {
                 what: "split checker",
                 reason: e.to_string(),
             })?;
+        let kv_syncs = Arc::<KvSyncs>::default();
+        let (snap_applier, _snap_apply_thread) =
+            SnapApplier::start(kv_syncs.clone()).map_err(|e| Error::Start {
+                what: "snapshot applier",
+                reason: e.to_string(),
+            })?;
         let ctx = PollContext {
             store_id: deps.store_id,
             cfg: cfg.clone(),
@@ -588,8 +599,9 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftSystemBuilder<EK, ER> {
             pd_scheduler: deps.pd_scheduler,
             store_meta: deps.store_meta,
             snap_generator,
+            snap_applier,
             split_checker,
-            kv_syncs: Arc::default(),
+            kv_syncs,
             hibernation: Arc::default(),
         };
         let kv_syncs = ctx.kv_syncs.clone();

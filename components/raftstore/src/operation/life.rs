@@ -14,7 +14,7 @@ use crate::errors::{Error, Result};
 use crate::fsm::peer::{Mailboxes, PeerFsmDelegate};
 use crate::fsm::{ApplyFsm, ApplyMsg, PeerFsm, PollContext};
 use crate::msg::StoreMsg;
-use crate::peer::Peer;
+use crate::peer::{Peer, SnapshotWrite};
 use crate::peer_storage::{load_apply_state, load_region_state};
 use crate::transport::Transport;
 use crate::util;
@@ -192,10 +192,10 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
             // Already waiting for the apply FSM.
             return;
         }
-        if clean && self.fsm.peer.has_unpersisted_ready() {
-            // The store writer still holds this peer's ready: clearing the log now could be
-            // overtaken by that write. Destroyed once told it is written; nothing is proposed
-            // meanwhile.
+        if clean && (self.fsm.peer.has_unpersisted_ready() || self.fsm.peer.is_writing_snapshot()) {
+            // The store writer still holds this peer's ready, or the snapshot applier its
+            // snapshot: clearing the log or the data now could be overtaken by that write.
+            // Destroyed once told it is written; nothing is proposed meanwhile.
             self.fsm.peer.pending_remove = true;
             self.fsm.destroy_after_persist = true;
             return;
@@ -249,9 +249,16 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
 
     pub(crate) fn clean_up(&self) -> Result<()> {
         let peer = &self.fsm.peer;
-        let region = &peer.region;
+        // A snapshot whose data is written but not yet applied (the peer was removed
+        // meanwhile) counts: its data and states are in the engine.
+        let written = match &peer.snapshot_write {
+            SnapshotWrite::Written { region, .. } => Some(region),
+            _ => None,
+        };
+        let region = written.unwrap_or(&peer.region);
+        let has_data = peer.is_initialized() || written.is_some();
         let mut batch = self.ctx.kv.write_batch();
-        if peer.is_initialized() {
+        if has_data {
             // No other region on this store owns this range: deleting the data is safe.
             let overlap = self.ctx.store_meta.lock().overlapping_region(
                 peer.region_id,
@@ -269,13 +276,13 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
         // An uninitialized replica knows no configuration of the region: the tombstone an
         // earlier replica here left says more (messages from replicas removed before it are
         // answered and dropped by it), so it stays.
-        let keep_earlier = !peer.is_initialized()
+        let keep_earlier = !has_data
             && load_region_state(&self.ctx.kv, region.id)?
                 .is_some_and(|s| s.state == PeerState::Tombstone as i32);
         if !keep_earlier {
             let state = RegionLocalState {
                 state: PeerState::Tombstone as i32,
-                region: Some((**region).clone()),
+                region: Some(region.clone()),
             };
             batch.put_cf(
                 CF_RAFT,

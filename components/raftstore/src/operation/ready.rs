@@ -71,6 +71,10 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         {
             return Ok(false);
         }
+        // Its data goes into the data engine off this thread first.
+        if !self.snapshot_data_durable(ctx)? {
+            return Ok(false);
+        }
         let mut outcome = ReadyOutcome::default();
         let mut ready = self.raft_group.ready();
         if let Some(soft_state) = ready.ss() {

@@ -1,5 +1,6 @@
-//! Snapshots: which ones a peer accepts, applying one, and restarting a raft log that a crash
-//! left behind the data engine.
+//! Snapshots: which ones a peer accepts, applying one (its data written by the snapshot
+//! applier, `snap_apply`, then its raft log), and restarting a raft log that a crash left
+//! behind the data engine.
 
 use engine_traits::KvEngine;
 use kvproto::metapb;
@@ -10,28 +11,117 @@ use raft_log_engine::RaftLogEngine;
 use tracing::{info, warn};
 use types::RegionId;
 
-use crate::errors::Result;
+use crate::errors::{Error, Result};
 use crate::fsm::peer::PeerFsmDelegate;
 use crate::fsm::{ApplyFsm, ApplyMsg, PollContext};
-use crate::peer::Peer;
-use crate::peer_storage::{apply_snapshot_data, conf_state_from_region, PeerStorage};
+use crate::msg::PeerMsg;
+use crate::peer::{Peer, SnapshotWrite};
+use crate::peer_storage::{conf_state_from_region, snapshot_region, PeerStorage};
+use crate::snap_apply::Written;
 
 impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
+    /// Whether the data of raft-rs's pending snapshot, if it has one, is durable in the data
+    /// engine, so that the ready holding it may be taken. If not, hands the snapshot to the
+    /// snapshot applier (once) and reserves its range; the peer hears back with
+    /// [`PeerMsg::SnapshotWritten`].
+    pub(crate) fn snapshot_data_durable(&mut self, ctx: &PollContext<EK, ER>) -> Result<bool> {
+        let Some(snapshot) = self.raft_group.snap() else {
+            return Ok(true);
+        };
+        let index = snapshot.get_metadata().index;
+        match &self.snapshot_write {
+            SnapshotWrite::Written { index: written, .. } if *written == index => return Ok(true),
+            // A newer snapshot that replaced the one being written waits for that write.
+            SnapshotWrite::Writing { .. } => return Ok(false),
+            _ => {}
+        }
+        let region = snapshot_region(snapshot)?;
+        let snapshot = snapshot.clone();
+        ctx.store_meta
+            .lock()
+            .applying_snapshots
+            .insert(self.region_id, region);
+        self.snapshot_write = SnapshotWrite::Writing { index };
+        let router = ctx.router.clone();
+        let region_id = self.region_id.get();
+        let peer_id = self.peer_id();
+        ctx.snap_applier
+            .schedule(ctx.kv.clone(), snapshot, move |result| {
+                let msg = PeerMsg::SnapshotWritten {
+                    peer_id,
+                    index,
+                    result: Box::new(result),
+                };
+                // A peer gone meanwhile (the store stopping) needs no answer.
+                let _ = router.force_send(region_id, msg);
+            });
+        Ok(false)
+    }
+
+    /// The snapshot applier answered for the snapshot at `index`. Returns the error that
+    /// stops the peer, if the write failed.
+    pub(crate) fn on_snapshot_written(
+        &mut self,
+        ctx: &PollContext<EK, ER>,
+        index: u64,
+        result: Written,
+    ) -> Result<()> {
+        if !matches!(self.snapshot_write, SnapshotWrite::Writing { index: writing } if writing == index)
+        {
+            return Ok(());
+        }
+        match result {
+            Ok((region, apply_state)) => {
+                self.snapshot_write = SnapshotWrite::Written {
+                    index,
+                    region,
+                    apply_state,
+                };
+                Ok(())
+            }
+            Err(e) => {
+                self.snapshot_write = SnapshotWrite::None;
+                ctx.store_meta
+                    .lock()
+                    .applying_snapshots
+                    .remove(&self.region_id);
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether the snapshot applier is writing this peer's snapshot.
+    pub(crate) fn is_writing_snapshot(&self) -> bool {
+        matches!(self.snapshot_write, SnapshotWrite::Writing { .. })
+    }
+
+    /// Applies the ready's snapshot, whose data the applier made durable: records it in the
+    /// raft log and takes on its region and apply state.
     pub(crate) fn apply_snapshot(
         &mut self,
         ctx: &PollContext<EK, ER>,
         snapshot: &eraftpb::Snapshot,
     ) -> Result<()> {
-        let started = std::time::Instant::now();
-        let (region, apply_state) = apply_snapshot_data(&ctx.kv, snapshot)?;
-        let took = started.elapsed();
-        crate::metrics::SNAPSHOT_DURATION
-            .with_label_values(&["apply"])
-            .observe(took.as_secs_f64());
+        let index = snapshot.get_metadata().index;
+        let (region, apply_state) = match std::mem::take(&mut self.snapshot_write) {
+            SnapshotWrite::Written {
+                index: written,
+                region,
+                apply_state,
+            } if written == index => (region, apply_state),
+            other => {
+                return Err(Error::Corrupt {
+                    what: "snapshot".into(),
+                    reason: format!(
+                        "the ready's snapshot at {index} is not the written one ({other:?})"
+                    ),
+                })
+            }
+        };
         // A crash here leaves the snapshot's data and apply state in the data engine and the
         // raft log where it was; `Peer::new` rebuilds the log's start on restart.
         fail::fail_point!("snapshot_after_data_before_raft_log", |_| Err(
-            crate::errors::Error::FailPoint("snapshot_after_data_before_raft_log")
+            Error::FailPoint("snapshot_after_data_before_raft_log")
         ));
         crate::metrics::SNAPSHOTS
             .with_label_values(&["apply"])
@@ -45,7 +135,6 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             index = apply_state.applied_index,
             start = ?region.start_key,
             end = ?region.end_key,
-            took_ms = took.as_millis() as u64,
             "snapshot applied"
         );
         self.applied_index = apply_state.applied_index;
@@ -58,7 +147,11 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             self.pending_split_index = None;
         }
         self.set_region(region.clone());
-        ctx.store_meta.lock().set_region(&region);
+        {
+            let mut meta = ctx.store_meta.lock();
+            meta.applying_snapshots.remove(&self.region_id);
+            meta.set_region(&region);
+        }
         if self.apply_stopped {
             // The stopped apply FSM is gone: a new one starts from the snapshot.
             let (mailbox, _) = ApplyFsm::create(region, self.peer_id(), apply_state);

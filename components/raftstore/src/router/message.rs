@@ -222,6 +222,13 @@ pub enum PeerMsg<S: Snapshot> {
         peer_id: PeerId,
         error: Option<String>,
     },
+    /// The snapshot applier wrote the data of `peer_id`'s snapshot at `index` durably (or
+    /// failed to).
+    SnapshotWritten {
+        peer_id: PeerId,
+        index: u64,
+        result: Box<crate::snap_apply::Written>,
+    },
 }
 
 impl<S: Snapshot> fmt::Debug for PeerMsg<S> {
@@ -262,6 +269,15 @@ impl<S: Snapshot> fmt::Debug for PeerMsg<S> {
             PeerMsg::Persisted { peer_id, error } => {
                 write!(f, "Persisted({peer_id}, error {error:?})")
             }
+            PeerMsg::SnapshotWritten {
+                peer_id,
+                index,
+                result,
+            } => write!(
+                f,
+                "SnapshotWritten({peer_id}, index {index}, ok {})",
+                result.is_ok()
+            ),
         }
     }
 }
