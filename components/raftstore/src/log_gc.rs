@@ -18,8 +18,10 @@ pub struct KvSyncs {
 }
 
 impl KvSyncs {
-    /// Runs `sync` as the next sync, counting it completed when it succeeds. Syncs run one at
-    /// a time.
+    /// Runs `sync` as the next sync, counting it completed when it succeeds. Two threads may
+    /// sync at once (the kv syncer and the snapshot applier): a sync numbered `n` started
+    /// after every sync before it, so once it completes, what was written before the start of
+    /// sync `n - 1` is durable whatever the order they finish in.
     ///
     /// # Errors
     ///

@@ -65,18 +65,23 @@ impl<EK: KvEngine> SnapApplier<EK> {
     }
 
     /// Writes `snapshot` into `kv` durably on the applier thread and hands the outcome to
-    /// `reply`. If the thread is gone (the store is stopping), `reply` is never called.
+    /// `reply` (an error at once if the thread is gone).
     pub fn schedule(
         &self,
         kv: EK,
         snapshot: RaftSnapshot,
         reply: impl FnOnce(Written) + Send + 'static,
     ) {
-        let _ = self.sender.send(Task {
+        let task = Task {
             kv,
             snapshot,
             reply: Box::new(reply),
-        });
+        };
+        if let Err(channel::SendError(task)) = self.sender.send(task) {
+            (task.reply)(Err(Error::PersistFailed(
+                "the snapshot applier has stopped".into(),
+            )));
+        }
     }
 }
 

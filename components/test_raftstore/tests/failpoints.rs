@@ -560,7 +560,8 @@ fn hold_at(name: &str) -> (crossbeam::channel::Sender<()>, Arc<AtomicBool>) {
 
 /// A received snapshot's data is written and flushed off the raft thread. While a store writes
 /// one, its other regions keep replicating: before, the raft poller wrote it and flushed the
-/// data engine's memtables itself, and every region of the store waited.
+/// data engine's memtables itself, and every region of the store waited (the test cluster
+/// runs one raft poller per store, so there was no other poller to take them).
 #[test]
 fn a_store_writing_a_snapshot_keeps_replicating_its_other_regions() {
     let _scenario = fail::FailScenario::setup();
@@ -596,12 +597,17 @@ fn a_store_writing_a_snapshot_keeps_replicating_its_other_regions() {
     });
 }
 
-/// A replica removed while the snapshot applier writes its snapshot is destroyed once the
-/// write is done, and its destruction deletes what the write brought. Destroyed at once, it
-/// would be overtaken by the write, which makes the region Normal again on that store.
-#[test]
-fn a_replica_removed_while_its_snapshot_is_written_stays_destroyed() {
-    let _scenario = fail::FailScenario::setup();
+/// A cluster of four stores whose region has a replica on three, with `k0`..`k9` written; a
+/// replica is added on the fourth and its snapshot held before its data is written until the
+/// returned sender is dropped. Returns the cluster, the region, the fourth store, the new
+/// replica and the sender.
+fn replica_writing_its_snapshot() -> (
+    Cluster,
+    u64,
+    u64,
+    kvproto::metapb::Peer,
+    crossbeam::channel::Sender<()>,
+) {
     let cluster = Cluster::new(ClusterConfig::with_spare_store());
     cluster.start();
     let region_id = cluster.first_region_id();
@@ -613,7 +619,6 @@ fn a_replica_removed_while_its_snapshot_is_written_stays_destroyed() {
         .iter()
         .find(|id| cluster.region_on_store(**id, b"k0").is_none())
         .unwrap();
-
     let (release, reached) = hold_at("before_write_snapshot_data");
     let added = cluster.must_add_peer(region_id, spare);
     cluster.wait_until(
@@ -621,6 +626,51 @@ fn a_replica_removed_while_its_snapshot_is_written_stays_destroyed() {
         "the new replica's snapshot",
         || reached.load(Ordering::SeqCst),
     );
+    (cluster, region_id, spare, added, release)
+}
+
+/// A replica applying its snapshot knows the snapshot's configuration: a tombstone sent under
+/// an older one (from before the replica was added) must not destroy it. It did while the
+/// replica counted as uninitialized, which it is until the snapshot is applied.
+#[test]
+fn a_stale_tombstone_does_not_destroy_a_replica_applying_its_snapshot() {
+    let _scenario = fail::FailScenario::setup();
+    let (cluster, region_id, spare, added, release) = replica_writing_its_snapshot();
+    let leader = cluster.wait_leader(region_id);
+    let mut old_epoch = cluster
+        .region_on_store(leader.store_id, b"k0")
+        .unwrap()
+        .region_epoch
+        .unwrap();
+    old_epoch.conf_ver -= 1;
+    cluster
+        .router(spare)
+        .unwrap()
+        .send_raft_message(raftstore::util::tombstone_message(
+            region_id,
+            leader,
+            added,
+            Some(old_epoch),
+        ));
+
+    drop(release);
+    fail::remove("before_write_snapshot_data");
+    cluster.wait_until(Duration::from_secs(10), "the snapshot applied", || {
+        cluster.region_on_store(spare, b"k0").is_some()
+    });
+    cluster.must_put(b"k0", b"after");
+    cluster.wait_until(Duration::from_secs(10), "the replica replicating", || {
+        cluster.stored_raw(spare, b"k0") == Some(b"after".to_vec())
+    });
+}
+
+/// A replica removed while the snapshot applier writes its snapshot is destroyed once the
+/// write is done, and its destruction deletes what the write brought. Destroyed at once, it
+/// would be overtaken by the write, which makes the region Normal again on that store.
+#[test]
+fn a_replica_removed_while_its_snapshot_is_written_stays_destroyed() {
+    let _scenario = fail::FailScenario::setup();
+    let (cluster, region_id, spare, added, release) = replica_writing_its_snapshot();
     cluster.must_change_peer(region_id, ChangePeerType::RemoveNode, added);
     let leader = cluster.wait_leader(region_id);
     let epoch = cluster

@@ -272,10 +272,16 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
             self.send_tombstone(&msg, from);
             return;
         }
+        let mut reserved = None;
         if message.get_msg_type() == MessageType::MsgSnapshot {
-            if let Some(reason) = self.snapshot_conflict(message.get_snapshot()) {
-                info!(region_id, %reason, "snapshot dropped");
-                return;
+            match self.reserve_snapshot(message.get_snapshot()) {
+                Ok(previous) => {
+                    reserved = Some((message.get_snapshot().get_metadata().index, previous))
+                }
+                Err(reason) => {
+                    info!(region_id, %reason, "snapshot dropped");
+                    return;
+                }
             }
         }
         // Heartbeats change nothing: the leader's, to a sleeping follower (a leader still
@@ -296,6 +302,9 @@ impl<'a, EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'a, EK, ER> {
             && self.fsm.peer.is_pending(PeerId(from.id));
         if let Err(e) = self.fsm.peer.raft_group.step(message) {
             warn!(region_id, error = %e, "raft rejected a message");
+        }
+        if let Some((index, previous)) = reserved {
+            self.release_unaccepted_snapshot(index, previous);
         }
         if from.id == self.fsm.peer.raft_group.raft.leader_id {
             self.fsm.peer.leader_missing.heard_from_leader();

@@ -513,6 +513,9 @@ pub struct RaftSystem<EK: KvEngine, ER: RaftLogEngine> {
     kv_syncer: Option<JoinHandle<()>>,
     /// Stops once the raft pollers, which hold its senders, are gone.
     writer: Option<JoinHandle<()>>,
+    /// The snapshot applier; it also stops once the raft pollers are gone, after the writes
+    /// they handed it.
+    snap_applier: Option<JoinHandle<()>>,
     hibernation: Arc<Hibernation>,
 }
 
@@ -583,7 +586,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftSystemBuilder<EK, ER> {
                 reason: e.to_string(),
             })?;
         let kv_syncs = Arc::<KvSyncs>::default();
-        let (snap_applier, _snap_apply_thread) =
+        let (snap_applier, snap_apply_thread) =
             SnapApplier::start(kv_syncs.clone()).map_err(|e| Error::Start {
                 what: "snapshot applier",
                 reason: e.to_string(),
@@ -674,6 +677,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftSystemBuilder<EK, ER> {
             purger: Some(purger),
             kv_syncer: Some(kv_syncer),
             writer: writer_thread,
+            snap_applier: Some(snap_apply_thread),
             hibernation: store_hibernation,
         })
     }
@@ -880,8 +884,11 @@ impl<EK: KvEngine, ER: RaftLogEngine> RaftSystem<EK, ER> {
             let _ = thread.join();
         }
         self.raft_system.shutdown();
-        if let Some(writer) = self.writer.take() {
-            let _ = writer.join();
+        for thread in [self.writer.take(), self.snap_applier.take()]
+            .into_iter()
+            .flatten()
+        {
+            let _ = thread.join();
         }
         self.apply_system.shutdown();
     }

@@ -167,10 +167,22 @@ impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
     }
 
     pub(crate) fn on_tombstone_message(&mut self, msg: &RaftMessage) {
-        let ours = self.fsm.peer.region.region_epoch.unwrap_or_default();
+        // A replica whose snapshot is being applied knows the snapshot's configuration.
+        let applying = if self.fsm.peer.is_initialized() {
+            None
+        } else {
+            let meta = self.ctx.store_meta.lock();
+            meta.applying_snapshots
+                .get(&self.fsm.peer.region_id)
+                .and_then(|region| region.region_epoch)
+        };
+        let ours = applying
+            .or(self.fsm.peer.region.region_epoch)
+            .unwrap_or_default();
+        let knows_configuration = self.fsm.peer.is_initialized() || applying.is_some();
         let theirs = msg.region_epoch.unwrap_or_default();
         let for_us = msg.to_peer.is_some_and(|p| p.id == self.fsm.peer.peer.id);
-        if for_us && (!self.fsm.peer.is_initialized() || theirs.conf_ver > ours.conf_ver) {
+        if for_us && (!knows_configuration || theirs.conf_ver > ours.conf_ver) {
             info!(
                 region_id = self.fsm.region_id(),
                 "peer was removed from its region; destroying it"

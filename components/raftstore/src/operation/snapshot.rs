@@ -22,8 +22,8 @@ use crate::snap_apply::Written;
 impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
     /// Whether the data of raft-rs's pending snapshot, if it has one, is durable in the data
     /// engine, so that the ready holding it may be taken. If not, hands the snapshot to the
-    /// snapshot applier (once) and reserves its range; the peer hears back with
-    /// [`PeerMsg::SnapshotWritten`].
+    /// snapshot applier (once); the peer hears back with [`PeerMsg::SnapshotWritten`]. Its
+    /// range was reserved when it was received ([`PeerFsmDelegate::reserve_snapshot`]).
     pub(crate) fn snapshot_data_durable(&mut self, ctx: &PollContext<EK, ER>) -> Result<bool> {
         let Some(snapshot) = self.raft_group.snap() else {
             return Ok(true);
@@ -213,33 +213,76 @@ pub(crate) fn recover_log_behind_apply<EK: KvEngine, ER: RaftLogEngine>(
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> PeerFsmDelegate<'_, EK, ER> {
-    /// Why a snapshot must not be applied here, if it must not: it is older than the region
-    /// this peer has, or its range overlaps another region of this store (a stale snapshot cut
-    /// before a split, arriving after the split-off region's own snapshot; applying it would
-    /// delete that region's data).
-    pub(crate) fn snapshot_conflict(&self, snapshot: &eraftpb::Snapshot) -> Option<String> {
+    /// Checks a received snapshot and, if it may be applied here, reserves its range in
+    /// [`crate::StoreMeta::applying_snapshots`] in the same step, so that no other peer of the
+    /// store (on another poller) accepts an overlapping one meanwhile (TiKV's
+    /// `pending_snapshot_regions`). Returns why it must not be applied, if it must not: it is
+    /// older than the region this peer has, the region is being created here by a split, or
+    /// its range overlaps another region of this store (a stale snapshot cut before a split,
+    /// arriving after the split-off region's own snapshot; applying it would delete that
+    /// region's data).
+    ///
+    /// Returns the reservation it replaced, for [`Self::release_unaccepted_snapshot`].
+    pub(crate) fn reserve_snapshot(
+        &self,
+        snapshot: &eraftpb::Snapshot,
+    ) -> std::result::Result<Option<metapb::Region>, String> {
         let region_id = self.fsm.region_id();
-        let snap_region = match crate::peer_storage::snapshot_region(snapshot) {
-            Ok(region) => region,
-            Err(e) => return Some(e.to_string()),
-        };
+        let snap_region =
+            crate::peer_storage::snapshot_region(snapshot).map_err(|e| e.to_string())?;
         if snap_region.id != region_id {
-            return Some(format!("it is of region {}", snap_region.id));
+            return Err(format!("it is of region {}", snap_region.id));
         }
         let ours = self.fsm.peer.region.region_epoch.unwrap_or_default();
         let theirs = snap_region.region_epoch.unwrap_or_default();
         if self.fsm.peer.is_initialized()
             && (theirs.version < ours.version || theirs.conf_ver < ours.conf_ver)
         {
-            return Some(format!(
+            return Err(format!(
                 "its epoch {theirs:?} is older than the region's {ours:?}"
             ));
         }
-        let overlap = self.ctx.store_meta.lock().overlapping_region(
+        let mut meta = self.ctx.store_meta.lock();
+        if meta.splitting.contains(&RegionId(region_id)) {
+            return Err("a split applied here is creating the region".into());
+        }
+        if let Some(other) = meta.overlapping_region(
             RegionId(region_id),
             &snap_region.start_key,
             &snap_region.end_key,
-        );
-        overlap.map(|other| format!("its range overlaps {other} on this store"))
+        ) {
+            return Err(format!("its range overlaps {other} on this store"));
+        }
+        if self.fsm.peer.is_writing_snapshot() {
+            // The write in flight covers the older snapshot's range, which holds this one's.
+            return Ok(meta.applying_snapshots.get(&RegionId(region_id)).cloned());
+        }
+        Ok(meta
+            .applying_snapshots
+            .insert(RegionId(region_id), snap_region))
+    }
+
+    /// After raft-rs stepped a snapshot reserved by [`Self::reserve_snapshot`]: if it did not
+    /// take it (an older one than it has, say), the reservation goes back to what it was.
+    pub(crate) fn release_unaccepted_snapshot(&self, index: u64, previous: Option<metapb::Region>) {
+        let accepted = self
+            .fsm
+            .peer
+            .raft_group
+            .snap()
+            .is_some_and(|s| s.get_metadata().index == index);
+        if accepted {
+            return;
+        }
+        let region_id = RegionId(self.fsm.region_id());
+        let mut meta = self.ctx.store_meta.lock();
+        match previous {
+            Some(region) => {
+                meta.applying_snapshots.insert(region_id, region);
+            }
+            None => {
+                meta.applying_snapshots.remove(&region_id);
+            }
+        }
     }
 }
