@@ -17,8 +17,9 @@ pub struct RocksConfig {
     /// (RocksDB's own default of 2 stalls writes whenever one flush runs long).
     pub max_write_buffer_number: i32,
     /// SST files written by flushes and compactions are synced every this many bytes rather
-    /// than left to the kernel's writeback. Default 1 MiB, as TiKV's `rocksdb.bytes-per-sync`
-    /// (no measurable effect on the compare bench; see ARCHITECTURE.md).
+    /// than left to the kernel's writeback, and each sync waits for the previous range
+    /// (RocksDB's `strict_bytes_per_sync`), so a file never has more than this many bytes
+    /// queued on the disk. Default 1 MiB, as TiKV's `rocksdb.bytes-per-sync`.
     pub bytes_per_sync: u64,
     /// The same for the write-ahead log. Default 512 KiB, as TiKV's
     /// `rocksdb.wal-bytes-per-sync`.

@@ -5,7 +5,7 @@ use engine_traits::{
     CfName, Error, IterOptions, Iterable, KvEngine, Peekable, RangeStats, Result, ALL_CFS,
 };
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options,
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Env, Options,
 };
 
 use crate::{engine_error, Db, RocksConfig, RocksIterator, RocksSnapshot, RocksWriteBatch};
@@ -24,7 +24,7 @@ impl RocksEngine {
     /// An engine error when RocksDB cannot open the directory (locked by another process,
     /// corrupt, unreadable).
     pub fn open(path: &Path, cfg: &RocksConfig) -> Result<Self> {
-        let mut db_opts = Options::default();
+        let mut db_opts = db_options_with_strict_bytes_per_sync()?;
         db_opts.create_if_missing(true);
         db_opts.create_missing_column_families(true);
         let jobs = cfg.max_background_jobs.min(num_cores()).max(2);
@@ -99,6 +99,26 @@ fn set_rate_limiter(opts: &mut Options, cfg: &RocksConfig) {
     } else {
         opts.set_ratelimiter(rate, refill_us, FAIRNESS);
     }
+}
+
+/// RocksDB's options with `strict_bytes_per_sync` on: a file being written (an SST of a flush
+/// or compaction, a WAL) has at most `bytes_per_sync` of writeback outstanding, the writer
+/// waiting for the previous range before it starts the next, instead of handing the kernel
+/// range after range. Unbounded, a flush queues tens of megabytes on the disk at once, and
+/// every raft-engine `fdatasync` behind it waits for them (see ARCHITECTURE.md: the batch
+/// put's p99 fell from 49-61 ms to 33-48 ms with it). RocksDB's C API has no setter for this
+/// option, so it comes from an options file of RocksDB's own format holding that one setting.
+fn db_options_with_strict_bytes_per_sync() -> Result<Options> {
+    const OPTIONS_FILE: &str =
+        "[Version]\n  rocksdb_version=10.4.2\n  options_file_version=1.1\n\n\
+        [DBOptions]\n  strict_bytes_per_sync=true\n\n[CFOptions \"default\"]\n";
+    let io_error = |e: std::io::Error| Error::Engine(format!("write RocksDB's options file: {e}"));
+    let dir = tempfile::tempdir().map_err(io_error)?;
+    std::fs::write(dir.path().join("OPTIONS-000001"), OPTIONS_FILE).map_err(io_error)?;
+    let env = Env::new().map_err(engine_error)?;
+    let (opts, _) = Options::load_latest(dir.path(), env, false, Cache::new_lru_cache(0))
+        .map_err(engine_error)?;
+    Ok(opts)
 }
 
 fn num_cores() -> i32 {

@@ -45,6 +45,27 @@ fn second_open_of_a_locked_directory_is_an_error() {
     assert!(err.to_string().contains("lock"), "error says why: {err}");
 }
 
+/// RocksDB records the options it runs with in the database's newest `OPTIONS-*` file.
+#[test]
+fn writeback_of_flushes_and_compactions_is_bounded() {
+    let (_engine, dir) = new_engine();
+    let newest = std::fs::read_dir(dir.path())
+        .expect("read dir")
+        .map(|entry| {
+            entry
+                .expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name.starts_with("OPTIONS-"))
+        .max()
+        .expect("RocksDB wrote its options file");
+    let options = std::fs::read_to_string(dir.path().join(newest)).expect("read options file");
+    assert!(options.contains("strict_bytes_per_sync=true"), "{options}");
+    assert!(options.contains("  bytes_per_sync=1048576"), "{options}");
+}
+
 /// The files of `dir` as they are now, copied: what a `kill -9` or a power loss would leave
 /// when the process holds nothing unwritten in the page cache (the memtables are lost).
 fn crash_image(dir: &std::path::Path) -> TempDir {

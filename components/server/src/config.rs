@@ -176,8 +176,9 @@ pub struct RocksDbConfig {
     /// Background flush and compaction threads, at least 2 and at most the number of cores.
     /// Default 4.
     pub max_background_jobs: i32,
-    /// Files written by flushes and compactions are synced every this many bytes; `"0"` leaves
-    /// it to the kernel's writeback. Default `"1MiB"`, as in TiKV.
+    /// Files written by flushes and compactions are synced every this many bytes, each waiting
+    /// for the previous range's writeback; `"0"` leaves it to the kernel's writeback. Default
+    /// `"1MiB"`, as in TiKV.
     pub bytes_per_sync: ReadableSize,
     /// Flushes and compactions write at most this many bytes a second; flushes go first.
     /// Default `"10GiB"`, as in TiKV: no limit in practice. A lower limit shields the raft
