@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! cargo bench -p cmd --bench compare [-- --seconds 10 --concurrency 1,64 --value-size 1024]
+//!     [--rounds 2]     runs of each system, alternated: ours, etcd, etcd, ours, ...
 //!     [--ours-only]    our cluster alone (no etcd, no db_bench)
 //! COMPARE_DIR=dir      keep the data directories and logs in `dir`
 //! BENCH_TIKV_CONFIG=f  start our stores with the config file `f`
@@ -15,6 +16,10 @@
 //! the batch). A `db_bench --sync=1` line (Debian `rocksdb-tools`) gives the bound of one synced
 //! RocksDB at 64 writer threads. Whatever is not installed is skipped. Keys are random over
 //! 100,000; the get phase reads what the put phase wrote.
+//!
+//! One machine's speed drifts from minute to minute (a VM's most of all), so each system runs
+//! `--rounds` times on a fresh cluster, in the order ours, etcd, etcd, ours, ...: a drift then
+//! weighs on both alike. The ratio is of the means, with each round's own ratio beside it.
 
 use std::fmt;
 use std::path::Path;
@@ -24,7 +29,7 @@ use std::time::{Duration, Instant};
 use cmd::baseline::{
     context_switches, cpu_seconds, db_bench_synced_writes, installed, EtcdCluster,
 };
-use cmd::load::{bench_cluster, bench_dir, closed_loop, Latencies, LoadFlags};
+use cmd::load::{bench_cluster, bench_dir, closed_loop, number_flag, Latencies, LoadFlags};
 use cmd::process::http_get;
 use tikv_client::RawClient;
 use tonic::transport::Channel;
@@ -238,8 +243,11 @@ async fn run_all(
     runs
 }
 
-async fn run_ours(bin_dir: &Path, dir: &Path, flags: &LoadFlags) -> Vec<(Load, usize, Run)> {
-    let cluster = bench_cluster(bin_dir, &dir.join("ours"));
+/// Every load's run in one round of one system.
+type Round = Vec<(Load, usize, Run)>;
+
+async fn run_ours(bin_dir: &Path, dir: &Path, flags: &LoadFlags) -> Round {
+    let cluster = bench_cluster(bin_dir, dir);
     let pids = cluster.pids();
     let client = RawClient::new(vec![cluster.pd.addr()])
         .await
@@ -259,7 +267,8 @@ async fn run_ours(bin_dir: &Path, dir: &Path, flags: &LoadFlags) -> Vec<(Load, u
     run_all(&Target::Ours(Arc::new(client)), &pids, flags, keep_metrics).await
 }
 
-async fn run_etcd(dir: &Path, flags: &LoadFlags) -> Vec<(Load, usize, Run)> {
+async fn run_etcd(dir: &Path, flags: &LoadFlags) -> Round {
+    std::fs::create_dir_all(dir).expect("create the etcd directory");
     let etcd = EtcdCluster::start(dir, 3).unwrap_or_else(|e| panic!("{e}"));
     let mut members = Vec::new();
     for url in etcd.client_urls() {
@@ -287,28 +296,57 @@ async fn run_etcd(dir: &Path, flags: &LoadFlags) -> Vec<(Load, usize, Run)> {
     run_all(&Target::Etcd(members), &etcd.pids(), flags, |_| {}).await
 }
 
+/// The runs of `load` at `concurrency`, one per round.
+fn runs_of(rounds: &[Round], load: Load, concurrency: usize) -> Vec<&Run> {
+    rounds
+        .iter()
+        .filter_map(|round| {
+            round
+                .iter()
+                .find(|(l, c, _)| *l == load && *c == concurrency)
+                .map(|(_, _, run)| run)
+        })
+        .collect()
+}
+
+fn mean(runs: &[&Run], value: impl Fn(&Run) -> f64) -> f64 {
+    runs.iter().map(|run| value(run)).sum::<f64>() / runs.len().max(1) as f64
+}
+
 fn main() {
     let flags = LoadFlags::parse(LoadFlags {
         seconds: 10,
         concurrency: vec![1, 64],
         value_size: 1024,
     });
+    let rounds = number_flag("--rounds", 2).max(1) as usize;
     let (_temp, dir) = bench_dir();
     let dir = dir.as_path();
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_pd-server"))
         .parent()
         .expect("bin dir");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let ours = runtime.block_on(run_ours(bin_dir, dir, &flags));
     let skip_etcd = std::env::args().any(|arg| arg == "--ours-only");
-    let etcd = if skip_etcd {
-        Vec::new()
-    } else if installed("etcd") {
-        runtime.block_on(run_etcd(dir, &flags))
-    } else {
+    let with_etcd = !skip_etcd && installed("etcd");
+    if !skip_etcd && !with_etcd {
         eprintln!("etcd is not installed (Debian: etcd-server); its column is skipped");
-        Vec::new()
-    };
+    }
+    let (mut ours, mut etcd) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        // Ours, etcd, etcd, ours, ...
+        let etcd_first = round % 2 == 1;
+        if with_etcd && etcd_first {
+            etcd.push(runtime.block_on(run_etcd(&dir.join(format!("etcd-{round}")), &flags)));
+        }
+        ours.push(runtime.block_on(run_ours(
+            bin_dir,
+            &dir.join(format!("ours-{round}")),
+            &flags,
+        )));
+        if with_etcd && !etcd_first {
+            etcd.push(runtime.block_on(run_etcd(&dir.join(format!("etcd-{round}")), &flags)));
+        }
+    }
     let bound = if skip_etcd {
         None
     } else if installed("db_bench") {
@@ -324,23 +362,34 @@ fn main() {
         None
     };
     let shape = format!(
-        "{} B values, {} s per run, keys random over {KEYS}",
+        "{} B values, {} s per run, {rounds} round(s), keys random over {KEYS}",
         flags.value_size, flags.seconds
     );
     println!("\n# ours vs etcd ({shape})");
-    for (load, concurrency, run) in &ours {
-        println!("{load}, {concurrency} in flight");
-        println!("  ours  {run}");
-        let other = etcd
-            .iter()
-            .find(|(l, c, _)| l == load && c == concurrency)
-            .map(|(_, _, run)| run);
-        if let Some(other) = other {
-            println!("  etcd  {other}");
+    for &concurrency in &flags.concurrency {
+        for load in Load::ALL {
+            println!("{load}, {concurrency} in flight");
+            let ours = runs_of(&ours, load, concurrency);
+            let etcd = runs_of(&etcd, load, concurrency);
+            for run in &ours {
+                println!("  ours  {run}");
+            }
+            for run in &etcd {
+                println!("  etcd  {run}");
+            }
+            if etcd.is_empty() {
+                continue;
+            }
+            let per_round: Vec<String> = ours
+                .iter()
+                .zip(&etcd)
+                .map(|(o, e)| format!("{:.2}x", o.keys_per_second() / e.keys_per_second()))
+                .collect();
             println!(
-                "  ratio {:.2}x keys/s, {:.2}x CPU per call",
-                run.keys_per_second() / other.keys_per_second(),
-                run.cpu_us_per_call() / other.cpu_us_per_call(),
+                "  ratio {:.2}x keys/s (by round: {}), {:.2}x CPU per call",
+                mean(&ours, Run::keys_per_second) / mean(&etcd, Run::keys_per_second),
+                per_round.join(", "),
+                mean(&ours, Run::cpu_us_per_call) / mean(&etcd, Run::cpu_us_per_call),
             );
         }
     }
@@ -348,13 +397,11 @@ fn main() {
         println!(
             "db_bench fillrandom --sync=1, 64 threads: {writes:.0} writes/s (the single-engine bound)"
         );
-        if let Some((_, _, put)) = ours
-            .iter()
-            .find(|(load, concurrency, _)| *load == Load::Put && *concurrency == 64)
-        {
+        let puts = runs_of(&ours, Load::Put, 64);
+        if !puts.is_empty() {
             println!(
                 "  our put at 64 in flight is {:.0}% of it",
-                100.0 * put.keys_per_second() / writes
+                100.0 * mean(&puts, Run::keys_per_second) / writes
             );
         }
     }
