@@ -335,8 +335,9 @@ fn main() {
     for round in 0..rounds {
         // Ours, etcd, etcd, ours, ...
         let etcd_first = round % 2 == 1;
+        let etcd_dir = dir.join(format!("etcd-{round}"));
         if with_etcd && etcd_first {
-            etcd.push(runtime.block_on(run_etcd(&dir.join(format!("etcd-{round}")), &flags)));
+            etcd.push(runtime.block_on(run_etcd(&etcd_dir, &flags)));
         }
         ours.push(runtime.block_on(run_ours(
             bin_dir,
@@ -344,7 +345,7 @@ fn main() {
             &flags,
         )));
         if with_etcd && !etcd_first {
-            etcd.push(runtime.block_on(run_etcd(&dir.join(format!("etcd-{round}")), &flags)));
+            etcd.push(runtime.block_on(run_etcd(&etcd_dir, &flags)));
         }
     }
     let bound = if skip_etcd {

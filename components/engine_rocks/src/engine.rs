@@ -24,7 +24,7 @@ impl RocksEngine {
     /// An engine error when RocksDB cannot open the directory (locked by another process,
     /// corrupt, unreadable).
     pub fn open(path: &Path, cfg: &RocksConfig) -> Result<Self> {
-        let mut db_opts = db_options_with_strict_bytes_per_sync()?;
+        let mut db_opts = db_options_with_strict_bytes_per_sync(path)?;
         db_opts.create_if_missing(true);
         db_opts.create_missing_column_families(true);
         let jobs = cfg.max_background_jobs.min(num_cores()).max(2);
@@ -107,13 +107,21 @@ fn set_rate_limiter(opts: &mut Options, cfg: &RocksConfig) {
 /// range after range. Unbounded, a flush queues tens of megabytes on the disk at once, and
 /// every raft-engine `fdatasync` behind it waits for them (see ARCHITECTURE.md: the batch
 /// put's p99 fell from 49-61 ms to 33-48 ms with it). RocksDB's C API has no setter for this
-/// option, so it comes from an options file of RocksDB's own format holding that one setting.
-fn db_options_with_strict_bytes_per_sync() -> Result<Options> {
+/// option, so it comes from an options file of RocksDB's own format holding that one setting,
+/// written for a moment beside the database at `path` (where RocksDB is about to write anyway).
+fn db_options_with_strict_bytes_per_sync(path: &Path) -> Result<Options> {
     const OPTIONS_FILE: &str =
         "[Version]\n  rocksdb_version=10.4.2\n  options_file_version=1.1\n\n\
         [DBOptions]\n  strict_bytes_per_sync=true\n\n[CFOptions \"default\"]\n";
     let io_error = |e: std::io::Error| Error::Engine(format!("write RocksDB's options file: {e}"));
-    let dir = tempfile::tempdir().map_err(io_error)?;
+    let beside = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let dir = tempfile::Builder::new()
+        .prefix(".rocksdb-options")
+        .tempdir_in(beside)
+        .map_err(io_error)?;
     std::fs::write(dir.path().join("OPTIONS-000001"), OPTIONS_FILE).map_err(io_error)?;
     let env = Env::new().map_err(engine_error)?;
     let (opts, _) = Options::load_latest(dir.path(), env, false, Cache::new_lru_cache(0))
