@@ -299,12 +299,18 @@ struct SnapshotRegionOnly {
 /// (`snap_apply`) before the raft log records the snapshot. Returns the new region and apply
 /// state.
 ///
+/// `replaced` is the range the peer holds now, if it holds one: what of it the snapshot's
+/// region no longer covers (a split this replica missed moved it to another region) is
+/// deleted in the same write, as TiKV's `clear_extra_data`. No other region of the store can
+/// own any of it until the peer takes on the snapshot's region, after this write.
+///
 /// # Errors
 ///
 /// Undecodable snapshot data, engine errors.
 pub fn write_snapshot_data<EK: KvEngine>(
     kv: &EK,
     snapshot: &RaftSnapshot,
+    replaced: Option<&metapb::Region>,
 ) -> Result<(metapb::Region, RaftApplyState)> {
     fail::fail_point!("before_write_snapshot_data");
     let data: RaftSnapshotData = decode("snapshot data", &snapshot.data)?;
@@ -316,8 +322,14 @@ pub fn write_snapshot_data<EK: KvEngine>(
     let mut batch = kv.write_batch();
     let start = keys::data_key(&region.start_key);
     let end = keys::data_end_key(&region.end_key);
-    for cf in DATA_CFS {
-        batch.delete_range_cf(cf, &start, &end)?;
+    let mut deleted = vec![(start, end)];
+    if let Some(replaced) = replaced {
+        deleted.extend(ranges_outside(replaced, &region));
+    }
+    for (start, end) in &deleted {
+        for cf in DATA_CFS {
+            batch.delete_range_cf(cf, start, end)?;
+        }
     }
     for pair in &data.kvs {
         let cf = engine_traits::data_cf(&pair.cf).ok_or_else(|| Error::Corrupt {
@@ -329,6 +341,27 @@ pub fn write_snapshot_data<EK: KvEngine>(
     let apply_state = write_states_at(&mut batch, &region, meta.index, meta.term)?;
     batch.write_opt(WriteOptions { sync: false })?;
     Ok((region, apply_state))
+}
+
+/// The parts of `outer`'s range that `inner`'s does not cover, as data-key ranges (at most
+/// one before `inner` and one after it).
+fn ranges_outside(outer: &metapb::Region, inner: &metapb::Region) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let (outer_start, outer_end) = (
+        keys::data_key(&outer.start_key),
+        keys::data_end_key(&outer.end_key),
+    );
+    let (inner_start, inner_end) = (
+        keys::data_key(&inner.start_key),
+        keys::data_end_key(&inner.end_key),
+    );
+    let mut ranges = Vec::new();
+    if outer_start < inner_start {
+        ranges.push((outer_start.clone(), inner_start.min(outer_end.clone())));
+    }
+    if inner_end < outer_end {
+        ranges.push((inner_end.max(outer_start), outer_end));
+    }
+    ranges
 }
 
 /// A peer's storage, owned by its raft-rs `RawNode`.
@@ -483,8 +516,10 @@ mod tests {
         write_initial_raft_state(&raft, &r).unwrap();
     }
 
-    #[test]
-    fn snapshot_round_trip_replaces_only_the_region() {
+    /// Writes a snapshot of region 3 over `b..d` (holding `b` and `c`) into an engine that
+    /// holds `a`, `bb` and `x`, the peer there holding `replaced`; returns what the engine
+    /// holds after.
+    fn write_snapshot_over(replaced: Option<&metapb::Region>) -> Vec<(Vec<u8>, Vec<u8>)> {
         let source = MemoryEngine::new();
         let r = region(3, b"b", b"d");
         let mut batch = source.write_batch();
@@ -505,7 +540,8 @@ mod tests {
         }
         batch.write_opt(WriteOptions::default()).unwrap();
         assert_eq!(snapshot_region(&snapshot).unwrap(), r);
-        let (applied_region, apply_state) = write_snapshot_data(&target, &snapshot).unwrap();
+        let (applied_region, apply_state) =
+            write_snapshot_data(&target, &snapshot, replaced).unwrap();
         assert_eq!(applied_region, r);
         assert_eq!(apply_state.applied_index, RAFT_INIT_LOG_INDEX);
         let mut seen = Vec::new();
@@ -520,12 +556,61 @@ mod tests {
                 },
             )
             .unwrap();
-        let expected: Vec<(Vec<u8>, Vec<u8>)> = vec![
-            (b"a".to_vec(), b"old".to_vec()),
-            (b"b".to_vec(), b"b".to_vec()),
-            (b"c".to_vec(), b"c".to_vec()),
-            (b"x".to_vec(), b"old".to_vec()),
-        ];
-        assert_eq!(seen, expected);
+        seen
+    }
+
+    fn pairs(pairs: &[(&[u8], &[u8])]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn snapshot_round_trip_replaces_only_the_region() {
+        assert_eq!(
+            write_snapshot_over(None),
+            pairs(&[(b"a", b"old"), (b"b", b"b"), (b"c", b"c"), (b"x", b"old")])
+        );
+    }
+
+    /// A replica that missed a split gets a snapshot of its narrowed region: the data of the
+    /// range it held that the region no longer covers is deleted with the write.
+    #[test]
+    fn a_snapshot_of_a_narrower_region_deletes_the_rest_of_the_replaced_range() {
+        let replaced = region(3, b"a", b"e");
+        assert_eq!(
+            write_snapshot_over(Some(&replaced)),
+            pairs(&[(b"b", b"b"), (b"c", b"c"), (b"x", b"old")])
+        );
+        let whole = region(3, b"", b"");
+        assert_eq!(
+            write_snapshot_over(Some(&whole)),
+            pairs(&[(b"b", b"b"), (b"c", b"c")])
+        );
+    }
+
+    #[test]
+    fn the_ranges_outside_a_region_end_where_the_outer_one_does() {
+        let data = |key: &[u8]| keys::data_key(key);
+        assert_eq!(
+            ranges_outside(&region(1, b"", b""), &region(1, b"b", b"d")),
+            vec![
+                (data(b""), data(b"b")),
+                (data(b"d"), keys::DATA_MAX_KEY.to_vec())
+            ]
+        );
+        assert_eq!(
+            ranges_outside(&region(1, b"b", b"d"), &region(1, b"b", b"d")),
+            Vec::<(Vec<u8>, Vec<u8>)>::new()
+        );
+        assert_eq!(
+            ranges_outside(&region(1, b"b", b"m"), &region(1, b"b", b"")),
+            Vec::<(Vec<u8>, Vec<u8>)>::new()
+        );
+        assert_eq!(
+            ranges_outside(&region(1, b"m", b"z"), &region(1, b"a", b"c")),
+            vec![(data(b"m"), data(b"z"))]
+        );
     }
 }

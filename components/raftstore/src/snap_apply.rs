@@ -34,6 +34,8 @@ pub type Written = Result<(metapb::Region, RaftApplyState)>;
 struct Task<EK: KvEngine> {
     kv: EK,
     snapshot: RaftSnapshot,
+    /// The range the peer holds now, if any ([`write_snapshot_data`]).
+    replaced: Option<metapb::Region>,
     reply: Box<dyn FnOnce(Written) + Send>,
 }
 
@@ -64,17 +66,20 @@ impl<EK: KvEngine> SnapApplier<EK> {
         Ok((SnapApplier { sender }, handle))
     }
 
-    /// Writes `snapshot` into `kv` durably on the applier thread and hands the outcome to
-    /// `reply` (an error at once if the thread is gone).
+    /// Writes `snapshot` into `kv` durably on the applier thread, deleting what of the
+    /// `replaced` range it does not cover, and hands the outcome to `reply` (an error at once
+    /// if the thread is gone).
     pub fn schedule(
         &self,
         kv: EK,
         snapshot: RaftSnapshot,
+        replaced: Option<metapb::Region>,
         reply: impl FnOnce(Written) + Send + 'static,
     ) {
         let task = Task {
             kv,
             snapshot,
+            replaced,
             reply: Box::new(reply),
         };
         if let Err(channel::SendError(task)) = self.sender.send(task) {
@@ -92,7 +97,7 @@ fn run<EK: KvEngine>(receiver: &Receiver<Task<EK>>, kv_syncs: &KvSyncs) {
         tasks.extend(receiver.try_iter());
         let mut results: Vec<Written> = tasks
             .iter()
-            .map(|task| write_snapshot_data(&task.kv, &task.snapshot))
+            .map(|task| write_snapshot_data(&task.kv, &task.snapshot, task.replaced.as_ref()))
             .collect();
         if results.iter().any(Result::is_ok) {
             // One engine per store: a sync covers every task's write.

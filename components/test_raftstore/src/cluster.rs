@@ -60,6 +60,18 @@ impl ClusterConfig {
     }
 }
 
+impl ClusterConfig {
+    /// Three stores whose leaders compact their raft logs past a stopped follower once the
+    /// entries written since hold 64 KiB (checked every 50 ms): a follower stopped under
+    /// writes of a few hundred KiB catches up from a snapshot.
+    pub fn with_small_raft_log() -> Self {
+        let mut cfg = ClusterConfig::default();
+        cfg.raftstore.raft_log_gc_size_limit = Some(ReadableSize::kib(64));
+        cfg.raftstore.raft_log_gc_tick_interval = ReadableDuration::millis(50);
+        cfg
+    }
+}
+
 impl Default for ClusterConfig {
     /// Three stores with fast ticks: 20 ms, elections after 200-400 ms of silence, PD
     /// heartbeats every 100 ms, raft log GC every 100 ms.
@@ -369,6 +381,17 @@ impl Cluster {
 
     pub fn raft_log(&self, store_id: u64) -> &RaftEngineLog {
         &self.data[&store_id].raft
+    }
+
+    /// The first and last index of the entries of `region_id` in a store's raft log.
+    ///
+    /// # Panics
+    ///
+    /// If the store has no log of the region.
+    pub fn log_span(&self, store_id: u64, region_id: u64) -> (u64, u64) {
+        raft_log_engine::RaftLogEngine::entry_span(self.raft_log(store_id), RegionId(region_id))
+            .expect("read the raft log")
+            .unwrap_or_else(|| panic!("store {store_id} has no log of region {region_id}"))
     }
 
     pub fn storage(&self, store_id: u64) -> Option<TestStorage> {

@@ -4,10 +4,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use kvproto::raft_cmdpb::ChangePeerType;
 use kvproto::raft_serverpb::RaftMessage;
 use raft::eraftpb::MessageType;
 use test_raftstore::filter::message_type;
 use test_raftstore::{Cluster, ClusterConfig, Verdict};
+
+const WAIT: Duration = Duration::from_secs(20);
 
 /// Issue 9, bug 7. A store joins a region and its snapshot, cut before the region split, is
 /// held up in the network. Meanwhile the split-off region's own snapshot reaches the store.
@@ -70,5 +73,58 @@ fn a_stale_snapshot_does_not_overwrite_a_split_off_region() {
         cluster.stored_raw(joiner, b"z"),
         Some(b"newer".to_vec()),
         "a stale snapshot overwrote region {right}'s data"
+    );
+}
+
+/// A replica that missed a split catches up from a snapshot of its narrowed region. What it
+/// held of the split-off range belongs to no region of its store any more (its peer of the
+/// split-off region was removed meanwhile), so it must go with the snapshot's write, as TiKV's
+/// `clear_extra_data` deletes it; before, it stayed on the store for good.
+#[test]
+fn a_replica_that_missed_a_split_drops_the_split_off_range_with_its_snapshot() {
+    let cluster = Cluster::new(ClusterConfig::with_small_raft_log());
+    cluster.start();
+    let region_id = cluster.first_region_id();
+    let ids = cluster.store_ids();
+    let (leader, behind) = (ids[0], ids[2]);
+    cluster.must_transfer_leader(region_id, leader);
+    cluster.must_put(b"z", b"right");
+    cluster.wait_until(WAIT, "the follower's copy", || {
+        cluster.stored_raw(behind, b"z") == Some(b"right".to_vec())
+    });
+    cluster.stop_store(behind);
+    let (_, behind_last) = cluster.log_span(behind, region_id);
+
+    let regions = cluster.must_split(region_id, b"m");
+    let right = regions.iter().find(|r| r.id != region_id).unwrap();
+    let removed = *right.peers.iter().find(|p| p.store_id == behind).unwrap();
+    cluster.must_change_peer(right.id, ChangePeerType::RemoveNode, removed);
+    // 160 KiB of writes to the left region: its leader compacts its log past the stopped
+    // store, which then needs a snapshot.
+    let value = vec![b'x'; 4096];
+    for i in 0..40 {
+        cluster.must_put(format!("k{i:02}").as_bytes(), &value);
+    }
+    cluster.wait_until(WAIT, "the left region's log compacted", || {
+        cluster.log_span(leader, region_id).0 > behind_last + 1
+    });
+
+    cluster.start_store(behind);
+    // The data shows once written, the narrowed region once the snapshot is recorded.
+    cluster.wait_until(WAIT, "the left region's snapshot on the store", || {
+        cluster.stored_raw(behind, b"k39") == Some(value.clone())
+            && cluster
+                .region_on_store(behind, b"a")
+                .is_some_and(|r| r.end_key == b"m")
+    });
+    assert_eq!(
+        cluster.region_on_store(behind, b"m").map(|r| r.id),
+        None,
+        "no region of store {behind} covers the split-off range"
+    );
+    assert_eq!(
+        cluster.stored_raw(behind, b"z"),
+        None,
+        "the split-off range's data stayed on store {behind}"
     );
 }

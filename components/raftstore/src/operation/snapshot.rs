@@ -37,6 +37,8 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         }
         let region = snapshot_region(snapshot)?;
         let snapshot = snapshot.clone();
+        // What of the peer's range the snapshot's region no longer covers is deleted with it.
+        let replaced = self.is_initialized().then(|| (*self.region).clone());
         ctx.store_meta
             .lock()
             .applying_snapshots
@@ -46,7 +48,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         let region_id = self.region_id.get();
         let peer_id = self.peer_id();
         ctx.snap_applier
-            .schedule(ctx.kv.clone(), snapshot, move |result| {
+            .schedule(ctx.kv.clone(), snapshot, replaced, move |result| {
                 let msg = PeerMsg::SnapshotWritten {
                     peer_id,
                     index,
