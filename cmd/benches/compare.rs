@@ -169,6 +169,8 @@ impl Target {
 struct Run {
     latencies: Latencies,
     cpu_seconds: f64,
+    /// CPU of this process (the load generator and the client it drives) over the run.
+    client_cpu_seconds: f64,
     context_switches: u64,
     keys_per_call: u64,
 }
@@ -187,6 +189,10 @@ impl Run {
         self.per_call(self.cpu_seconds * 1e6)
     }
 
+    fn client_cpu_us_per_call(&self) -> f64 {
+        self.per_call(self.client_cpu_seconds * 1e6)
+    }
+
     fn switches_per_call(&self) -> f64 {
         self.per_call(self.context_switches as f64)
     }
@@ -198,7 +204,7 @@ impl fmt::Display for Run {
         let ms = |v: u64| v as f64 / 1000.0;
         write!(
             f,
-            "{:>8.0} keys/s  p50 {:.2} p99 {:.2} p99.9 {:.2} max {:.1} ms  {:.0} µs CPU/call  {:.1} cs/call",
+            "{:>8.0} keys/s  p50 {:.2} p99 {:.2} p99.9 {:.2} max {:.1} ms  {:.0} µs CPU/call  {:.1} cs/call  {:.0} µs client CPU/call",
             self.keys_per_second(),
             ms(h.value_at_quantile(0.50)),
             ms(h.value_at_quantile(0.99)),
@@ -206,6 +212,7 @@ impl fmt::Display for Run {
             ms(h.max()),
             self.cpu_us_per_call(),
             self.switches_per_call(),
+            self.client_cpu_us_per_call(),
         )
     }
 }
@@ -223,6 +230,7 @@ async fn run_all(
         for load in Load::ALL {
             let (t, v) = (target.clone(), value.clone());
             let cpu_before = cpu_seconds(pids);
+            let client_cpu_before = cpu_seconds(&[std::process::id()]);
             let switches_before = context_switches(pids);
             let latencies = closed_loop(concurrency, flags.duration(), move |task, n| {
                 let (target, value) = (t.clone(), v.clone());
@@ -232,6 +240,7 @@ async fn run_all(
             let run = Run {
                 latencies,
                 cpu_seconds: cpu_seconds(pids) - cpu_before,
+                client_cpu_seconds: cpu_seconds(&[std::process::id()]) - client_cpu_before,
                 context_switches: context_switches(pids) - switches_before,
                 keys_per_call: load.keys_per_call(),
             };
@@ -387,10 +396,11 @@ fn main() {
                 .map(|(o, e)| format!("{:.2}x", o.keys_per_second() / e.keys_per_second()))
                 .collect();
             println!(
-                "  ratio {:.2}x keys/s (by round: {}), {:.2}x CPU per call",
+                "  ratio {:.2}x keys/s (by round: {}), {:.2}x CPU per call, {:.2}x client CPU per call",
                 mean(&ours, Run::keys_per_second) / mean(&etcd, Run::keys_per_second),
                 per_round.join(", "),
                 mean(&ours, Run::cpu_us_per_call) / mean(&etcd, Run::cpu_us_per_call),
+                mean(&ours, Run::client_cpu_us_per_call) / mean(&etcd, Run::client_cpu_us_per_call),
             );
         }
     }
