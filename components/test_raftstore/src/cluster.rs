@@ -58,15 +58,14 @@ impl ClusterConfig {
             ..ClusterConfig::default()
         }
     }
-}
 
-impl ClusterConfig {
-    /// Three stores whose leaders compact their raft logs past a stopped follower once the
-    /// entries written since hold 64 KiB (checked every 50 ms): a follower stopped under
-    /// writes of a few hundred KiB catches up from a snapshot.
-    pub fn with_small_raft_log() -> Self {
+    /// Three stores whose leaders compact their raft logs past a stopped follower after a
+    /// few entries (GC every 50 ms at 5 entries, at most 10 kept): a follower stopped under
+    /// a few dozen writes catches up from a snapshot ([`Cluster::write_until_compacted_past`]).
+    pub fn with_short_raft_logs() -> Self {
         let mut cfg = ClusterConfig::default();
-        cfg.raftstore.raft_log_gc_size_limit = Some(ReadableSize::kib(64));
+        cfg.raftstore.raft_log_gc_threshold = 5;
+        cfg.raftstore.raft_log_gc_count_limit = 10;
         cfg.raftstore.raft_log_gc_tick_interval = ReadableDuration::millis(50);
         cfg
     }
@@ -383,15 +382,23 @@ impl Cluster {
         &self.data[&store_id].raft
     }
 
-    /// The first and last index of the entries of `region_id` in a store's raft log.
-    ///
-    /// # Panics
-    ///
-    /// If the store has no log of the region.
-    pub fn log_span(&self, store_id: u64, region_id: u64) -> (u64, u64) {
-        raft_log_engine::RaftLogEngine::entry_span(self.raft_log(store_id), RegionId(region_id))
-            .expect("read the raft log")
-            .unwrap_or_else(|| panic!("store {store_id} has no log of region {region_id}"))
+    /// Writes `k00`..`k29` (value `v`) into `region_id`, led from `leader`, and waits until the
+    /// leader's log starts past what the stopped store `down` has, so that `down` needs a
+    /// snapshot when it starts (with [`ClusterConfig::with_short_raft_logs`]).
+    pub fn write_until_compacted_past(&self, region_id: u64, leader: u64, down: u64) {
+        let span = |store_id| {
+            raft_log_engine::RaftLogEngine::entry_span(self.raft_log(store_id), RegionId(region_id))
+                .expect("read the raft log")
+        };
+        let (_, down_last) = span(down).expect("the stopped store's log of the region");
+        for i in 0..30 {
+            self.must_put(format!("k{i:02}").as_bytes(), b"v");
+        }
+        self.wait_until(
+            Duration::from_secs(10),
+            "the leader's log compacted past the stopped store's",
+            || span(leader).is_some_and(|(first, _)| first > down_last + 1),
+        );
     }
 
     pub fn storage(&self, store_id: u64) -> Option<TestStorage> {

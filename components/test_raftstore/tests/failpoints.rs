@@ -86,11 +86,7 @@ fn a_store_restarts_after_a_crash_between_snapshot_data_and_raft_log() {
 /// A started cluster whose log GC soon compacts past a stopped follower, so that it needs a
 /// snapshot: the cluster, its region, the store leading it and another store.
 fn snapshot_cluster() -> (Cluster, u64, u64, u64) {
-    let mut cfg = ClusterConfig::default();
-    cfg.raftstore.raft_log_gc_threshold = 5;
-    cfg.raftstore.raft_log_gc_count_limit = 10;
-    cfg.raftstore.raft_log_gc_tick_interval = ReadableDuration::millis(50);
-    let cluster = Cluster::new(cfg);
+    let cluster = Cluster::new(ClusterConfig::with_short_raft_logs());
     cluster.start();
     let region_id = cluster.first_region_id();
     let ids = cluster.store_ids();
@@ -99,25 +95,10 @@ fn snapshot_cluster() -> (Cluster, u64, u64, u64) {
     (cluster, region_id, a, c)
 }
 
-/// Stops store `down`, writes `k00`..`k29` into `region_id` (led from `leader`) and waits
-/// until the leader's log starts past what `down` has, so that `down` needs a snapshot.
+/// Stops store `down` and writes into `region_id` until `down` needs a snapshot.
 fn stop_until_it_needs_a_snapshot(cluster: &Cluster, region_id: u64, leader: u64, down: u64) {
     cluster.stop_store(down);
-    let span = |store_id| {
-        cluster
-            .raft_log(store_id)
-            .entry_span(types::RegionId(region_id))
-            .unwrap()
-    };
-    let (_, down_last) = span(down).unwrap();
-    for i in 0..30 {
-        cluster.must_put(format!("k{i:02}").as_bytes(), b"v");
-    }
-    cluster.wait_until(
-        Duration::from_secs(10),
-        "the leader's log compacted past the stopped store's",
-        || span(leader).is_some_and(|(first, _)| first > down_last + 1),
-    );
+    cluster.write_until_compacted_past(region_id, leader, down);
 }
 
 /// Issue 9, bug 2. Apply writes the data engine without syncing; the raft log must keep the

@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
+use config_types::{ReadableDuration, ReadableSize};
+use raft_log_engine::RaftLogEngine;
 use test_raftstore::{Cluster, ClusterConfig};
+use types::RegionId;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -13,7 +16,10 @@ const WAIT: Duration = Duration::from_secs(20);
 /// that was down under large writes made the leader keep up to 10,000 entries of them.
 #[test]
 fn a_leader_compacts_past_a_stopped_follower_once_its_log_outgrows_the_size_limit() {
-    let cluster = Cluster::new(ClusterConfig::with_small_raft_log());
+    let mut cfg = ClusterConfig::default();
+    cfg.raftstore.raft_log_gc_size_limit = Some(ReadableSize::kib(64));
+    cfg.raftstore.raft_log_gc_tick_interval = ReadableDuration::millis(50);
+    let cluster = Cluster::new(cfg);
     cluster.start();
     let region_id = cluster.first_region_id();
     let ids = cluster.store_ids();
@@ -24,7 +30,14 @@ fn a_leader_compacts_past_a_stopped_follower_once_its_log_outgrows_the_size_limi
         cluster.stored_raw(stopped, b"before") == Some(b"v".to_vec())
     });
     cluster.stop_store(stopped);
-    let (_, follower_last) = cluster.log_span(stopped, region_id);
+    let span = |store_id| {
+        cluster
+            .raft_log(store_id)
+            .entry_span(RegionId(region_id))
+            .unwrap()
+            .expect("the region's log")
+    };
+    let (_, follower_last) = span(stopped);
 
     // 40 entries of about 4 KiB: 160 KiB, far below the count limit.
     let value = vec![b'x'; 4096];
@@ -32,7 +45,7 @@ fn a_leader_compacts_past_a_stopped_follower_once_its_log_outgrows_the_size_limi
         cluster.must_put(format!("k{i:02}").as_bytes(), &value);
     }
     cluster.wait_until(WAIT, "the leader to compact past the follower", || {
-        cluster.log_span(leader, region_id).0 > follower_last + 1
+        span(leader).0 > follower_last + 1
     });
 
     cluster.start_store(stopped);

@@ -82,7 +82,7 @@ fn a_stale_snapshot_does_not_overwrite_a_split_off_region() {
 /// `clear_extra_data` deletes it; before, it stayed on the store for good.
 #[test]
 fn a_replica_that_missed_a_split_drops_the_split_off_range_with_its_snapshot() {
-    let cluster = Cluster::new(ClusterConfig::with_small_raft_log());
+    let cluster = Cluster::new(ClusterConfig::with_short_raft_logs());
     cluster.start();
     let region_id = cluster.first_region_id();
     let ids = cluster.store_ids();
@@ -93,26 +93,19 @@ fn a_replica_that_missed_a_split_drops_the_split_off_range_with_its_snapshot() {
         cluster.stored_raw(behind, b"z") == Some(b"right".to_vec())
     });
     cluster.stop_store(behind);
-    let (_, behind_last) = cluster.log_span(behind, region_id);
 
     let regions = cluster.must_split(region_id, b"m");
     let right = regions.iter().find(|r| r.id != region_id).unwrap();
     let removed = *right.peers.iter().find(|p| p.store_id == behind).unwrap();
     cluster.must_change_peer(right.id, ChangePeerType::RemoveNode, removed);
-    // 160 KiB of writes to the left region: its leader compacts its log past the stopped
-    // store, which then needs a snapshot.
-    let value = vec![b'x'; 4096];
-    for i in 0..40 {
-        cluster.must_put(format!("k{i:02}").as_bytes(), &value);
-    }
-    cluster.wait_until(WAIT, "the left region's log compacted", || {
-        cluster.log_span(leader, region_id).0 > behind_last + 1
-    });
+    // The left region's leader compacts its log past the stopped store, which then needs a
+    // snapshot.
+    cluster.write_until_compacted_past(region_id, leader, behind);
 
     cluster.start_store(behind);
     // The data shows once written, the narrowed region once the snapshot is recorded.
     cluster.wait_until(WAIT, "the left region's snapshot on the store", || {
-        cluster.stored_raw(behind, b"k39") == Some(value.clone())
+        cluster.stored_raw(behind, b"k29") == Some(b"v".to_vec())
             && cluster
                 .region_on_store(behind, b"a")
                 .is_some_and(|r| r.end_key == b"m")
