@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use cmd::process::{wait_until, LocalCluster, PD_WITHOUT_LEADER_BALANCE};
+use cmd::process::{pd_regions, wait_until, LocalCluster, PD_WITHOUT_LEADER_BALANCE};
 use serde_json::Value;
 use tikv_client::TransactionClient;
 
@@ -225,6 +225,7 @@ fn ctl_commands_against_a_running_cluster() {
     assert!(compacted.contains("compacted"), "{compacted}");
 
     dashboard_metrics_are_exported(&cluster);
+    region_gauges_match_pd(&cluster);
 
     // Errors that say what to do.
     let no_host = ctl_err(pd, &["mvcc", "--key", "a"]);
@@ -238,6 +239,29 @@ fn ctl_commands_against_a_running_cluster() {
     );
     let bad_cf = ctl_err(pd, &["--host", leader, "raw-scan", "--cf", "nope"]);
     assert!(bad_cf.contains("unknown column family"), "{bad_cf}");
+}
+
+/// The stores' `tikv_raftstore_region_count`, by TiKV's `type`, agrees with PD: one leader per
+/// region, and a replica of each on every one of the three stores.
+fn region_gauges_match_pd(cluster: &LocalCluster) {
+    let mut seen = String::new();
+    wait_until(
+        "the stores' region gauges to agree with PD",
+        Duration::from_secs(30),
+        || {
+            let Some(regions) = pd_regions(&cluster.pd.addr()).and_then(|r| r["count"].as_u64())
+            else {
+                return false;
+            };
+            let gauge = |kind: &str| {
+                cluster.metric_total("tikv_raftstore_region_count", &format!("type=\"{kind}\""))
+            };
+            let (leaders, replicas) = (gauge("leader"), gauge("region"));
+            seen = format!("PD {regions} regions, gauges {leaders} leaders {replicas} replicas");
+            regions > 0 && leaders == regions as f64 && replicas == 3.0 * regions as f64
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}: {seen}"));
 }
 
 /// Every metric the Grafana dashboard in `etc/` queries is one the servers export, except those

@@ -4,8 +4,8 @@ use std::sync::LazyLock;
 use std::time::Instant;
 
 use prometheus::{
-    exponential_buckets, Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts,
-    TextEncoder,
+    exponential_buckets, Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, TextEncoder,
 };
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(collector: C) -> C {
@@ -81,20 +81,18 @@ pub static GC_SAFE_POINT: LazyLock<IntGauge> = LazyLock::new(|| {
     )
 });
 
-pub static REGION_COUNT: LazyLock<IntGauge> = LazyLock::new(|| {
+/// Regions with a peer on this store (`type="region"`) and those it leads (`type="leader"`),
+/// as TiKV exports them (its dashboards select the type).
+pub static REGION_COUNT: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     register(
-        IntGauge::new(
-            "tikv_raftstore_region_count",
-            "Regions with a peer on this store",
+        IntGaugeVec::new(
+            Opts::new(
+                "tikv_raftstore_region_count",
+                "Regions with a peer on this store, and those it leads",
+            ),
+            &["type"],
         )
         .expect("valid metric"),
-    )
-});
-
-pub static LEADER_COUNT: LazyLock<IntGauge> = LazyLock::new(|| {
-    register(
-        IntGauge::new("tikv_raftstore_leader_count", "Regions led by this store")
-            .expect("valid metric"),
     )
 });
 

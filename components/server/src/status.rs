@@ -25,8 +25,12 @@ fn refresh_gauges(state: &StatusState) -> (usize, usize, u64) {
     let meta = state.store_meta.lock();
     let regions = meta.regions.len();
     let leaders = meta.readers.len();
-    metrics::REGION_COUNT.set(regions as i64);
-    metrics::LEADER_COUNT.set(leaders as i64);
+    metrics::REGION_COUNT
+        .with_label_values(&["region"])
+        .set(regions as i64);
+    metrics::REGION_COUNT
+        .with_label_values(&["leader"])
+        .set(leaders as i64);
     (regions, leaders, meta.store_id.get())
 }
 
