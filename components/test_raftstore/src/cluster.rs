@@ -382,14 +382,18 @@ impl Cluster {
         &self.data[&store_id].raft
     }
 
+    /// The first and last index of the entries of `region_id` in a store's raft log, if it
+    /// has any.
+    pub fn log_span(&self, store_id: u64, region_id: u64) -> Option<(u64, u64)> {
+        raft_log_engine::RaftLogEngine::entry_span(self.raft_log(store_id), RegionId(region_id))
+            .expect("read the raft log")
+    }
+
     /// Writes `k00`..`k29` (value `v`) into `region_id`, led from `leader`, and waits until the
     /// leader's log starts past what the stopped store `down` has, so that `down` needs a
     /// snapshot when it starts (with [`ClusterConfig::with_short_raft_logs`]).
     pub fn write_until_compacted_past(&self, region_id: u64, leader: u64, down: u64) {
-        let span = |store_id| {
-            raft_log_engine::RaftLogEngine::entry_span(self.raft_log(store_id), RegionId(region_id))
-                .expect("read the raft log")
-        };
+        let span = |store_id| self.log_span(store_id, region_id);
         let (_, down_last) = span(down).expect("the stopped store's log of the region");
         for i in 0..30 {
             self.must_put(format!("k{i:02}").as_bytes(), b"v");

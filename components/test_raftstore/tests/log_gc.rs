@@ -3,9 +3,7 @@
 use std::time::Duration;
 
 use config_types::{ReadableDuration, ReadableSize};
-use raft_log_engine::RaftLogEngine;
 use test_raftstore::{Cluster, ClusterConfig};
-use types::RegionId;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -32,9 +30,7 @@ fn a_leader_compacts_past_a_stopped_follower_once_its_log_outgrows_the_size_limi
     cluster.stop_store(stopped);
     let span = |store_id| {
         cluster
-            .raft_log(store_id)
-            .entry_span(RegionId(region_id))
-            .unwrap()
+            .log_span(store_id, region_id)
             .expect("the region's log")
     };
     let (_, follower_last) = span(stopped);
