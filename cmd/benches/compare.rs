@@ -6,6 +6,7 @@
 //! cargo bench -p cmd --bench compare [-- --seconds 10 --concurrency 1,64 --value-size 1024]
 //!     [--rounds 2]     runs of each system, alternated: ours, etcd, etcd, ours, ...
 //!     [--ours-only]    our cluster alone (no etcd, no db_bench)
+//!     [--timeline]     after each run, its calls second by second (count, slow ones, max)
 //! COMPARE_DIR=dir      keep the data directories and logs in `dir`
 //! BENCH_TIKV_CONFIG=f  start our stores with the config file `f`
 //! ```
@@ -245,6 +246,11 @@ async fn run_all(
                 keys_per_call: load.keys_per_call(),
             };
             eprintln!("  {load}, {concurrency} in flight: {run}");
+            if std::env::args().any(|arg| arg == "--timeline") {
+                for line in run.latencies.timeline_lines() {
+                    eprintln!("    {line}");
+                }
+            }
             after_run(&format!("{load:?}-{concurrency}"));
             runs.push((load, concurrency, run));
         }

@@ -116,6 +116,45 @@ pub fn bench_dir() -> (Option<tempfile::TempDir>, std::path::PathBuf) {
 pub struct Latencies {
     pub histogram: Histogram<u64>,
     pub duration: Duration,
+    /// The calls sent in each second of the run, in order: to tell a tail spread over the run
+    /// from one that comes in bursts (a flush, a compaction, an election).
+    pub timeline: Vec<Second>,
+}
+
+/// The calls sent in one second of a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Second {
+    pub calls: u64,
+    /// Calls that took [`SLOW`] or longer.
+    pub slow: u64,
+    pub max_micros: u64,
+}
+
+/// A call at least this slow counts as slow in its [`Second`] (the put p99 bound).
+pub const SLOW: Duration = Duration::from_millis(10);
+
+impl Second {
+    fn record(&mut self, micros: u64) {
+        self.calls += 1;
+        self.slow += u64::from(micros >= SLOW.as_micros() as u64);
+        self.max_micros = self.max_micros.max(micros);
+    }
+
+    fn add(&mut self, other: &Second) {
+        self.calls += other.calls;
+        self.slow += other.slow;
+        self.max_micros = self.max_micros.max(other.max_micros);
+    }
+}
+
+/// Adds `from`'s seconds into `into`'s, second by second.
+fn add_timeline(into: &mut Vec<Second>, from: &[Second]) {
+    if into.len() < from.len() {
+        into.resize(from.len(), Second::default());
+    }
+    for (total, second) in into.iter_mut().zip(from) {
+        total.add(second);
+    }
 }
 
 /// Latencies are recorded in microseconds up to a minute; slower calls count as a minute.
@@ -130,6 +169,24 @@ impl Latencies {
 
     pub fn per_second(&self) -> f64 {
         self.count() as f64 / self.duration.as_secs_f64()
+    }
+
+    /// One line per second of the run: calls sent, how many took [`SLOW`] or longer, the
+    /// slowest.
+    pub fn timeline_lines(&self) -> Vec<String> {
+        self.timeline
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                format!(
+                    "{i:>4} s {:>8} calls {:>6} >= {} ms  max {:.1} ms",
+                    s.calls,
+                    s.slow,
+                    SLOW.as_millis(),
+                    s.max_micros as f64 / 1000.0
+                )
+            })
+            .collect()
     }
 }
 
@@ -201,24 +258,34 @@ where
             let mut next_call = next_call.clone();
             tokio::spawn(async move {
                 let mut latencies = histogram();
+                let mut timeline: Vec<Second> = Vec::new();
                 loop {
                     let sent = Instant::now();
                     let Some(call) = next_call(task) else { break };
                     call.await;
-                    latencies.saturating_record(sent.elapsed().as_micros() as u64);
+                    let micros = sent.elapsed().as_micros() as u64;
+                    latencies.saturating_record(micros);
+                    let second = sent.duration_since(started).as_secs() as usize;
+                    if timeline.len() <= second {
+                        timeline.resize(second + 1, Second::default());
+                    }
+                    timeline[second].record(micros);
                 }
-                latencies
+                (latencies, timeline)
             })
         })
         .collect();
     let mut total = histogram();
+    let mut timeline = Vec::new();
     for task in tasks {
-        let latencies = task.await.unwrap_or_else(|e| panic!("load task: {e}"));
+        let (latencies, seconds) = task.await.unwrap_or_else(|e| panic!("load task: {e}"));
         total.add(latencies).expect("histograms of the same bounds");
+        add_timeline(&mut timeline, &seconds);
     }
     Latencies {
         histogram: total,
         duration: started.elapsed(),
+        timeline,
     }
 }
 
@@ -275,5 +342,25 @@ mod tests {
         .await;
         assert!(latencies.count() >= 4);
         assert!(latencies.histogram.min() >= 1_000, "{}", latencies);
+    }
+
+    #[tokio::test]
+    async fn the_timeline_counts_each_call_in_the_second_it_was_sent() {
+        let latencies = closed_loop_over(2, 6, |n| async move {
+            if n == 0 {
+                tokio::time::sleep(SLOW).await;
+            }
+        })
+        .await;
+        let calls: u64 = latencies.timeline.iter().map(|s| s.calls).sum();
+        assert_eq!(calls, 6);
+        let slow: u64 = latencies.timeline.iter().map(|s| s.slow).sum();
+        assert_eq!(slow, 1, "{:?}", latencies.timeline);
+        let max = latencies.timeline.iter().map(|s| s.max_micros).max();
+        assert!(
+            max >= Some(SLOW.as_micros() as u64),
+            "{:?}",
+            latencies.timeline
+        );
     }
 }
