@@ -226,6 +226,7 @@ async fn run_all(
     after_run: impl Fn(&str),
 ) -> Vec<(Load, usize, Run)> {
     let value: Arc<[u8]> = vec![b'v'; flags.value_size].into();
+    let timeline = std::env::args().any(|arg| arg == "--timeline");
     let mut runs = Vec::new();
     for &concurrency in &flags.concurrency {
         for load in Load::ALL {
@@ -246,7 +247,7 @@ async fn run_all(
                 keys_per_call: load.keys_per_call(),
             };
             eprintln!("  {load}, {concurrency} in flight: {run}");
-            if std::env::args().any(|arg| arg == "--timeline") {
+            if timeline {
                 for line in run.latencies.timeline_lines() {
                     eprintln!("    {line}");
                 }

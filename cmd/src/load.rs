@@ -122,7 +122,7 @@ pub struct Latencies {
 }
 
 /// The calls sent in one second of a run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Second {
     pub calls: u64,
     /// Calls that took [`SLOW`] or longer.
