@@ -1,6 +1,7 @@
 //! Our cluster against etcd under one closed-loop load generator, on this machine, in one run:
 //! put, linearizable get and a 16-key batch put, each at every `--concurrency`, with client
-//! latencies, server CPU time per request (from `/proc`), and the ratio of the two systems.
+//! latencies, server CPU time per request (from `/proc`), how busy the whole machine was, and the
+//! ratio of the two systems.
 //!
 //! ```text
 //! cargo bench -p cmd --bench compare [-- --seconds 10 --concurrency 1,64 --value-size 1024]
@@ -28,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cmd::baseline::{
-    context_switches, cpu_seconds, db_bench_synced_writes, installed, EtcdCluster,
+    context_switches, cpu_seconds, db_bench_synced_writes, installed, EtcdCluster, MachineTicks,
 };
 use cmd::load::{bench_cluster, bench_dir, closed_loop, number_flag, Latencies, LoadFlags};
 use cmd::process::http_get;
@@ -174,6 +175,8 @@ struct Run {
     client_cpu_seconds: f64,
     context_switches: u64,
     keys_per_call: u64,
+    /// The share of the whole machine's CPU that was busy over the run (all processes).
+    machine_busy: Option<f64>,
 }
 
 impl Run {
@@ -214,7 +217,11 @@ impl fmt::Display for Run {
             self.cpu_us_per_call(),
             self.switches_per_call(),
             self.client_cpu_us_per_call(),
-        )
+        )?;
+        match self.machine_busy {
+            Some(busy) => write!(f, "  machine {:.0}% busy", busy * 100.0),
+            None => Ok(()),
+        }
     }
 }
 
@@ -234,6 +241,7 @@ async fn run_all(
             let cpu_before = cpu_seconds(pids);
             let client_cpu_before = cpu_seconds(&[std::process::id()]);
             let switches_before = context_switches(pids);
+            let machine_before = MachineTicks::now();
             let latencies = closed_loop(concurrency, flags.duration(), move |task, n| {
                 let (target, value) = (t.clone(), v.clone());
                 async move { target.call(load, task, n, &value).await }
@@ -245,6 +253,7 @@ async fn run_all(
                 client_cpu_seconds: cpu_seconds(&[std::process::id()]) - client_cpu_before,
                 context_switches: context_switches(pids) - switches_before,
                 keys_per_call: load.keys_per_call(),
+                machine_busy: MachineTicks::now().busy_since(&machine_before),
             };
             eprintln!("  {load}, {concurrency} in flight: {run}");
             if timeline {

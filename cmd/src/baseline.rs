@@ -55,6 +55,50 @@ pub fn context_switches(pids: &[u32]) -> u64 {
     total
 }
 
+/// The whole machine's CPU time so far, from the first line of `/proc/stat`: busy and total
+/// clock ticks over all CPUs. Busy is everything but idle and I/O wait, so a run that leaves
+/// the machine partly idle was held back by waits (a sync, a wake-up) rather than by the CPU.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MachineTicks {
+    pub busy: u64,
+    pub total: u64,
+}
+
+impl MachineTicks {
+    /// The machine's ticks now; zero where `/proc/stat` cannot be read.
+    pub fn now() -> MachineTicks {
+        std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|stat| MachineTicks::parse(&stat))
+            .unwrap_or_default()
+    }
+
+    /// Reads the `cpu` line: user, nice, system, idle, iowait, irq, softirq, steal (guest time
+    /// is already inside user and nice).
+    fn parse(stat: &str) -> Option<MachineTicks> {
+        let line = stat.lines().find(|line| line.starts_with("cpu "))?;
+        let ticks: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .map(|field| field.parse().ok())
+            .collect::<Option<_>>()?;
+        let total: u64 = ticks.iter().sum();
+        let idle = ticks.get(3)? + ticks.get(4).copied().unwrap_or(0);
+        Some(MachineTicks {
+            busy: total - idle,
+            total,
+        })
+    }
+
+    /// The share of the machine's CPU time that was busy between `earlier` and `self`, from 0
+    /// to 1; `None` when no time passed.
+    pub fn busy_since(&self, earlier: &MachineTicks) -> Option<f64> {
+        let total = self.total.checked_sub(earlier.total).filter(|&t| t > 0)?;
+        Some(self.busy.saturating_sub(earlier.busy) as f64 / total as f64)
+    }
+}
+
 /// A three-member etcd cluster on loopback ports, killed when dropped.
 pub struct EtcdCluster {
     members: Vec<Child>,
@@ -179,6 +223,24 @@ mod tests {
              fillrandom   :    1733.062 micros/op 36917 ops/sec 10.001 seconds 369257 operations;   37.1 MB/s\n";
         assert_eq!(parse_db_bench(report), Some(36917.0));
         assert_eq!(parse_db_bench("nothing here"), None);
+    }
+
+    #[test]
+    fn machine_ticks_count_all_but_idle_and_io_wait_as_busy() {
+        let stat = "cpu  100 10 50 800 40 0 5 0 30 0\ncpu0 50 5 25 400 20 0 2 0 15 0\n";
+        let earlier = MachineTicks::parse(stat).unwrap();
+        assert_eq!(
+            earlier,
+            MachineTicks {
+                busy: 165,
+                total: 1005
+            }
+        );
+        let later = MachineTicks::parse("cpu  200 10 90 860 40 0 5 0 30 0\n").unwrap();
+        assert_eq!(later.busy_since(&earlier), Some(140.0 / 200.0));
+        assert_eq!(later.busy_since(&later), None);
+        assert_eq!(MachineTicks::parse("intr 1 2 3\n"), None);
+        assert!(MachineTicks::now().total > 0);
     }
 
     #[test]
