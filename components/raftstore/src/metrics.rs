@@ -6,6 +6,7 @@ use prometheus::{
     exponential_buckets, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
     IntGaugeVec, Opts,
 };
+use raft::eraftpb::MessageType;
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(collector: C) -> C {
     prometheus::default_registry()
@@ -155,3 +156,139 @@ pub static HIBERNATED_PEERS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
         .expect("valid metric"),
     )
 });
+
+/// TiKV's label for a raft message type in `tikv_raftstore_raft_sent_message_total`; the
+/// types raft-rs only uses locally (hup, beat, propose, ...) never reach the transport.
+fn message_type_label(kind: MessageType) -> &'static str {
+    match kind {
+        MessageType::MsgAppend => "append",
+        MessageType::MsgAppendResponse => "append_resp",
+        MessageType::MsgRequestPreVote => "prevote",
+        MessageType::MsgRequestPreVoteResponse => "prevote_resp",
+        MessageType::MsgRequestVote => "vote",
+        MessageType::MsgRequestVoteResponse => "vote_resp",
+        MessageType::MsgSnapshot => "snapshot",
+        MessageType::MsgHeartbeat => "heartbeat",
+        MessageType::MsgHeartbeatResponse => "heartbeat_resp",
+        MessageType::MsgTransferLeader => "transfer_leader",
+        MessageType::MsgTimeoutNow => "timeout_now",
+        MessageType::MsgReadIndex => "read_index",
+        MessageType::MsgReadIndexResp => "read_index_resp",
+        _ => "other",
+    }
+}
+
+/// Every raft message type raft-rs defines, in the order of its numbers.
+const MESSAGE_TYPES: [MessageType; 19] = [
+    MessageType::MsgHup,
+    MessageType::MsgBeat,
+    MessageType::MsgPropose,
+    MessageType::MsgAppend,
+    MessageType::MsgAppendResponse,
+    MessageType::MsgRequestVote,
+    MessageType::MsgRequestVoteResponse,
+    MessageType::MsgSnapshot,
+    MessageType::MsgHeartbeat,
+    MessageType::MsgHeartbeatResponse,
+    MessageType::MsgUnreachable,
+    MessageType::MsgSnapStatus,
+    MessageType::MsgCheckQuorum,
+    MessageType::MsgTransferLeader,
+    MessageType::MsgTimeoutNow,
+    MessageType::MsgReadIndex,
+    MessageType::MsgReadIndexResp,
+    MessageType::MsgRequestPreVote,
+    MessageType::MsgRequestPreVoteResponse,
+];
+
+/// `tikv_raftstore_raft_sent_message_total{type, status}`, resolved once per type so that
+/// counting a message is one atomic add: `[accepted, dropped]` per message type number.
+static SENT_MESSAGES: LazyLock<Vec<[IntCounter; 2]>> = LazyLock::new(|| {
+    let vec = register(
+        IntCounterVec::new(
+            Opts::new(
+                "tikv_raftstore_raft_sent_message_total",
+                "Raft messages sent by this store's replicas, by type; status \"drop\" counts \
+                 those without an address",
+            ),
+            &["type", "status"],
+        )
+        .expect("valid metric"),
+    );
+    MESSAGE_TYPES
+        .iter()
+        .map(|&kind| {
+            let label = message_type_label(kind);
+            [
+                vec.with_label_values(&[label, "accept"]),
+                vec.with_label_values(&[label, "drop"]),
+            ]
+        })
+        .collect()
+});
+
+/// Counts a raft message a replica handed to the transport (`accepted`) or dropped.
+pub fn count_sent_message(kind: MessageType, accepted: bool) {
+    if let Some(counters) = SENT_MESSAGES.get(kind as usize) {
+        counters[usize::from(!accepted)].inc();
+    }
+}
+
+/// What a replica's raft ready carried, counted once per ready (TiKV's
+/// `tikv_raftstore_raft_ready_handled_total`).
+pub struct ReadyCounters {
+    pub has_ready_region: IntCounter,
+    pub message: IntCounter,
+    pub append: IntCounter,
+    pub commit: IntCounter,
+    pub snapshot: IntCounter,
+}
+
+pub static READY_HANDLED: LazyLock<ReadyCounters> = LazyLock::new(|| {
+    let vec = register(
+        IntCounterVec::new(
+            Opts::new(
+                "tikv_raftstore_raft_ready_handled_total",
+                "Raft readies handled, and how many carried messages, new entries, committed \
+                 entries or a snapshot",
+            ),
+            &["type"],
+        )
+        .expect("valid metric"),
+    );
+    ReadyCounters {
+        has_ready_region: vec.with_label_values(&["has_ready_region"]),
+        message: vec.with_label_values(&["message"]),
+        append: vec.with_label_values(&["append"]),
+        commit: vec.with_label_values(&["commit"]),
+        snapshot: vec.with_label_values(&["snapshot"]),
+    }
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_types_are_listed_in_the_order_of_their_numbers() {
+        for (number, kind) in MESSAGE_TYPES.iter().enumerate() {
+            assert_eq!(*kind as usize, number, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn sent_messages_are_counted_by_type_and_status() {
+        let before = SENT_MESSAGES[MessageType::MsgHeartbeat as usize][1].get();
+        count_sent_message(MessageType::MsgHeartbeat, false);
+        assert_eq!(
+            SENT_MESSAGES[MessageType::MsgHeartbeat as usize][1].get(),
+            before + 1
+        );
+        let rendered = prometheus::TextEncoder::new()
+            .encode_to_string(&prometheus::default_registry().gather())
+            .expect("metrics render");
+        assert!(rendered.contains(
+            "tikv_raftstore_raft_sent_message_total{status=\"drop\",type=\"heartbeat\"}"
+        ));
+    }
+}

@@ -4,7 +4,7 @@ use std::sync::LazyLock;
 use std::time::Instant;
 
 use prometheus::{
-    exponential_buckets, Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
+    exponential_buckets, Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, TextEncoder,
 };
 
@@ -14,6 +14,17 @@ fn register<C: prometheus::core::Collector + Clone + 'static>(collector: C) -> C
         .expect("metric names are unique");
     collector
 }
+
+/// Raft messages received from other stores (snapshots included), as TiKV counts them.
+pub static RAFT_MESSAGES_RECEIVED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "tikv_server_raft_message_recv_total",
+            "Raft messages received from other stores",
+        )
+        .expect("valid metric"),
+    )
+});
 
 pub static GRPC_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register(

@@ -77,6 +77,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
         }
         let mut outcome = ReadyOutcome::default();
         let mut ready = self.raft_group.ready();
+        count_ready(&ready);
         if let Some(soft_state) = ready.ss() {
             outcome.role_changed = true;
             if soft_state.raft_state != StateRole::Leader {
@@ -266,6 +267,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
     pub fn send_messages(&mut self, ctx: &PollContext<EK, ER>, messages: Vec<eraftpb::Message>) {
         for message in messages {
             let Some(to_peer) = self.peer_cache.get(&PeerId(message.to)).copied() else {
+                crate::metrics::count_sent_message(message.get_msg_type(), false);
                 debug!(
                     region_id = self.region_id.get(),
                     to = message.to,
@@ -300,6 +302,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
                 end_key: self.region.end_key.clone(),
                 extra_msg: None,
             };
+            crate::metrics::count_sent_message(message.get_msg_type(), true);
             if is_snapshot {
                 ctx.trans.send_snapshot(msg);
             } else {
@@ -406,5 +409,23 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
             compact_to, "raft log compacted"
         );
         Ok(())
+    }
+}
+
+/// Counts what a ready carries (`tikv_raftstore_raft_ready_handled_total`).
+fn count_ready(ready: &Ready) {
+    let counters = &*crate::metrics::READY_HANDLED;
+    counters.has_ready_region.inc();
+    if !ready.messages().is_empty() || !ready.persisted_messages().is_empty() {
+        counters.message.inc();
+    }
+    if !ready.entries().is_empty() {
+        counters.append.inc();
+    }
+    if !ready.committed_entries().is_empty() {
+        counters.commit.inc();
+    }
+    if !ready.snapshot().is_empty() {
+        counters.snapshot.inc();
     }
 }

@@ -54,6 +54,7 @@ impl<R: RouterHandle> RaftTransport for RaftService<R> {
         while let Some(batch) = stream.next().await {
             let batch = batch?;
             self.check_cluster(batch.cluster_id)?;
+            crate::metrics::RAFT_MESSAGES_RECEIVED.inc_by(batch.msgs.len() as u64);
             for msg in batch.msgs {
                 self.router.send_raft_message(msg);
             }
@@ -84,6 +85,7 @@ impl<R: RouterHandle> RaftTransport for RaftService<R> {
             "snapshot received"
         );
         message.message = data.into();
+        crate::metrics::RAFT_MESSAGES_RECEIVED.inc();
         self.router.send_raft_message(message);
         Ok(Response::new(Done {}))
     }
