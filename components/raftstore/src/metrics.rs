@@ -6,6 +6,7 @@ use prometheus::{
     exponential_buckets, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
     IntGaugeVec, Opts,
 };
+use protobuf::ProtobufEnum as _;
 use raft::eraftpb::MessageType;
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(collector: C) -> C {
@@ -178,29 +179,6 @@ fn message_type_label(kind: MessageType) -> &'static str {
     }
 }
 
-/// Every raft message type raft-rs defines, in the order of its numbers.
-const MESSAGE_TYPES: [MessageType; 19] = [
-    MessageType::MsgHup,
-    MessageType::MsgBeat,
-    MessageType::MsgPropose,
-    MessageType::MsgAppend,
-    MessageType::MsgAppendResponse,
-    MessageType::MsgRequestVote,
-    MessageType::MsgRequestVoteResponse,
-    MessageType::MsgSnapshot,
-    MessageType::MsgHeartbeat,
-    MessageType::MsgHeartbeatResponse,
-    MessageType::MsgUnreachable,
-    MessageType::MsgSnapStatus,
-    MessageType::MsgCheckQuorum,
-    MessageType::MsgTransferLeader,
-    MessageType::MsgTimeoutNow,
-    MessageType::MsgReadIndex,
-    MessageType::MsgReadIndexResp,
-    MessageType::MsgRequestPreVote,
-    MessageType::MsgRequestPreVoteResponse,
-];
-
 /// `tikv_raftstore_raft_sent_message_total{type, status}`, resolved once per type so that
 /// counting a message is one atomic add: `[accepted, dropped]` per message type number.
 static SENT_MESSAGES: LazyLock<Vec<[IntCounter; 2]>> = LazyLock::new(|| {
@@ -215,7 +193,8 @@ static SENT_MESSAGES: LazyLock<Vec<[IntCounter; 2]>> = LazyLock::new(|| {
         )
         .expect("valid metric"),
     );
-    MESSAGE_TYPES
+    // raft-rs numbers its types from 0 without gaps (checked by a test below).
+    MessageType::values()
         .iter()
         .map(|&kind| {
             let label = message_type_label(kind);
@@ -271,7 +250,7 @@ mod tests {
 
     #[test]
     fn message_types_are_listed_in_the_order_of_their_numbers() {
-        for (number, kind) in MESSAGE_TYPES.iter().enumerate() {
+        for (number, kind) in MessageType::values().iter().enumerate() {
             assert_eq!(*kind as usize, number, "{kind:?}");
         }
     }

@@ -266,8 +266,9 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
     /// Sends raft-rs messages to the other peers.
     pub fn send_messages(&mut self, ctx: &PollContext<EK, ER>, messages: Vec<eraftpb::Message>) {
         for message in messages {
+            let kind = message.get_msg_type();
             let Some(to_peer) = self.peer_cache.get(&PeerId(message.to)).copied() else {
-                crate::metrics::count_sent_message(message.get_msg_type(), false);
+                crate::metrics::count_sent_message(kind, false);
                 debug!(
                     region_id = self.region_id.get(),
                     to = message.to,
@@ -275,7 +276,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
                 );
                 continue;
             };
-            let is_snapshot = message.get_msg_type() == MessageType::MsgSnapshot;
+            let is_snapshot = kind == MessageType::MsgSnapshot;
             if is_snapshot {
                 info!(
                     region_id = self.region_id.get(),
@@ -302,7 +303,7 @@ impl<EK: KvEngine, ER: RaftLogEngine> Peer<EK, ER> {
                 end_key: self.region.end_key.clone(),
                 extra_msg: None,
             };
-            crate::metrics::count_sent_message(message.get_msg_type(), true);
+            crate::metrics::count_sent_message(kind, true);
             if is_snapshot {
                 ctx.trans.send_snapshot(msg);
             } else {
