@@ -11,6 +11,7 @@ use kvproto::raft_cmdpb::{
 };
 use kvproto::{errorpb, kvrpcpb, metapb};
 use raft_log_engine::RaftLogEngine;
+use raftstore::store_meta::ReadDelegate;
 use raftstore::{
     Callback, LocalReader, PeerMsg, RaftCommand, ReadResponse, RegionSnapshot, RouterHandle,
     SharedRouter, WriteResult,
@@ -204,7 +205,29 @@ impl<EK: KvEngine, ER: RaftLogEngine> Engine for RaftKv<EK, ER> {
         })
     }
 
+    /// Deletes `[start, end)` from this store's data engine directly, as TiKV does; and the
+    /// regions this store leads take the same delete through raft. A replica may apply writes
+    /// committed before the destroy after its store deleted the range (a follower learns of a
+    /// commit from its leader's next message, or catches up after a partition), and would keep
+    /// them: through raft the delete comes after those writes in its log. A region that could
+    /// not take it (its leadership or range just changed) keeps only the direct deletes.
     fn unsafe_destroy_range(&self, start: Vec<u8>, end: Vec<u8>) -> BoxFuture<Result<()>> {
+        let ordered: Vec<_> = self
+            .reader
+            .leaders_overlapping(&start, &end)
+            .into_iter()
+            .filter_map(|leader| {
+                let region_id = leader.region.id;
+                let (sender, receiver) = oneshot::channel::<WriteResult>();
+                let callback = Callback::Write(Box::new(move |result| {
+                    let _ = sender.send(result);
+                }));
+                let request = destroy_request(&leader, &start, &end);
+                self.send(region_id, request, callback)
+                    .ok()
+                    .map(|()| (region_id, receiver))
+            })
+            .collect();
         let kv = self.kv.clone();
         Box::pin(async move {
             let deleted = tokio::task::spawn_blocking(move || {
@@ -217,10 +240,63 @@ impl<EK: KvEngine, ER: RaftLogEngine> Engine for RaftKv<EK, ER> {
             })
             .await;
             match deleted {
-                Ok(result) => Ok(result?),
-                Err(e) => Err(Error::Other(format!("unsafe destroy range stopped: {e}"))),
+                Ok(result) => result?,
+                Err(e) => return Err(Error::Other(format!("unsafe destroy range stopped: {e}"))),
             }
+            let deadline = tokio::time::Instant::now() + READ_TIMEOUT;
+            for (region_id, receiver) in ordered {
+                match tokio::time::timeout_at(deadline, wait_write(receiver)).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::info!(
+                        region_id,
+                        error = %e,
+                        "unsafe destroy range: the region did not take the delete through raft; \
+                         its replicas keep their stores' direct deletes"
+                    ),
+                    Err(_) => tracing::warn!(
+                        region_id,
+                        "unsafe destroy range: the delete through raft did not apply within \
+                         {READ_TIMEOUT:?}; its replicas keep their stores' direct deletes"
+                    ),
+                }
+            }
+            Ok(())
         })
+    }
+}
+
+/// A write deleting `[start, end)`, clipped to `leader`'s region, from every data column
+/// family, for the region's leader to propose.
+fn destroy_request(leader: &ReadDelegate, start: &[u8], end: &[u8]) -> RaftCmdRequest {
+    let region = &leader.region;
+    let start = start.max(region.start_key.as_slice()).to_vec();
+    let end = match (end.is_empty(), region.end_key.is_empty()) {
+        (true, _) => region.end_key.clone(),
+        (false, true) => end.to_vec(),
+        (false, false) => end.min(region.end_key.as_slice()).to_vec(),
+    };
+    RaftCmdRequest {
+        header: Some(RaftRequestHeader {
+            region_id: region.id,
+            peer: Some(metapb::Peer {
+                id: leader.peer_id.get(),
+                store_id: leader.store_id.get(),
+                ..Default::default()
+            }),
+            region_epoch: region.region_epoch,
+            term: 0,
+        }),
+        requests: DATA_CFS
+            .iter()
+            .map(|&cf| {
+                to_request(Modify::DeleteRange {
+                    cf,
+                    start: start.clone(),
+                    end: end.clone(),
+                })
+            })
+            .collect(),
+        admin_request: None,
     }
 }
 
