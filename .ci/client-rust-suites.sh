@@ -24,7 +24,8 @@
 #   CLIENT_RUST_JOBS          cargo -j for the client build  [cargo's default]
 #   CLIENT_RUST_TEST_TIMEOUT  seconds per test               [600, nextest's limit in client-rust CI]
 #   CLIENT_RUST_SUITE_TIMEOUT seconds per suite: caps the last test's timeout, and tests not
-#                             started by then count as failed [900]
+#                             started by then count as failed [1500: room for one known-flaky
+#                             test's timeout and its second run]
 #   CLIENT_RUST_START_TIMEOUT seconds for a cluster to serve [180]
 #   RUST_LOG                  the tests' env_logger filter   [info, as client-rust CI]
 set -euo pipefail
@@ -33,7 +34,7 @@ shopt -s inherit_errexit 2>/dev/null || true
 repo=$(cd "$(dirname "$0")/.." && pwd)
 target_dir=${CLIENT_RUST_TARGET_DIR:-$repo/target/client-rust}
 test_timeout=${CLIENT_RUST_TEST_TIMEOUT:-600}
-suite_timeout=${CLIENT_RUST_SUITE_TIMEOUT:-900}
+suite_timeout=${CLIENT_RUST_SUITE_TIMEOUT:-1500}
 start_timeout=${CLIENT_RUST_START_TIMEOUT:-180}
 export RUST_LOG=${RUST_LOG:-info}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
@@ -231,51 +232,92 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- 4. suites ------------------------------------------------------------------------------------
+# Tests that fail now and then against TiKV itself, each with the upstream issue that reports it.
+# A failure of one of these (and only these) is followed by one more run of it on the same cluster:
+# it passes if that run passes, and the summary names it with the first attempt's log. Every other
+# test, and a second failure, fails the suite. Remove an entry once a released tikv-client fixes it.
+#   txn_cleanup_2pc_locks: the lock scan re-plans the rest of its range on every region error and
+#     every re-plan counts that range's locks again; when leaderships move or regions split during
+#     the scan (the first test's setup splits the keyspace into ~300 regions, all led by one store,
+#     and PD then balances them) the requests multiply until the 600 s limit.
+#   txn_cleanup_async_commit_locks: the same amplification in its setup's whole-keyspace lock
+#     cleanup, after the previous test's writes split ~25 regions (171 s against TiKV in #509; 374 s
+#     here once).
+#   txn_cleanup_locks_batch_size: the same amplification makes `resolved_locks` exceed the locks
+#     written.
+#   txn_cleanup_range_async_commit_locks: whole-keyspace lock counts include what earlier tests left
+#     behind.
+declare -A known_flaky=(
+  [txn_cleanup_2pc_locks]="tikv/client-rust#516, #435"
+  [txn_cleanup_async_commit_locks]="tikv/client-rust#509"
+  [txn_cleanup_locks_batch_size]="tikv/client-rust#525"
+  [txn_cleanup_range_async_commit_locks]="tikv/client-rust#509, #525"
+)
+
+# run_test NAME LOG LIMIT: runs one test in its own process and prints its outcome; returns 0 if it
+# passed.
+run_test() {
+  local name=$1 log=$2 limit=$3 started=$SECONDS rc=0 reason
+  # In the background, so that a signal to this script runs its traps without waiting for it.
+  (cd "$crate" && exec timeout -k 10 "$limit" "$bin" --exact "$name" --test-threads 1) >"$log" 2>&1 &
+  test_pid=$!
+  wait "$test_pid" || rc=$?
+  test_pid=""
+  if ((rc == 0)) && grep -q '^test result: ok. 1 passed' "$log"; then
+    printf '  ok       %s (%ds)\n' "$name" $((SECONDS - started))
+    return 0
+  fi
+  if ((rc == 124 || rc == 137)); then
+    printf '  TIMEOUT  %s (killed after %ss)\n' "$name" "$limit"
+    return 1
+  fi
+  printf '  FAILED   %s (%ds)\n' "$name" $((SECONDS - started))
+  # The panic message or the error the test returned, briefly; the whole output is in $log.
+  reason=$(grep -m 1 -A 2 -E "panicked at|^Error: " "$log" | grep -v -E '^stack backtrace:|^note: ' |
+    cut -c 1-300 || true)
+  [[ -n $reason ]] || reason=$(tail -n 3 "$log" | cut -c 1-300)
+  sed 's/^/           /' <<<"$reason"
+  return 1
+}
+
 # run_tests BINARY: runs each test of BINARY (matching --filter) in its own process; sets
-# suite_passed, suite_failed and suite_failures (their names).
+# suite_passed, suite_failed, suite_failures (their names) and suite_reruns (known-flaky tests that
+# passed only on their second run).
 run_tests() {
-  local bin=$1 name rc started log reason limit deadline=$((SECONDS + suite_timeout))
+  local bin=$1 name log limit deadline=$((SECONDS + suite_timeout)) attempt passed
   local names
   names=$("$bin" --list --format terse | sed -n 's/: test$//p')
   suite_passed=0
   suite_failed=0
   suite_failures=()
+  suite_reruns=()
   for name in $names; do
     [[ -z $filter || $name == *"$filter"* ]] || continue
-    log=$suite_dir/$name.log
-    # Each test gets CLIENT_RUST_TEST_TIMEOUT, or what is left of the suite's time if less.
-    limit=$((deadline - SECONDS))
-    if ((limit <= 0)); then
-      printf '  NOT RUN  %s (suite time limit %ss reached)\n' "$name" "$suite_timeout"
+    passed=0
+    for attempt in 1 2; do
+      log=$suite_dir/$name.log
+      ((attempt == 1)) || log=$suite_dir/$name.rerun.log
+      # Each run gets CLIENT_RUST_TEST_TIMEOUT, or what is left of the suite's time if less.
+      limit=$((deadline - SECONDS))
+      if ((limit <= 0)); then
+        printf '  NOT RUN  %s (suite time limit %ss reached)\n' "$name" "$suite_timeout"
+        break
+      fi
+      ((limit < test_timeout)) || limit=$test_timeout
+      if run_test "$name" "$log" "$limit"; then
+        passed=1
+        ((attempt == 1)) || suite_reruns+=("$name (first run: $suite_dir/$name.log)")
+        break
+      fi
+      [[ -n ${known_flaky[$name]:-} ]] || break
+      ((attempt == 2)) || echo "           flaky against TiKV too (${known_flaky[$name]}): running it once more"
+    done
+    if ((passed)); then
+      suite_passed=$((suite_passed + 1))
+    else
       suite_failed=$((suite_failed + 1))
       suite_failures+=("$name")
-      continue
     fi
-    ((limit < test_timeout)) || limit=$test_timeout
-    started=$SECONDS
-    rc=0
-    # In the background, so that a signal to this script runs its traps without waiting for it.
-    (cd "$crate" && exec timeout -k 10 "$limit" "$bin" --exact "$name" --test-threads 1) >"$log" 2>&1 &
-    test_pid=$!
-    wait "$test_pid" || rc=$?
-    test_pid=""
-    if ((rc == 0)) && grep -q '^test result: ok. 1 passed' "$log"; then
-      printf '  ok       %s (%ds)\n' "$name" $((SECONDS - started))
-      suite_passed=$((suite_passed + 1))
-      continue
-    fi
-    suite_failed=$((suite_failed + 1))
-    suite_failures+=("$name")
-    if ((rc == 124 || rc == 137)); then
-      printf '  TIMEOUT  %s (killed after %ss)\n' "$name" "$limit"
-      continue
-    fi
-    printf '  FAILED   %s (%ds)\n' "$name" $((SECONDS - started))
-    # The panic message or the error the test returned, briefly; the whole output is in $log.
-    reason=$(grep -m 1 -A 2 -E "panicked at|^Error: " "$log" | grep -v -E '^stack backtrace:|^note: ' |
-      cut -c 1-300 || true)
-    [[ -n $reason ]] || reason=$(tail -n 3 "$log" | cut -c 1-300)
-    sed 's/^/           /' <<<"$reason"
   done
   if ((suite_passed + suite_failed == 0)) && [[ -z $filter ]]; then
     echo "  no tests found in $bin (built without --features integration-tests?)"
@@ -304,6 +346,7 @@ run_suite() {
   unset MULTI_REGION
   echo "suite $name: $suite_passed passed, $suite_failed failed"
   ((${#suite_failures[@]} == 0)) || echo "failed: ${suite_failures[*]}"
+  ((${#suite_reruns[@]} == 0)) || printf 'passed on the second run (known flaky): %s\n' "${suite_reruns[@]}"
   if ((suite_failed > 0)); then
     failed=1
     if ! kill -0 "$playground_pid" 2>/dev/null; then
@@ -313,7 +356,9 @@ run_suite() {
   fi
   stop_cluster
   ((suite_failed == 0)) || print_server_logs
-  phase_done "suite $name" "$suite_passed passed, $suite_failed failed"
+  local note=""
+  ((${#suite_reruns[@]} == 0)) || note=", ${#suite_reruns[@]} on the second run"
+  phase_done "suite $name" "$suite_passed passed, $suite_failed failed$note"
 }
 
 kv_config=$crate/config/tikv.toml
