@@ -331,3 +331,83 @@ impl<EK: KvEngine, ER: RaftLogEngine> RegionSplitter for RaftKv<EK, ER> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use types::{PeerId, StoreId};
+
+    use super::*;
+
+    fn leader_of(start: &[u8], end: &[u8]) -> ReadDelegate {
+        ReadDelegate {
+            region: Arc::new(metapb::Region {
+                id: 7,
+                start_key: start.to_vec(),
+                end_key: end.to_vec(),
+                region_epoch: Some(metapb::RegionEpoch {
+                    conf_ver: 2,
+                    version: 3,
+                }),
+                ..Default::default()
+            }),
+            store_id: StoreId(1),
+            peer_id: PeerId(8),
+            term: 5,
+            applied_term: 5,
+            lease_expire: None,
+        }
+    }
+
+    /// The range each column family's delete covers, after the header is checked.
+    fn destroyed(leader: &ReadDelegate, start: &[u8], end: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let request = destroy_request(leader, start, end);
+        let header = request.header.expect("a header");
+        assert_eq!(header.region_id, 7);
+        assert_eq!(header.region_epoch, leader.region.region_epoch);
+        assert_eq!(header.peer.map(|p| (p.id, p.store_id)), Some((8, 1)));
+        let ranges: Vec<_> = request
+            .requests
+            .iter()
+            .map(|r| {
+                let range = r.delete_range.as_ref().expect("a delete range");
+                (
+                    range.cf.clone(),
+                    range.start_key.clone(),
+                    range.end_key.clone(),
+                )
+            })
+            .collect();
+        let cfs: Vec<_> = ranges.iter().map(|(cf, _, _)| cf.as_str()).collect();
+        assert_eq!(cfs, DATA_CFS);
+        assert!(ranges
+            .windows(2)
+            .all(|w| w[0].1 == w[1].1 && w[0].2 == w[1].2));
+        let (_, start, end) = ranges.into_iter().next().expect("one per column family");
+        (start, end)
+    }
+
+    #[test]
+    fn the_delete_through_raft_is_clipped_to_the_region() {
+        let middle = leader_of(b"b", b"d");
+        assert_eq!(
+            destroyed(&middle, b"a", b"c"),
+            (b"b".to_vec(), b"c".to_vec())
+        );
+        assert_eq!(
+            destroyed(&middle, b"c", b"e"),
+            (b"c".to_vec(), b"d".to_vec())
+        );
+        assert_eq!(
+            destroyed(&middle, b"c", b""),
+            (b"c".to_vec(), b"d".to_vec())
+        );
+        assert_eq!(destroyed(&middle, b"", b""), (b"b".to_vec(), b"d".to_vec()));
+        let last = leader_of(b"b", b"");
+        assert_eq!(destroyed(&last, b"a", b""), (b"b".to_vec(), vec![]));
+        assert_eq!(destroyed(&last, b"c", b"e"), (b"c".to_vec(), b"e".to_vec()));
+        let whole = leader_of(b"", b"");
+        assert_eq!(destroyed(&whole, b"", b""), (vec![], vec![]));
+    }
+}
