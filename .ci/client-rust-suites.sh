@@ -254,10 +254,10 @@ declare -A known_flaky=(
   [txn_cleanup_range_async_commit_locks]="tikv/client-rust#509, #525"
 )
 
-# run_test NAME LOG LIMIT: runs one test in its own process and prints its outcome; returns 0 if it
-# passed.
+# run_test BINARY NAME LOG LIMIT: runs one test of BINARY in its own process and prints its outcome;
+# returns 0 if it passed.
 run_test() {
-  local name=$1 log=$2 limit=$3 started=$SECONDS rc=0 reason
+  local bin=$1 name=$2 log=$3 limit=$4 started=$SECONDS rc=0 reason
   # In the background, so that a signal to this script runs its traps without waiting for it.
   (cd "$crate" && exec timeout -k 10 "$limit" "$bin" --exact "$name" --test-threads 1) >"$log" 2>&1 &
   test_pid=$!
@@ -304,7 +304,7 @@ run_tests() {
         break
       fi
       ((limit < test_timeout)) || limit=$test_timeout
-      if run_test "$name" "$log" "$limit"; then
+      if run_test "$bin" "$name" "$log" "$limit"; then
         passed=1
         ((attempt == 1)) || suite_reruns+=("$name (first run: $suite_dir/$name.log)")
         break

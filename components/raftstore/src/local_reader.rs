@@ -82,16 +82,8 @@ impl<EK: KvEngine> LocalReader<EK> {
         Some(RegionSnapshot::new(self.kv.snapshot(), region))
     }
 
-    /// The read delegates of the regions this store leads now that overlap `[start, end)`
-    /// (storage keys, empty end unbounded).
-    pub fn leaders_overlapping(&self, start: &[u8], end: &[u8]) -> Vec<ReadDelegate> {
-        let meta = self.store_meta.lock();
-        meta.leaders()
-            .filter(|leader| {
-                let region = &leader.region;
-                (region.end_key.is_empty() || region.end_key.as_slice() > start)
-                    && (end.is_empty() || region.start_key.as_slice() < end)
-            })
-            .collect()
+    /// The read delegates of the regions this store leads now.
+    pub fn leaders(&self) -> Vec<ReadDelegate> {
+        self.store_meta.lock().leaders().collect()
     }
 }

@@ -214,15 +214,15 @@ impl<EK: KvEngine, ER: RaftLogEngine> Engine for RaftKv<EK, ER> {
     fn unsafe_destroy_range(&self, start: Vec<u8>, end: Vec<u8>) -> BoxFuture<Result<()>> {
         let ordered: Vec<_> = self
             .reader
-            .leaders_overlapping(&start, &end)
+            .leaders()
             .into_iter()
             .filter_map(|leader| {
+                let request = destroy_request(&leader, &start, &end)?;
                 let region_id = leader.region.id;
                 let (sender, receiver) = oneshot::channel::<WriteResult>();
                 let callback = Callback::Write(Box::new(move |result| {
                     let _ = sender.send(result);
                 }));
-                let request = destroy_request(&leader, &start, &end);
                 self.send(region_id, request, callback)
                     .ok()
                     .map(|()| (region_id, receiver))
@@ -265,9 +265,10 @@ impl<EK: KvEngine, ER: RaftLogEngine> Engine for RaftKv<EK, ER> {
     }
 }
 
-/// A write deleting `[start, end)`, clipped to `leader`'s region, from every data column
-/// family, for the region's leader to propose.
-fn destroy_request(leader: &ReadDelegate, start: &[u8], end: &[u8]) -> RaftCmdRequest {
+/// A write deleting `[start, end)` (empty end unbounded), clipped to `leader`'s region, from
+/// every data column family, for the region's leader to propose; `None` if the range misses the
+/// region.
+fn destroy_request(leader: &ReadDelegate, start: &[u8], end: &[u8]) -> Option<RaftCmdRequest> {
     let region = &leader.region;
     let start = start.max(region.start_key.as_slice()).to_vec();
     let end = match (end.is_empty(), region.end_key.is_empty()) {
@@ -275,7 +276,10 @@ fn destroy_request(leader: &ReadDelegate, start: &[u8], end: &[u8]) -> RaftCmdRe
         (false, true) => end.to_vec(),
         (false, false) => end.min(region.end_key.as_slice()).to_vec(),
     };
-    RaftCmdRequest {
+    if !end.is_empty() && start >= end {
+        return None;
+    }
+    Some(RaftCmdRequest {
         header: Some(RaftRequestHeader {
             region_id: region.id,
             peer: Some(metapb::Peer {
@@ -297,7 +301,7 @@ fn destroy_request(leader: &ReadDelegate, start: &[u8], end: &[u8]) -> RaftCmdRe
             })
             .collect(),
         admin_request: None,
-    }
+    })
 }
 
 impl<EK: KvEngine, ER: RaftLogEngine> RegionSplitter for RaftKv<EK, ER> {
@@ -362,7 +366,7 @@ mod tests {
 
     /// The range each column family's delete covers, after the header is checked.
     fn destroyed(leader: &ReadDelegate, start: &[u8], end: &[u8]) -> (Vec<u8>, Vec<u8>) {
-        let request = destroy_request(leader, start, end);
+        let request = destroy_request(leader, start, end).expect("the range overlaps the region");
         let header = request.header.expect("a header");
         assert_eq!(header.region_id, 7);
         assert_eq!(header.region_epoch, leader.region.region_epoch);
@@ -409,5 +413,7 @@ mod tests {
         assert_eq!(destroyed(&last, b"c", b"e"), (b"c".to_vec(), b"e".to_vec()));
         let whole = leader_of(b"", b"");
         assert_eq!(destroyed(&whole, b"", b""), (vec![], vec![]));
+        assert!(destroy_request(&middle, b"d", b"e").is_none());
+        assert!(destroy_request(&middle, b"", b"b").is_none());
     }
 }
