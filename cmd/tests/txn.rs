@@ -472,7 +472,7 @@ fn an_async_commit_that_finds_pd_down_ends_as_an_unknown_transfer() {
             t.put(key.as_bytes().to_vec(), b"1".to_vec()).await.unwrap();
         }
         cluster.pd.kill();
-        assert_eq!(commit(&mut t).await, Transfer::ClientPanicked);
+        assert_eq!(commit(&mut t, &mut None).await, Transfer::ClientPanicked);
         cluster.pd.restart().unwrap();
         cluster
             .wait_until_serving(Duration::from_secs(60))

@@ -581,6 +581,7 @@ fn write_evidence(
     write_history(dir, "set-raw", &h.set.raw)?;
     write_history(dir, "set-txn", &h.set.txn)?;
     write_history(dir, "bank-reads", &h.bank.reads)?;
+    write_history(dir, "bank-transfers", &h.bank.transfers)?;
     write_history(dir, "list-append", &h.list_append)?;
     write_history(dir, "tso", &h.tso)?;
     let text: String = findings

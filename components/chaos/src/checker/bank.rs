@@ -4,8 +4,8 @@
 
 use crate::history::{Op, Outcome};
 
-/// A snapshot read of every account's balance.
-pub type ReadOp = Op<(), Vec<i64>>;
+/// A snapshot read of every account's balance, with the snapshot's ts once it had one.
+pub type ReadOp = Op<Option<u64>, Vec<i64>>;
 
 /// A read that breaks the bank's invariants.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,11 +42,11 @@ mod tests {
     #[test]
     fn reads_must_show_the_total_and_no_overdraft() {
         let reads = [
-            Op::ok(0, (), 0, 1, vec![50, 50]),
-            Op::ok(0, (), 2, 3, vec![70, 30]),
-            Op::failed(1, (), 2, 3),
-            Op::ok(1, (), 4, 5, vec![70, 50]),
-            Op::ok(1, (), 6, 7, vec![110, -10]),
+            Op::ok(0, None, 0, 1, vec![50, 50]),
+            Op::ok(0, None, 2, 3, vec![70, 30]),
+            Op::failed(1, None, 2, 3),
+            Op::ok(1, None, 4, 5, vec![70, 50]),
+            Op::ok(1, None, 6, 7, vec![110, -10]),
         ];
         let violations = check(&reads, 100);
         assert_eq!(violations.len(), 2);

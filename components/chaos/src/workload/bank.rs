@@ -1,7 +1,9 @@
 //! The *bank* workload: accounts that start with 100 each; clients transfer random amounts
 //! between two accounts in optimistic, pessimistic and async-commit transactions (a transfer
 //! that would overdraw does nothing), and read every balance at one snapshot. The checker needs
-//! only the reads: each must show the constant total and no negative balance.
+//! only the reads: each must show the constant total and no negative balance. The transfers
+//! are recorded too, with their timestamps and the balances they read, as evidence of a failed
+//! run: a broken total then shows which transfers touched the accounts around it.
 
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
@@ -34,10 +36,30 @@ fn balance(value: Option<Vec<u8>>) -> i64 {
         .unwrap_or(i64::MIN / 64)
 }
 
+/// What a transfer did, as far as it got. Its outcome is the operation's: ok for committed,
+/// failed for aborted, unknown otherwise.
+#[derive(Clone, Debug, Default)]
+pub struct TransferTrace {
+    pub mode: Option<Mode>,
+    pub from: u64,
+    pub to: u64,
+    pub amount: i64,
+    /// The transaction's start ts, once it began.
+    pub start_ts: Option<u64>,
+    /// The balances of `from` and `to` it read, if it read them.
+    pub read: Option<(i64, i64)>,
+    /// Its commit ts, if the client returned one.
+    pub commit_ts: Option<u64>,
+}
+
+/// A transfer, for the evidence of a failed run.
+pub type TransferOp = Op<TransferTrace, ()>;
+
 /// The reads, and how the transfers ended.
 #[derive(Debug, Default)]
 pub struct BankHistory {
     pub reads: Vec<ReadOp>,
+    pub transfers: Vec<TransferOp>,
     pub transfers_committed: usize,
     pub transfers_unknown: usize,
     /// Transfers that rolled back for certain (a conflict or an error before commit) or
@@ -120,7 +142,8 @@ impl Transfers {
     }
 }
 
-/// Commits `t`, which has written its keys.
+/// Commits `t`, which has written its keys; the commit ts the client returned goes to
+/// `commit_ts`.
 ///
 /// The official client (0.4) panics while committing an async-commit transaction whose
 /// prewrite could not look up any of its regions in PD, as when PD is down: it groups keys by
@@ -130,27 +153,31 @@ impl Transfers {
 /// transfer as unknown (nothing was prewritten, in fact). The same flaw can drop one region's
 /// keys from a prewrite that spans several regions; the reads would show that as a broken
 /// total, and the report's unknown transfers say how often PD errors cut commits off.
-pub async fn commit(t: &mut Transaction) -> Transfer {
+pub async fn commit(t: &mut Transaction, commit_ts: &mut Option<u64>) -> Transfer {
     match AssertUnwindSafe(t.commit()).catch_unwind().await {
-        Ok(Ok(_)) => Transfer::Committed,
+        Ok(Ok(ts)) => {
+            *commit_ts = ts.map(|ts| ts.version());
+            Transfer::Committed
+        }
         Ok(Err(e)) if refused_at_prewrite(&e) => Transfer::Aborted,
         Ok(Err(_)) => Transfer::Unknown,
         Err(_) => Transfer::ClientPanicked,
     }
 }
 
-/// Moves `amount` from account `from` to account `to` in one transaction of `mode`, unless
-/// `from` holds less.
+/// Moves `trace.amount` from account `trace.from` to account `trace.to` in one transaction of
+/// `mode`, unless `from` holds less; records in `trace` how far it got.
 pub async fn transfer(
     client: &TransactionClient,
     mode: Mode,
-    from: u64,
-    to: u64,
-    amount: i64,
+    trace: &mut TransferTrace,
 ) -> Transfer {
+    let (from, to, amount) = (trace.from, trace.to, trace.amount);
+    trace.mode = Some(mode);
     let Ok(mut t) = client.begin_with_options(mode.options()).await else {
         return Transfer::Aborted;
     };
+    trace.start_ts = Some(t.start_timestamp().version());
     let read = async {
         let (a, b) = match mode {
             Mode::Pessimistic => (
@@ -168,6 +195,7 @@ pub async fn transfer(
             return Transfer::Aborted;
         }
     };
+    trace.read = Some((a, b));
     if a < amount {
         let _ = t.rollback().await;
         return Transfer::Aborted;
@@ -180,12 +208,17 @@ pub async fn transfer(
         let _ = t.rollback().await;
         return Transfer::Aborted;
     }
-    commit(&mut t).await
+    commit(&mut t, &mut trace.commit_ts).await
 }
 
-/// Every balance, read at one fresh snapshot.
-async fn read_all(client: &TransactionClient, accounts: u64) -> tikv_client::Result<Vec<i64>> {
+/// Every balance, read at one fresh snapshot, whose ts goes to `read_ts`.
+async fn read_all(
+    client: &TransactionClient,
+    accounts: u64,
+    read_ts: &mut Option<u64>,
+) -> tikv_client::Result<Vec<i64>> {
     let ts = client.current_timestamp().await?;
+    *read_ts = Some(ts.version());
     let mut snapshot = client.snapshot(ts, TransactionOptions::new_optimistic());
     let mut balances = vec![];
     for i in 0..accounts {
@@ -266,14 +299,22 @@ pub async fn run(pd: Vec<String>, options: Options, clock: Clock) -> Result<Bank
             let client = txn_client(&pd, &options).await?;
             let mut rng = options.rng(process, 2);
             let mut history = vec![];
+            let mut transfer_ops = vec![];
             let mut transfers = Transfers::default();
             while Instant::now() < deadline {
                 if rng.gen_bool(0.5) {
                     let invoked = clock.now();
-                    let read = bounded(options.op_limit(), read_all(&client, options.keys)).await;
+                    let mut read_ts = None;
+                    let read = bounded(
+                        options.op_limit(),
+                        read_all(&client, options.keys, &mut read_ts),
+                    )
+                    .await;
                     let op = match read {
-                        Some(Ok(balances)) => Op::ok(process, (), invoked, clock.now(), balances),
-                        _ => Op::failed(process, (), invoked, clock.now()),
+                        Some(Ok(balances)) => {
+                            Op::ok(process, read_ts, invoked, clock.now(), balances)
+                        }
+                        _ => Op::failed(process, read_ts, invoked, clock.now()),
                     };
                     pause_after_failure(&op).await;
                     history.push(op);
@@ -283,18 +324,30 @@ pub async fn run(pd: Vec<String>, options: Options, clock: Clock) -> Result<Bank
                     let mode = [Mode::Optimistic, Mode::Pessimistic, Mode::AsyncCommit]
                         [rng.gen_range(0..3)];
                     let amount = rng.gen_range(1..=INITIAL_BALANCE / 2);
-                    let done = bounded(
-                        options.op_limit(),
-                        transfer(&client, mode, from, to, amount),
-                    )
-                    .await;
-                    transfers.record(done.unwrap_or(Transfer::Unknown));
+                    let mut trace = TransferTrace {
+                        from,
+                        to,
+                        amount,
+                        ..TransferTrace::default()
+                    };
+                    let invoked = clock.now();
+                    let done =
+                        bounded(options.op_limit(), transfer(&client, mode, &mut trace)).await;
+                    let end = done.unwrap_or(Transfer::Unknown);
+                    transfer_ops.push(match end {
+                        Transfer::Committed => Op::ok(process, trace, invoked, clock.now(), ()),
+                        Transfer::Aborted => Op::failed(process, trace, invoked, clock.now()),
+                        Transfer::Unknown | Transfer::ClientPanicked => {
+                            Op::unknown(process, trace, invoked)
+                        }
+                    });
+                    transfers.record(end);
                     if !matches!(done, Some(Transfer::Committed)) {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 }
             }
-            Ok(vec![(history, transfers)])
+            Ok(vec![(history, transfer_ops, transfers)])
         }
     })
     .await?;
@@ -303,8 +356,9 @@ pub async fn run(pd: Vec<String>, options: Options, clock: Clock) -> Result<Bank
         orphaned_locks_resolved: sweeper.await.map_err(|e| format!("bank sweeper: {e}"))?,
         ..BankHistory::default()
     };
-    for (reads, transfers) in clients {
+    for (reads, transfer_ops, transfers) in clients {
         bank.reads.extend(reads);
+        bank.transfers.extend(transfer_ops);
         bank.transfers_committed += transfers.committed;
         bank.transfers_unknown += transfers.unknown;
         bank.transfers_aborted += transfers.aborted;
