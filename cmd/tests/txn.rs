@@ -378,6 +378,36 @@ impl RawTxn {
         }
     }
 
+    /// Checks the transaction `lock_ts` at its primary `primary` as a resolver of a pessimistic
+    /// lock does, with `current_ts` as the resolver's time.
+    async fn check_txn_status(
+        &mut self,
+        primary: &[u8],
+        lock_ts: u64,
+        current_ts: u64,
+    ) -> kvrpcpb::CheckTxnStatusResponse {
+        let (mut client, ctx) = self.route(primary).await;
+        let resp = client
+            .kv_check_txn_status(kvrpcpb::CheckTxnStatusRequest {
+                context: Some(ctx),
+                primary_key: primary.to_vec(),
+                lock_ts,
+                caller_start_ts: current_ts,
+                current_ts,
+                rollback_if_not_exist: true,
+                resolving_pessimistic_lock: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            resp.region_error.is_none() && resp.error.is_none(),
+            "{resp:?}"
+        );
+        resp
+    }
+
     async fn commit(&mut self, key: &[u8], start_ts: u64, commit_ts: u64) {
         let (mut client, ctx) = self.route(key).await;
         let resp = client
@@ -483,6 +513,86 @@ fn an_async_commit_that_finds_pd_down_ends_as_an_unknown_transfer() {
             .unwrap();
         assert_eq!(read(&client, b"pd-down-from").await, None);
         assert_eq!(read(&client, b"pd-down-to").await, None);
+    });
+}
+
+/// The chaos bank's pessimistic transfer guards against the official client's relocking `put`
+/// (see `chaos::workload::bank::write_and_commit`): a transfer whose primary lock a resolver
+/// removed as expired, while another transaction committed the account, locks the account
+/// again in its `put` over that commit; it must then abort, not commit a balance computed from
+/// the value it read before (a lost update, which two five-store chaos runs showed).
+#[test]
+fn a_pessimistic_transfer_whose_lock_was_removed_aborts_instead_of_losing_an_update() {
+    use chaos::workload::bank::{
+        account, read_balances, write_and_commit, Mode, Transfer, TransferTrace,
+    };
+    use tikv_client::TimestampExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    // The hand-made CheckTxnStatus asks PD for the leader once: PD's leader balancer stays off.
+    let cluster = start_cluster_with_pd(dir.path(), "", "leader-schedule-limit = 0\n");
+    let pd_addr = cluster.pd.addr();
+    runtime().block_on(async {
+        let client = TransactionClient::new(vec![pd_addr.clone()]).await.unwrap();
+        let (from, to) = (0, 1);
+        let mut setup = client.begin_optimistic().await.unwrap();
+        for i in [from, to] {
+            setup.put(account(i), b"100".to_vec()).await.unwrap();
+        }
+        setup.commit().await.unwrap();
+
+        // A reads and locks both accounts; `from`, locked first, holds its primary lock.
+        let mut a = client
+            .begin_with_options(Mode::Pessimistic.options())
+            .await
+            .unwrap();
+        let mut trace = TransferTrace {
+            from,
+            to,
+            amount: 30,
+            ..TransferTrace::default()
+        };
+        trace.read = Some(
+            read_balances(&mut a, Mode::Pessimistic, from, to)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(trace.read, Some((100, 100)));
+
+        // A resolver whose timestamps run an hour ahead (PD's clock stepped forward) finds
+        // the primary lock expired and removes it without a rollback record, as TiKV does.
+        let mut raw = RawTxn::connect(&pd_addr).await;
+        let an_hour_ahead = raw.tso().await + (3_600_000 << 18);
+        let status = raw
+            .check_txn_status(&account(from), a.start_timestamp().version(), an_hour_ahead)
+            .await;
+        assert_eq!(
+            status.action(),
+            kvrpcpb::Action::TtlExpirePessimisticRollback,
+            "{status:?}"
+        );
+
+        // B takes 40 from `from` and commits.
+        let mut b = client
+            .begin_with_options(Mode::Pessimistic.options())
+            .await
+            .unwrap();
+        assert_eq!(
+            b.get_for_update(account(from)).await.unwrap(),
+            Some(b"100".to_vec())
+        );
+        b.put(account(from), b"60".to_vec()).await.unwrap();
+        b.commit().await.unwrap();
+
+        // A's `put` locks `from` again, granted over B's commit; the second read sees B's
+        // balance, and A rolls back instead of writing 70 over it.
+        assert_eq!(
+            write_and_commit(&mut a, Mode::Pessimistic, &mut trace).await,
+            Transfer::RelockMismatch
+        );
+        assert_eq!(trace.reread, Some((60, 100)));
+        assert_eq!(read(&client, &account(from)).await, Some(b"60".to_vec()));
+        assert_eq!(read(&client, &account(to)).await, Some(b"100".to_vec()));
     });
 }
 

@@ -479,12 +479,13 @@ fn check(h: &Histories, events: &[Event]) -> Vec<Finding> {
     }
     if !h.bank.reads.is_empty() {
         eprintln!(
-            "chaos: bank: reads {}; transfers: {} committed, {} unknown ({} of them panics in the client's async commit), {} aborted; {} orphaned async-commit locks resolved",
+            "chaos: bank: reads {}; transfers: {} committed, {} unknown ({} of them panics in the client's async commit), {} aborted ({} of them pessimistic transfers whose balances changed under the client's relock); {} orphaned async-commit locks resolved",
             tally(&h.bank.reads),
             h.bank.transfers_committed,
             h.bank.transfers_unknown,
             h.bank.client_panics,
             h.bank.transfers_aborted,
+            h.bank.relock_mismatches,
             h.bank.orphaned_locks_resolved
         );
         for v in checker::bank::check(&h.bank.reads, h.bank.total) {

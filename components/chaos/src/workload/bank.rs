@@ -24,7 +24,8 @@ use crate::history::Op;
 /// What every account starts with.
 pub const INITIAL_BALANCE: i64 = 100;
 
-fn account(i: u64) -> Vec<u8> {
+/// The key of account `i`.
+pub fn account(i: u64) -> Vec<u8> {
     format!("chaos-bank-{i:04}").into_bytes()
 }
 
@@ -48,6 +49,8 @@ pub struct TransferTrace {
     pub start_ts: Option<u64>,
     /// The balances of `from` and `to` it read, if it read them.
     pub read: Option<(i64, i64)>,
+    /// The balances a pessimistic transfer read again after writing (see [`transfer`]).
+    pub reread: Option<(i64, i64)>,
     /// Its commit ts, if the client returned one.
     pub commit_ts: Option<u64>,
 }
@@ -72,6 +75,9 @@ pub struct BankHistory {
     /// Async-commit transfers whose commit panicked inside the client (see [`commit`]); they
     /// are counted as unknown too.
     pub client_panics: usize,
+    /// Pessimistic transfers that found a balance changed after their own write had locked
+    /// the account again (see [`transfer`]); they are counted as aborted too.
+    pub relock_mismatches: usize,
 }
 
 /// How a transfer runs.
@@ -116,6 +122,8 @@ pub enum Transfer {
     Unknown,
     /// Unknown, because the client panicked while committing.
     ClientPanicked,
+    /// Aborted, because a balance changed between the read and the write's lock.
+    RelockMismatch,
 }
 
 /// How one client's transfers ended.
@@ -126,6 +134,8 @@ struct Transfers {
     unknown: usize,
     aborted: usize,
     client_panics: usize,
+    /// Including the relock mismatches.
+    relock_mismatches: usize,
 }
 
 impl Transfers {
@@ -137,6 +147,10 @@ impl Transfers {
             Transfer::ClientPanicked => {
                 self.unknown += 1;
                 self.client_panics += 1;
+            }
+            Transfer::RelockMismatch => {
+                self.aborted += 1;
+                self.relock_mismatches += 1;
             }
         }
     }
@@ -172,30 +186,64 @@ pub async fn transfer(
     mode: Mode,
     trace: &mut TransferTrace,
 ) -> Transfer {
-    let (from, to, amount) = (trace.from, trace.to, trace.amount);
     trace.mode = Some(mode);
     let Ok(mut t) = client.begin_with_options(mode.options()).await else {
         return Transfer::Aborted;
     };
     trace.start_ts = Some(t.start_timestamp().version());
-    let read = async {
-        let (a, b) = match mode {
-            Mode::Pessimistic => (
-                t.get_for_update(account(from)).await?,
-                t.get_for_update(account(to)).await?,
-            ),
-            _ => (t.get(account(from)).await?, t.get(account(to)).await?),
-        };
-        Ok::<_, tikv_client::Error>((balance(a), balance(b)))
-    };
-    let (a, b) = match read.await {
-        Ok(balances) => balances,
+    match read_balances(&mut t, mode, trace.from, trace.to).await {
+        Ok(balances) => trace.read = Some(balances),
         Err(_) => {
             let _ = t.rollback().await;
             return Transfer::Aborted;
         }
+    }
+    write_and_commit(&mut t, mode, trace).await
+}
+
+/// The balances of accounts `from` and `to`, read in `t` (and locked, if it is pessimistic).
+pub async fn read_balances(
+    t: &mut Transaction,
+    mode: Mode,
+    from: u64,
+    to: u64,
+) -> tikv_client::Result<(i64, i64)> {
+    let (a, b) = match mode {
+        Mode::Pessimistic => (
+            t.get_for_update(account(from)).await?,
+            t.get_for_update(account(to)).await?,
+        ),
+        _ => (t.get(account(from)).await?, t.get(account(to)).await?),
     };
-    trace.read = Some((a, b));
+    Ok((balance(a), balance(b)))
+}
+
+/// Ends the transfer `trace` in `t` of `mode`, which has read the balances `trace.read`: rolls
+/// back if `from` holds less than the amount, else writes both balances and commits.
+///
+/// A pessimistic transfer reads both balances again after writing them, and aborts if either
+/// changed. The official client (0.4) locks a key again on every `put` of a pessimistic
+/// transaction, with a fresh `for_update_ts` and without reading it, even when
+/// `get_for_update` locked it already. If the first lock was lost in between (a resolver
+/// judged it expired and removed it, as when PD's clock steps forward, and TiKV removes an
+/// expired pessimistic primary lock without a rollback record), another transaction may have
+/// committed the account meanwhile, and the second lock is granted over that commit: the
+/// transfer would write a balance computed from a value that is no longer the latest, and
+/// lose an update. TiDB does not lock a key its transaction holds; this workload cannot stop
+/// the client from doing so, so it checks. The second `get_for_update` asks the server (with
+/// `need_value`) while the locks are held again, and nothing after it locks anything, so a
+/// lock lost after it makes the prewrite fail (PessimisticLockNotFound) instead of committing
+/// over another transaction.
+pub async fn write_and_commit(
+    t: &mut Transaction,
+    mode: Mode,
+    trace: &mut TransferTrace,
+) -> Transfer {
+    let (from, to, amount) = (trace.from, trace.to, trace.amount);
+    let Some((a, b)) = trace.read else {
+        let _ = t.rollback().await;
+        return Transfer::Aborted;
+    };
     if a < amount {
         let _ = t.rollback().await;
         return Transfer::Aborted;
@@ -208,7 +256,18 @@ pub async fn transfer(
         let _ = t.rollback().await;
         return Transfer::Aborted;
     }
-    commit(&mut t, &mut trace.commit_ts).await
+    if let Mode::Pessimistic = mode {
+        let Ok(again) = read_balances(t, mode, from, to).await else {
+            let _ = t.rollback().await;
+            return Transfer::Aborted;
+        };
+        trace.reread = Some(again);
+        if again != (a, b) {
+            let _ = t.rollback().await;
+            return Transfer::RelockMismatch;
+        }
+    }
+    commit(t, &mut trace.commit_ts).await
 }
 
 /// Every balance, read at one fresh snapshot, whose ts goes to `read_ts`.
@@ -336,7 +395,9 @@ pub async fn run(pd: Vec<String>, options: Options, clock: Clock) -> Result<Bank
                     let end = done.unwrap_or(Transfer::Unknown);
                     transfer_ops.push(match end {
                         Transfer::Committed => Op::ok(process, trace, invoked, clock.now(), ()),
-                        Transfer::Aborted => Op::failed(process, trace, invoked, clock.now()),
+                        Transfer::Aborted | Transfer::RelockMismatch => {
+                            Op::failed(process, trace, invoked, clock.now())
+                        }
                         Transfer::Unknown | Transfer::ClientPanicked => {
                             Op::unknown(process, trace, invoked)
                         }
@@ -363,6 +424,7 @@ pub async fn run(pd: Vec<String>, options: Options, clock: Clock) -> Result<Bank
         bank.transfers_unknown += transfers.unknown;
         bank.transfers_aborted += transfers.aborted;
         bank.client_panics += transfers.client_panics;
+        bank.relock_mismatches += transfers.relock_mismatches;
     }
     Ok(bank)
 }
